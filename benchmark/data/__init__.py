@@ -1,0 +1,1 @@
+"""Cohort sources and the on-disk cohort format (see :mod:`benchmark.data.cohort`)."""

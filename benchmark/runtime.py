@@ -1,0 +1,130 @@
+"""Run-time discipline shared by every stage: seeds, deterministic CPU maths, atomic outputs, stage logs.
+
+A stage calls :func:`start_stage` first: it seeds Python, NumPy and torch, turns on deterministic torch
+algorithms, and logs the seed and the resolved configuration (to stderr and to ``logs/<stage>.json``),
+so that a number in ``results/`` can always be traced to the settings that produced it. Outputs are
+written with :func:`atomic_write_text` / :func:`atomic_directory`, so an interrupted stage never
+leaves a half-written file that a later stage would read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOGGER = logging.getLogger("eagrl")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every random number generator the suite uses (Python, NumPy, torch when installed)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency, but the harness does not need it
+        return
+    torch.manual_seed(seed)
+
+
+def make_deterministic(threads: int | None = None) -> None:
+    """Make CPU torch runs bit-reproducible: deterministic algorithms and a fixed thread count.
+
+    Floating-point reductions depend on how work is split across threads, so the thread count is part of
+    the configuration (``runtime.threads`` in params.yaml; ``None`` keeps torch's default).
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Plain, timestamped log lines on stderr (progress bars go to stderr too)."""
+    if not LOGGER.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S"))
+        LOGGER.addHandler(handler)
+    LOGGER.setLevel(level)
+
+
+def start_stage(name: str, seed: int, config: dict[str, Any], threads: int | None = None,
+                log_dir: str | Path = "logs") -> None:
+    """Seed, make deterministic and record what this stage runs with (seed + config) before it starts."""
+    configure_logging()
+    seed_everything(seed)
+    make_deterministic(threads)
+    record = {"stage": name, "seed": seed, "threads": threads, "config": config,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    LOGGER.info("stage %s seed=%d config=%s", name, seed, json.dumps(config, default=str, sort_keys=True))
+    safe = name.replace("/", "_").replace("@", "_")
+    atomic_write_text(Path(log_dir) / f"{safe}.json", json.dumps(record, indent=2, default=str) + "\n")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """JSON with sorted keys and a trailing newline, written atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``path`` in one rename.
+
+    If the block raises, the temporary folder is removed and any previous ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
