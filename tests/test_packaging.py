@@ -1,0 +1,49 @@
+"""The README's two commands are the only way in: the Makefile, CI and the Dockerfile all use them."""
+
+import re
+import tomllib
+
+from tests.conftest import REPO
+
+README_COMMANDS = {"make repro", "make test"}
+
+
+def readme_commands() -> set[str]:
+    text = (REPO / "README.md").read_text()
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", quick_start, re.S).group(1)
+    return {line.split("#")[0].strip() for line in block.splitlines() if line.strip()}
+
+
+def test_readme_gives_exactly_the_two_commands():
+    assert readme_commands() == README_COMMANDS
+
+
+def test_ci_runs_the_readme_test_command():
+    lines = [line.strip() for line in (REPO / ".ci/run").read_text().splitlines()]
+    assert "make test" in lines
+
+
+def test_dockerfile_runs_the_readme_commands():
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    runs = [line for line in text.splitlines() if line.startswith("RUN ")]
+    make_calls = {f"make {m.group(1)}" for run in runs
+                  for m in re.finditer(r"(?:^RUN|&&|;)\s*make (\w+)", run)}
+    assert make_calls == {"make test"}, "the image must install through the README's test command only"
+    cmd = re.search(r'^CMD \[(.*)\]', text, re.M).group(1)
+    assert cmd.replace('"', "").replace(", ", " ") == "make repro"
+
+
+def test_makefile_targets_exist():
+    text = (REPO / "Makefile").read_text()
+    for target in ("repro:", "test:", "install:"):
+        assert re.search(rf"^{target}", text, re.M), target
+    assert "dvc repro" in text and "pytest" in text
+
+
+def test_cpu_torch_is_pinned_exactly():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    torch = [d for d in project["dependencies"] if d.startswith("torch")]
+    assert torch == ["torch==2.13.0"], "a loose torch pin pulls a multi-GB CUDA build on the CPU path"
+    assert any(d.startswith("vllm") for d in project["optional-dependencies"]["gpu"])
+    assert project["scripts"]["eagrl"] == "benchmark.cli:main"
