@@ -1,0 +1,63 @@
+import math
+
+import pytest
+
+from methods.eag_rl.rewards import (
+    RewardConfig,
+    attention_alignment,
+    canonical_features,
+    composite_reward,
+    unparsable_reward,
+)
+
+VOCAB = ["Heart Rate", "Oxygen saturation", "pH", "Glucose", "Temperature"]
+EXPERT = ["Heart Rate", "Oxygen saturation", "pH"]
+
+
+def test_perfect_answer():
+    config = RewardConfig(epsilon=1e-4)
+    parts = composite_reward(1.0, ["heart rate", "Oxygen Saturation", "PH"], 1, EXPERT, VOCAB, config)
+    loglik = math.log(1 - 1e-4)
+    assert parts.attention == 1.0
+    assert parts.total == pytest.approx(0.6 * (loglik + 0.5 * (0.5 - 1e-4)) + 0.4 * 1.0)
+
+
+def test_wrong_side_gets_no_margin():
+    config = RewardConfig()
+    parts = composite_reward(0.8, ["Glucose"], 0, EXPERT, VOCAB, config)
+    assert parts.margin == 0.0
+    assert parts.loglik == pytest.approx(math.log(0.2))
+    assert parts.attention == 0.0
+    assert parts.total == pytest.approx(0.6 * math.log(0.2))
+
+
+def test_correct_side_margin_and_released_weighting():
+    config = RewardConfig(weighting="released")
+    parts = composite_reward(0.3, ["Heart Rate", "Glucose"], 0, EXPERT, VOCAB, config)
+    assert parts.margin == pytest.approx(0.2)
+    assert parts.attention == pytest.approx(1 / 4)
+    assert parts.total == pytest.approx(math.log(0.7) + 0.5 * 0.2 + 0.1 * 0.25)
+
+
+def test_unparsable_is_worst_parsable():
+    for weighting in ("paper", "released"):
+        config = RewardConfig(weighting=weighting)
+        garbage = composite_reward(None, None, 1, EXPERT, VOCAB, config)
+        worst = composite_reward(0.0, [], 1, EXPERT, VOCAB, config)
+        assert not garbage.parsed
+        assert garbage.total == pytest.approx(unparsable_reward(config))
+        assert garbage.total <= worst.total + 1e-12
+
+
+def test_empty_feature_set_scores_zero_and_hallucinations_lower_iou():
+    assert attention_alignment([], EXPERT, VOCAB) == 0.0
+    assert attention_alignment(["Heart Rate"], EXPERT, VOCAB) == pytest.approx(1 / 3)
+    assert attention_alignment(["Heart Rate", "Lactate"], EXPERT, VOCAB) == pytest.approx(1 / 4)
+    assert "?lactate" in canonical_features(["Lactate"], VOCAB)
+
+
+def test_without_attention_reward_ignores_features():
+    config = RewardConfig(use_attention=False)
+    a = composite_reward(0.7, EXPERT, 1, EXPERT, VOCAB, config)
+    b = composite_reward(0.7, ["Glucose"], 1, EXPERT, VOCAB, config)
+    assert a.total == b.total == pytest.approx(math.log(0.7) + 0.5 * 0.2)
