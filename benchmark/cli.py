@@ -17,6 +17,7 @@ STAGE_MODULES = [
     "benchmark.configure",
     "benchmark.prepare",
     "benchmark.report",
+    "benchmark.evaluate",
 ]
 
 
