@@ -1,0 +1,174 @@
+"""TJH cohort: exact aggregation on a tiny workbook in the real layout; counts on the shared file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.config import ConfigError
+from benchmark.data.cohort import SPLITS
+from benchmark.data.preprocess import fit_normalisation, normalise_and_impute
+from benchmark.data.sources import build_cohort
+from benchmark.data.tjh import (
+    DROPPED_COLUMNS,
+    HEADER,
+    LAB_COLUMNS,
+    N_LAB_FEATURES,
+    TJHConfig,
+    build_tjh,
+    daily_records,
+    read_workbook,
+)
+from tests.conftest import SHARED_DATA
+
+TJH_FILE = SHARED_DATA / "tjh" / "time_series_375_prerpocess_en.xlsx"
+NUCLEIC = DROPPED_COLUMNS[0]
+PLT, GLU, HB = "Platelet count", "glucose", "hemoglobin"
+
+
+def _row(pid, date, age, gender, admitted, outcome, **labs):
+    row = {c: np.nan for c in HEADER + LAB_COLUMNS + [NUCLEIC]}
+    row.update({"PATIENT_ID": pid, "RE_DATE": pd.Timestamp(date) if date else pd.NaT, "age": age,
+                "gender": gender, "Admission time": pd.Timestamp(admitted),
+                "Discharge time": pd.Timestamp(admitted) + pd.Timedelta(days=9), "outcome": outcome})
+    row.update(labs)
+    return row
+
+
+@pytest.fixture(scope="module")
+def tiny_workbook(tmp_path_factory):
+    """Three hand-made patients + 12 one-draw fillers, in the workbook's real column order."""
+    rows = [
+        # patient 1: survivor, male; two draws on day 0 (one id missing -> forward-filled), a negative on day 2
+        _row(1, "2020-02-01 12:00", 50, 1, "2020-02-01 10:00", 0, **{PLT: 100.0, GLU: 5.0, NUCLEIC: -1.0}),
+        _row(np.nan, "2020-02-01 20:00", 50, 1, "2020-02-01 10:00", 0, **{PLT: 200.0, HB: 130.0}),
+        _row(np.nan, "2020-02-03 08:00", 50, 1, "2020-02-01 10:00", 0, **{PLT: -5.0, GLU: 7.0}),
+        # patient 2: died, female (2 in the file); a negative and a positive draw on one day; an undated row
+        _row(2, "2020-02-06 07:00", 70, 2, "2020-02-05 22:00", 1, **{PLT: -1.0}),
+        _row(np.nan, "2020-02-06 09:00", 70, 2, "2020-02-05 22:00", 1, **{PLT: 80.0, GLU: 9.0}),
+        _row(np.nan, None, 70, 2, "2020-02-05 22:00", 1),
+        # patient 3: died; its only row is undated and empty (like 14 patients of the released file)
+        _row(3, None, 60, 1, "2020-02-07 01:00", 1),
+    ]
+    for k in range(12):
+        rows.append(_row(4 + k, f"2020-02-{10 + k} 09:00", 40 + k, 1 + k % 2, f"2020-02-{9 + k} 09:00", k % 2,
+                         **{PLT: 150.0 + 10 * k, GLU: 5.0 + k / 10}))
+    frame = pd.DataFrame(rows)
+    columns = HEADER + LAB_COLUMNS[:63] + [NUCLEIC] + LAB_COLUMNS[63:]
+    assert len(columns) == 81  # the released workbook has 81 columns
+    path = tmp_path_factory.mktemp("tjh") / "tiny.xlsx"
+    frame[columns].to_excel(path, index=False)
+    return path
+
+
+def test_layout_constants():
+    assert len(LAB_COLUMNS) == N_LAB_FEATURES == 73
+    assert NUCLEIC not in LAB_COLUMNS
+
+
+def test_day_level_aggregation_is_exact(tiny_workbook):
+    daily, counts = daily_records(read_workbook(tiny_workbook))
+    assert counts["rows"] == 19 and counts["undated_rows"] == 2 and counts["negative_values"] == 2
+    assert counts["patients_in_file"] == 15 and counts["patients"] == 14  # patient 3 had only an undated row
+    assert NUCLEIC not in daily.columns
+    one = daily[daily["patient"] == 1]
+    assert len(one) == 2  # two days
+    assert one[PLT].iloc[0] == 150.0  # mean of 100 and 200 on day 0
+    assert one[GLU].iloc[0] == 5.0  # mean of the non-missing draws only
+    assert one[HB].iloc[0] == 130.0
+    assert np.isnan(one[PLT].iloc[1])  # the negative value became NaN
+    assert one[GLU].iloc[1] == 7.0
+    two = daily[daily["patient"] == 2]
+    assert len(two) == 1 and two[PLT].iloc[0] == 80.0  # negative dropped before the mean (not (-1 + 80) / 2)
+    assert two["Sex"].iloc[0] == 0 and one["Sex"].iloc[0] == 1
+
+
+def test_tiny_cohort(tiny_workbook):
+    config = TJHConfig(path=str(tiny_workbook), n_test=4, val_fraction=0.25)
+    cohort = build_tjh(config, "tiny")
+    assert len(cohort) == 14 and cohort.ids[:3].tolist() == ["1", "2", "4"]
+    assert cohort.feature_names[17] == "Red blood cell distribution width"  # trailing space stripped
+    assert {f.kind for f in cohort.features} == {"lab"}
+    plt = cohort.feature_names.index(PLT)
+    assert cohort.features[plt].unit == "x 10^9/L"  # from the prompt tables (metadata.unit_of)
+    assert cohort.n_visits[:2].tolist() == [2, 1]
+    assert cohort.times[0, :2].tolist() == [0.0, 2.0]  # days since the admission day
+    assert cohort.times[1, 0] == 1.0  # admitted late on Feb 5, first draw on Feb 6
+    assert cohort.raw[0, 0, plt] == 150.0 and np.isnan(cohort.raw[0, 1, plt])
+    assert cohort.static[:2].tolist() == [[50.0, 1.0], [70.0, 0.0]]
+    assert cohort.label("mortality")[:2].tolist() == [0, 1]
+    assert (cohort.split == "test").sum() == 4
+    assert cohort.provenance["counts"]["deaths"] == int(cohort.label("mortality").sum())
+    kept = build_tjh(TJHConfig(path=str(tiny_workbook), n_test=4, val_fraction=0.25,
+                               undated_rows="admission_day"), "tiny")
+    assert len(kept) == 15
+    three = kept.ids.tolist().index("3")
+    assert kept.n_visits[three] == 1 and kept.times[three, 0] == 0 and not kept.mask[three].any()
+
+
+def test_errors_name_the_key_and_file(tmp_path, tiny_workbook):
+    with pytest.raises(ConfigError, match=r"datasets\.tjh\.path: TJH workbook .* not found"):
+        build_cohort("tjh", {"source": "tjh", "path": str(tmp_path / "absent.xlsx")}, "params.yaml: datasets.tjh")
+    with pytest.raises(ConfigError, match="missing required key 'path'"):
+        build_cohort("tjh", {"source": "tjh"}, "params.yaml: datasets.tjh")
+    frame = pd.read_excel(tiny_workbook).drop(columns=["D-D dimer"])
+    broken = tmp_path / "broken.xlsx"
+    frame.to_excel(broken, index=False)
+    with pytest.raises(ConfigError, match=r"broken\.xlsx: the lab columns differ .*'D-D dimer'"):
+        read_workbook(broken)
+
+
+# ------------------------------------------------------------------------------------ the shared file
+requires_file = pytest.mark.skipif(
+    not TJH_FILE.exists(),
+    reason=f"the TJH workbook is not at {TJH_FILE} (../shared/data/tjh relative to the repository root); "
+           f"these checks run where the shared data copy is present")
+
+
+@pytest.fixture(scope="module")
+def tjh():
+    return build_tjh(TJHConfig(path=str(TJH_FILE)), "tjh")
+
+
+@requires_file
+def test_released_file_counts(tjh):
+    counts = tjh.provenance["counts"]
+    assert counts["patients_in_file"] == 375 and counts["deaths_in_file"] == 174  # 201 survivors
+    assert counts["undated_rows"] == 14 and counts["negative_values"] == 4
+    # the paper group's preprocessing drops the 14 patients whose only row is undated (and empty)
+    y = tjh.label("mortality")
+    assert len(tjh) == 361 and y.sum() == 166 and (1 - y).sum() == 195
+    assert len(tjh.features) == 73 and tjh.static_names == ["Age", "Sex"]
+    assert int(tjh.n_visits.sum()) == 1704 and tjh.n_visits.max() == 13
+    assert set(np.unique(tjh.static[:, 1])) == {0.0, 1.0}
+
+
+@requires_file
+def test_released_file_splits(tjh):
+    assert (tjh.split == "test").sum() == 200
+    parts = [set(tjh.ids[tjh.split == s]) for s in SPLITS]
+    assert sum(len(p) for p in parts) == len(tjh) == len(set.union(*parts))
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert (tjh.split == "val").sum() == 21 and (tjh.split == "train").sum() == 140
+    y = tjh.label("mortality")
+    assert abs(y[tjh.split == "val"].mean() - y[tjh.split == "train"].mean()) < 0.05  # val is stratified
+
+
+@requires_file
+def test_released_file_normalisation_from_train_only(tjh):
+    train = tjh.split == "train"
+    expected = fit_normalisation(tjh.raw, train)
+    assert np.allclose(tjh.normalisation.mean, expected.mean) and np.allclose(tjh.normalisation.std, expected.std)
+    everyone = fit_normalisation(tjh.raw, np.ones(len(tjh), dtype=bool))
+    assert not np.allclose(tjh.normalisation.mean, everyone.mean)
+    assert np.allclose(tjh.values, normalise_and_impute(tjh.raw, tjh.n_visits, expected))
+    assert np.isnan(tjh.raw).any() and np.isfinite(tjh.values).all()  # LLM view keeps NaN, DL view is filled
+
+
+@requires_file
+def test_released_file_keeping_undated_patients():
+    kept = build_tjh(TJHConfig(path=str(TJH_FILE), undated_rows="admission_day"), "tjh")
+    y = kept.label("mortality")
+    assert len(kept) == 375 and y.sum() == 174 and (1 - y).sum() == 201
+    assert (kept.split == "test").sum() == 200
