@@ -40,6 +40,10 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
             continue
         if not Path(value).exists():
             raise ConfigError(f"{flag} {value}: path not found")
+        if key == "mimic_iv":  # fail now, not inside `dvc repro`: hosp/ + icu/ tables present, or a .parquet
+            from benchmark.data.mimic_iv import check_input
+
+            check_input(value)
         current = dict(datasets.get(key) or entry)
         current["path"] = str(Path(value).resolve())
         datasets[key] = current
