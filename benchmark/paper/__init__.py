@@ -1,0 +1,9 @@
+"""The paper's reported numbers and claims, as data, and their checks against this suite's results.
+
+* ``tables.yaml`` — transcription template of the paper's Tables 1–3 (cells filled only where read);
+* ``claims.yaml`` — the claims C1–C5 with the comparisons each one makes;
+* :mod:`benchmark.paper.compare` — paper vs reproduced per cell, with verdicts;
+* :mod:`benchmark.paper.claims` — a verdict per claim (holds / fails / not testable with this profile);
+* :mod:`benchmark.paper.verify` — the ``eagrl verify`` stage writing ``results/claims.md`` and
+  ``results/paper_comparison.*``.
+"""

@@ -1,0 +1,133 @@
+"""Stage ``verify`` (``eagrl verify``): the paper's claims and numbers checked against this profile's results.
+
+Writes
+
+* ``results/claims.md`` (and ``claims.json``): a verdict for each claim C1–C5 of ``claims.yaml`` —
+  holds / fails / not testable with this profile — with the reason and the evidence (means, CIs,
+  paired-bootstrap p-values); see :mod:`benchmark.paper.claims`;
+* ``results/paper_comparison.{md,csv,json}``: every cell of the transcribed Tables 1–3 (``tables.yaml``)
+  that has a paper or a reproduced number: paper, reproduced, Δ and a verdict; see
+  :mod:`benchmark.paper.compare`.
+
+The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.main_table`),
+so both stages see the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import describe, from_mapping, load_params, option
+from benchmark.evaluate import metrics_config
+from benchmark.main_table import ReportConfig, collect
+from benchmark.paper.claims import (
+    HOLDS,
+    NOT_TESTABLE,
+    ClaimsConfig,
+    Context,
+    Verdict,
+    load_claims,
+    verify_claims,
+)
+from benchmark.paper.compare import VERDICTS, ComparisonConfig, compare_paper, filled_cells, load_template
+from benchmark.results_index import profile_name
+from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.tables import markdown_table, write_table
+
+RESULTS = Path("results")
+
+
+@dataclass
+class PaperConfig:
+    """The ``paper`` section of params.yaml: tolerances of the number comparison and claim-test choices."""
+
+    epsilon: dict[str, float] = option({"auroc": 0.01, "auprc": 0.01}, help="Per metric: |reproduced - paper| <= epsilon is 'fully reproduced'.")
+    acceptable: dict[str, float] = option({"auroc": 0.03, "auprc": 0.05}, help="Per metric: epsilon < |Δ| <= this is 'acceptable', beyond 'unacceptable'.")
+    claims: ClaimsConfig = field(default_factory=ClaimsConfig, metadata={"help": "How the claims C1-C5 are tested."})
+
+    def comparison(self) -> ComparisonConfig:
+        """The tolerances as a :class:`ComparisonConfig`."""
+        return ComparisonConfig(epsilon=self.epsilon, acceptable=self.acceptable)
+
+
+def _claims_markdown(verdicts: list[Verdict], profile: str, inventory: str, config: ClaimsConfig) -> str:
+    summary = [{"claim": v.id, "statement": v.statement, "verdict": f"**{v.status}**"} for v in verdicts]
+    lines = [
+        "# The paper's claims, checked",
+        "",
+        f"Profile `{profile}`; {inventory}. Written by `eagrl verify` from the collected metrics files "
+        f"(`report.sources` in params.yaml) and `benchmark/paper/claims.yaml`. Comparisons are on bootstrap means; "
+        f"paired-bootstrap p-values (same resamples of the same patients) are reported as evidence"
+        + (f", and a win counts only at p < {config.alpha}" if config.require_significance else "")
+        + f". Metrics: {', '.join(m.upper() for m in config.metrics)}.",
+        "",
+        markdown_table(summary),
+        "",
+    ]
+    for v in verdicts:
+        lines += [f"## {v.id}: {v.statement}", "", f"Source: {v.source}." if v.source else "", "",
+                  f"Verdict: **{v.status}** — {v.reason}.", ""]
+        if v.evidence:
+            lines += [markdown_table(v.evidence), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _comparison_intro(rows: list[dict[str, Any]], filled: int, config: ComparisonConfig) -> str:
+    counts = {name: sum(r["verdict"] == name for r in rows) for name in VERDICTS}
+    eps = ", ".join(f"{m.upper()} ε={config.epsilon[m]}, acceptable ≤{config.acceptable[m]}" for m in config.epsilon)
+    text = (f"Every cell of the transcription template `benchmark/paper/tables.yaml` (paper Tables 1–3) that holds a "
+            f"paper number ({filled} filled) or a reproduced number, with Δ = reproduced − paper and a verdict ({eps}). "
+            "Verdict counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
+    if filled == 0:
+        text += (" No paper number has been transcribed yet (see the template's header), so every reproduced cell "
+                 "reads 'no paper number'.")
+    return text
+
+
+def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS,
+           template: str | Path | None = None, claims_file: str | Path | None = None) -> list[Verdict]:
+    """Run every claim test and the paper comparison; write the results files (the ``verify`` stage)."""
+    configure_logging()
+    params = load_params(params_path)
+    report = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
+    paper = from_mapping(PaperConfig, params.get("paper"), f"{params_path}: paper")
+    collection = collect(report, root)
+    out = Path(out)
+    claims = load_claims(claims_file) if claims_file else load_claims()
+    verdicts = verify_claims(collection.records, paper.claims, metrics_config(params_path), claims)
+    inventory = Context(collection.records, paper.claims).inventory()
+    atomic_write_text(out / "claims.md", _claims_markdown(verdicts, profile_name(params), inventory, paper.claims))
+    atomic_write_json(out / "claims.json", {v.id: {"status": v.status, "reason": v.reason, **v.numbers} for v in verdicts})
+
+    loaded = load_template(template) if template else load_template()
+    rows = compare_paper(collection.records, paper.comparison(), loaded)
+    columns = ["table", "row", "backbone", "dataset", "task", "metric", "paper", "paper_std", "reproduced",
+               "reproduced_std", "delta", "verdict", "read_from", "metrics_file"]
+    write_table(rows, out / "paper_comparison", "Paper vs reproduced",
+                _comparison_intro(rows, filled_cells(loaded), paper.comparison()), columns=columns, floatfmt=".4f")
+    for v in verdicts:
+        LOGGER.info("verify %s: %s — %s", v.id, v.status, v.reason)
+    testable = sum(v.status != NOT_TESTABLE for v in verdicts)
+    LOGGER.info("verify: %d claim(s), %d testable, %d hold; %d paper cell(s) compared -> %s",
+                len(verdicts), testable, sum(v.status == HOLDS for v in verdicts), len(rows), out / "claims.md")
+    return verdicts
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl verify``."""
+    parser = subparsers.add_parser(
+        "verify", help="Check the paper's claims C1-C5 and numbers: results/claims.md, results/paper_comparison.* (DVC stage verify).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'paper':\n" + describe(PaperConfig) + "\n\npaper.claims:\n" + describe(ClaimsConfig))
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--root", default=".", help="Folder the report.sources patterns are relative to.")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.set_defaults(handler=lambda args: verify(args.params, args.root, args.out))
+
+
+def verdicts_as_dicts(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """Plain mappings of the verdicts (for tests and tools)."""
+    return [asdict(v) for v in verdicts]

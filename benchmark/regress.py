@@ -1,0 +1,267 @@
+"""``make regress`` / ``eagrl regress``: every number in ``results/*.json`` against the committed one.
+
+``make regress`` first re-runs the pipeline (``dvc repro --force``: every stage, in the working tree, so
+that the code being tested — committed or not — produces the numbers), then calls this module, which
+compares each freshly written ``results/*.json`` with the version committed at ``regress.ref``
+(``git show HEAD:results/<file>``) and prints a diff table.
+
+What is compared
+----------------
+Each JSON file is flattened to ``key → number`` (booleans and strings are not scores and are skipped).
+Dict keys are joined with ``/``; a list of row objects (as written by :func:`benchmark.tables.write_table`)
+is keyed by the row's non-numeric fields, so adding a method or a data set does not shift every other
+row (``cohorts.json:synthetic_icu,synthetic,icu,mortality,train/patients``). The key shown in the table
+is ``<file>:<path>``.
+
+A value passes when ``|fresh − committed| ≤ tol + rel_tol·|committed|``, with ``tol`` the first
+``regress.tolerances`` pattern (fnmatch on ``<file>:<path>``) that matches, else ``regress.abs_tol``; two
+NaNs are equal. Statuses:
+
+* ``ok`` — within tolerance;
+* ``changed`` — outside it: a **failure** (a better score fails too: commit the new results deliberately);
+* ``missing`` — committed but not produced any more (a metric, a row, or a whole file): a **failure**;
+* ``new`` — produced but not committed yet: reported, not a failure.
+
+Files and keys matching ``regress.exclude`` (e.g. wall-clock timings) are skipped. Exit status 0 when
+nothing failed, 1 on a failure, 2 on a usage error (no git, unknown ref).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from benchmark.config import ConfigError, describe, from_mapping, load_params, option
+
+FAILURES = ("changed", "missing")
+
+
+@dataclass
+class RegressConfig:
+    """The ``regress`` section of params.yaml."""
+
+    ref: str = option("HEAD", help="Git revision whose committed results are the reference.")
+    results: str = option("results", help="Results folder, relative to the repository root.")
+    files: str = option("*.json", help="Glob (inside the results folder) of the files compared.")
+    abs_tol: float = option(0.005, help="Default absolute tolerance of a number.")
+    rel_tol: float = option(0.0, help="Relative tolerance added to abs_tol (times |committed|).")
+    tolerances: dict[str, float] = option({}, help="Per-key absolute tolerances: fnmatch pattern on '<file>:<key>' -> tol; the first match wins.")
+    exclude: list[str] = option([], help="fnmatch patterns of files (e.g. 'runtime.json') or of '<file>:<key>' that are not compared.")
+
+    def __post_init__(self) -> None:
+        if self.abs_tol < 0 or self.rel_tol < 0 or any(v < 0 for v in self.tolerances.values()):
+            raise ConfigError("regress: tolerances must be >= 0")
+
+
+def regress_config(params_path: str | Path = "params.yaml") -> RegressConfig:
+    """The ``regress`` section of ``params_path`` (defaults where absent)."""
+    return from_mapping(RegressConfig, load_params(params_path).get("regress"), f"{params_path}: regress")
+
+
+# ------------------------------------------------------------------------------------------ flattening
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    parts = [str(v) for v in row.values() if isinstance(v, (str, bool)) or v is None]
+    return ",".join(parts)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, float]:
+    """``{path: number}`` of every numeric leaf of a JSON value (see the module docstring for the keys)."""
+    out: dict[str, float] = {}
+    for key, value in _walk(data, prefix):
+        out[key] = float(value)
+    return out
+
+
+def _walk(data: Any, prefix: str) -> Iterator[tuple[str, float]]:
+    join = (lambda k: f"{prefix}/{k}") if prefix else (lambda k: str(k))
+    if _is_number(data):
+        yield prefix, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _walk(value, join(key))
+    elif isinstance(data, list):
+        keys = [_row_key(item) if isinstance(item, dict) else "" for item in data]
+        unique = all(keys) and len(set(keys)) == len(keys)
+        for i, item in enumerate(data):
+            yield from _walk(item, join(keys[i] if unique else f"[{i}]"))
+
+
+# ------------------------------------------------------------------------------------------ loading
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ConfigError(f"git {' '.join(args)} failed in {root}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def committed_results(root: str | Path, config: RegressConfig) -> dict[str, Any]:
+    """``{file name: parsed JSON}`` of the results files committed at ``config.ref``."""
+    root = Path(root)
+    _git(root, "rev-parse", "--verify", f"{config.ref}^{{commit}}")
+    names = _git(root, "ls-tree", "-r", "--name-only", config.ref, "--", config.results).splitlines()
+    out = {}
+    for name in names:
+        relative = Path(name).relative_to(config.results).as_posix()
+        if fnmatch.fnmatch(relative, config.files) and not _excluded(relative, config):
+            out[relative] = _parse(_git(root, "show", f"{config.ref}:{name}"), f"{config.ref}:{name}")
+    return out
+
+
+def fresh_results(root: str | Path, config: RegressConfig) -> dict[str, Any]:
+    """``{file name: parsed JSON}`` of the results files in the working tree."""
+    folder = Path(root) / config.results
+    out = {}
+    for path in sorted(folder.rglob("*")) if folder.exists() else []:
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and fnmatch.fnmatch(relative, config.files) and not _excluded(relative, config):
+            out[relative] = _parse(path.read_text(), str(path))
+    return out
+
+
+def _parse(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{where}: not valid JSON ({error})") from None
+
+
+def _excluded(name: str, config: RegressConfig) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in config.exclude)
+
+
+# ------------------------------------------------------------------------------------------ comparing
+@dataclass(frozen=True)
+class Difference:
+    """One compared number."""
+
+    key: str
+    committed: float | None
+    fresh: float | None
+    tolerance: float
+    status: str
+
+    @property
+    def delta(self) -> float | None:
+        if self.committed is None or self.fresh is None:
+            return None
+        return self.fresh - self.committed
+
+
+def tolerance_for(key: str, committed: float, config: RegressConfig) -> float:
+    """The tolerance that applies to ``key`` (see the module docstring)."""
+    base = next((tol for pattern, tol in config.tolerances.items() if fnmatch.fnmatch(key, pattern)), config.abs_tol)
+    return base + config.rel_tol * (abs(committed) if math.isfinite(committed) else 0.0)
+
+
+def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig) -> list[Difference]:
+    """Every number of every file, committed against fresh, with its status."""
+    out: list[Difference] = []
+    for name in sorted(set(committed) | set(fresh)):
+        if name not in fresh:
+            out.append(Difference(f"{name}:(whole file)", None, None, 0.0, "missing"))
+            continue
+        old = {f"{name}:{k}": v for k, v in flatten(committed[name]).items()} if name in committed else {}
+        new = {f"{name}:{k}": v for k, v in flatten(fresh[name]).items()}
+        for key in sorted(set(old) | set(new)):
+            if any(fnmatch.fnmatch(key, pattern) for pattern in config.exclude):
+                continue
+            if key not in new:
+                out.append(Difference(key, old[key], None, 0.0, "missing"))
+            elif key not in old:
+                out.append(Difference(key, None, new[key], 0.0, "new"))
+            else:
+                tol = tolerance_for(key, old[key], config)
+                a, b = old[key], new[key]
+                same = (math.isnan(a) and math.isnan(b)) or (not math.isnan(a) and not math.isnan(b) and abs(b - a) <= tol)
+                out.append(Difference(key, a, b, tol, "ok" if same else "changed"))
+    return out
+
+
+def diff_table(differences: list[Difference], show_all: bool = False) -> str:
+    """A tabulate table of the differences (only those not ``ok`` unless ``show_all``)."""
+    rows = [[d.key, d.committed, d.fresh, d.delta, d.tolerance, d.status]
+            for d in differences if show_all or d.status != "ok"]
+    if not rows:
+        return "(no differences)"
+    return tabulate(rows, headers=["key", "committed", "fresh", "Δ", "tolerance", "status"], tablefmt="github",
+                    floatfmt=".6g", missingval="—")
+
+
+def summary(differences: list[Difference]) -> dict[str, int]:
+    """Counts per status."""
+    counts = {status: 0 for status in ("ok", "changed", "missing", "new")}
+    for d in differences:
+        counts[d.status] += 1
+    return counts
+
+
+def regress(root: str | Path = ".", params_path: str | Path = "params.yaml", show_all: bool = False,
+            out=sys.stdout) -> int:
+    """Compare the working tree's results with the committed ones; print the table; return the exit status."""
+    root = Path(root)
+    params = Path(params_path)
+    config = regress_config(params if params.is_absolute() else root / params)
+    committed = committed_results(root, config)
+    fresh = fresh_results(root, config)
+    differences = compare(committed, fresh, config)
+    counts = summary(differences)
+    print(f"regress: {len(committed)} committed file(s) at {config.ref}, {len(fresh)} fresh file(s) in "
+          f"{config.results}/ ({config.files}); {len(differences)} number(s): "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
+    print(diff_table(differences, show_all), file=out)
+    if not committed:
+        print(f"regress: warning: nothing committed under {config.results}/ at {config.ref}; nothing to regress against",
+              file=out)
+    failed = counts["changed"] + counts["missing"]
+    print(f"regress: {'FAILED' if failed else 'passed'}" + (f" ({failed} failure(s))" if failed else ""), file=out)
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl regress``."""
+    parser = subparsers.add_parser("regress", help="Compare results/*.json with the committed versions (make regress).",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="params.yaml section 'regress':\n" + describe(RegressConfig))
+    parser.add_argument("--root", default=".", help="Repository root.")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--all", action="store_true", help="Show every compared number, not only the differences.")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> None:
+    status = regress(args.root, args.params, args.all)
+    if status:
+        raise SystemExit(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmark.regress``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmark.regress", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=".")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--all", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        return regress(args.root, args.params, args.all)
+    except ConfigError as error:
+        print(f"regress: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Stage ``report_index``: ``results/README.md``, the index of every results file and where it came from.
+
+A number in ``results/`` is only worth something if a reader can tell which settings and which code
+produced it. The index records, once for the whole folder,
+
+* the **profile** (``profile`` in params.yaml: ``default`` for the CPU profile, ``paper`` for the
+  paper-scale one; ``eagrl configure --profile`` selects one),
+* the **git commit** of the code (``git rev-parse HEAD``, marked ``+ uncommitted changes`` when the
+  working tree differs from it, which is the case when results are regenerated before being committed),
+* the **params hash** — sha256 of the bytes of params.yaml — so that two result sets can be checked to
+  come from the same settings without diffing the files,
+* the **date** (UTC) the index was written,
+
+and then one line per file: its title (the Markdown heading, or that of the Markdown twin of a CSV/JSON),
+size, sha256 prefix and modification time. The stage runs last (its DVC deps are the other results files)
+so the index lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import load_params
+from benchmark.runtime import LOGGER, atomic_write_text, configure_logging
+from benchmark.tables import markdown_table
+
+RESULTS = Path("results")
+INDEX = "README.md"
+DEFAULT_PROFILE = "default"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit(cwd: str | Path = ".") -> tuple[str, bool]:
+    """``(commit, dirty)`` of the repository at ``cwd``; ``("unknown", False)`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit, bool(status.strip())
+
+
+def profile_name(params: dict[str, Any]) -> str:
+    """The profile a params mapping declares (``profile`` key), ``default`` when it declares none."""
+    value = params.get("profile")
+    return str(value) if value else DEFAULT_PROFILE
+
+
+def provenance(params_path: str | Path = "params.yaml", cwd: str | Path = ".") -> dict[str, Any]:
+    """Profile, git commit (+ dirty flag), params sha256 and the current UTC date."""
+    commit, dirty = git_commit(cwd)
+    return {
+        "profile": profile_name(load_params(params_path)),
+        "commit": commit,
+        "dirty": dirty,
+        "params_sha256": sha256_file(params_path),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+
+
+def _title(path: Path) -> str:
+    """The first Markdown heading of ``path`` or of its ``.md`` twin; empty when there is none."""
+    source = path if path.suffix == ".md" else path.with_suffix(".md")
+    if not source.exists():
+        return ""
+    for line in source.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return ""
+
+
+def index_rows(results: str | Path = RESULTS) -> list[dict[str, Any]]:
+    """One row per file under ``results`` (except the index itself), sorted by path."""
+    results = Path(results)
+    rows = []
+    for path in sorted(p for p in results.rglob("*") if p.is_file() and p.name != INDEX and not p.name.startswith(".")):
+        stat = path.stat()
+        rows.append({
+            "file": f"[{path.relative_to(results).as_posix()}]({path.relative_to(results).as_posix()})",
+            "title": _title(path) or "—",
+            "bytes": stat.st_size,
+            "sha256": sha256_file(path)[:12],
+            "modified (UTC)": dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        })
+    return rows
+
+
+def write_index(params_path: str | Path = "params.yaml", results: str | Path = RESULTS, cwd: str | Path = ".") -> Path:
+    """Write ``results/README.md``; returns its path."""
+    configure_logging()
+    info = provenance(params_path, cwd)
+    rows = index_rows(results)
+    commit = info["commit"] + (" + uncommitted changes" if info["dirty"] else "")
+    text = "\n".join([
+        "# Results",
+        "",
+        "Every table here is written by `dvc repro` (see dvc.yaml); nothing is typed in by hand. "
+        "`make regress` re-runs the pipeline and checks every number in the JSON files against the committed ones.",
+        "",
+        f"- profile: `{info['profile']}`",
+        f"- git commit: `{commit}`",
+        f"- params hash (sha256 of {Path(params_path).name}): `{info['params_sha256']}`",
+        f"- date: {info['date']}",
+        "",
+        "`.md` files are for reading, `.csv` for spreadsheets, `.json` for `dvc metrics show` and `make regress`.",
+        "",
+        markdown_table(rows) if rows else "(no results files yet)",
+        "",
+    ])
+    path = atomic_write_text(Path(results) / INDEX, text)
+    LOGGER.info("report-index: %d file(s), profile %s, commit %s -> %s", len(rows), info["profile"], commit, path)
+    return path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl report-index``."""
+    parser = subparsers.add_parser("report-index", help="Write results/README.md, the index of the results files (DVC stage report_index).",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--results", default=str(RESULTS))
+    parser.set_defaults(handler=lambda args: write_index(args.params, args.results))

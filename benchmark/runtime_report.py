@@ -1,0 +1,214 @@
+"""``eagrl runtime-report``: time a full ``dvc repro`` per stage (wall time, peak memory) → ``results/runtime.md``.
+
+How it measures
+---------------
+The command (``dvc repro --force`` by default: every stage runs, as on a clean clone) is started once;
+its output is read line by line and each ``Running stage '<name>':`` line opens a new stage (the previous
+one ends there; ``Stage '<name>' didn't change, skipping`` is recorded as skipped). Meanwhile the process
+tree is sampled every ``--interval`` seconds with psutil: a stage's **peak RSS** is the largest sum of the
+resident memory of dvc's descendants (the stage command and its children) seen while the stage ran, and
+the run's peak includes dvc itself. Sampling can miss a peak shorter than the interval (0.2 s by default),
+which is negligible for stages that run for seconds to minutes. Stage wall times include DVC's own
+per-stage work (hashing outputs), i.e. what a user waits for.
+
+Then, unless ``--no-noop``, a second plain ``dvc repro`` is timed: with nothing changed it must only check
+hashes and finish in seconds.
+
+Results: ``results/runtime.md`` (table + machine + goals: ≤ 30 min and ≤ 6 GB for the default profile on
+2 cores) and ``results/runtime.json``. Timings depend on the machine and its load: they are not compared by
+``make regress`` (``regress.exclude``). Run it on an otherwise idle machine: ``make runtime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.tables import markdown_table
+
+RESULTS = Path("results")
+RUNNING = re.compile(r"^Running stage '([^']+)'")
+SKIPPING = re.compile(r"^Stage '([^']+)' didn't change, skipping")
+MB = 1024 * 1024
+
+
+@dataclass
+class StageTiming:
+    """One stage of the measured run."""
+
+    stage: str
+    status: str  # "ran" or "skipped"
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+@dataclass
+class Measurement:
+    """A measured command: per-stage timings, totals and the exit status."""
+
+    command: list[str]
+    returncode: int
+    wall_s: float
+    peak_rss_mb: float
+    stages: list[StageTiming] = field(default_factory=list)
+    output_tail: list[str] = field(default_factory=list)
+
+
+def _tree_rss(process: psutil.Process) -> tuple[float, float]:
+    """(RSS of the descendants, RSS of root + descendants) in bytes; vanished processes count 0."""
+    children = 0.0
+    try:
+        descendants = process.children(recursive=True)
+        root = process.memory_info().rss
+    except psutil.Error:
+        return 0.0, 0.0
+    for child in descendants:
+        try:
+            children += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return children, children + root
+
+
+def measure(command: list[str], cwd: str | Path = ".", interval: float = 0.2, echo: bool = True,
+            env: dict[str, str] | None = None) -> Measurement:
+    """Run ``command``, splitting its wall time and peak memory by the DVC stage lines it prints."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, env=env)
+    handle = psutil.Process(proc.pid)
+    stages: list[StageTiming] = []
+    current: list[Any] = [None, 0.0]  # [StageTiming | None, start time]
+    lock = threading.Lock()
+    tail: list[str] = []
+
+    def close_current(now: float) -> None:
+        if current[0] is not None:
+            current[0].wall_s = now - current[1]
+            current[0] = None
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if echo:
+                sys.stderr.write(line)
+            tail.append(line.rstrip("\n"))
+            del tail[:-40]
+            now = time.perf_counter()
+            running, skipping = RUNNING.match(line), SKIPPING.match(line)
+            with lock:
+                if running:
+                    close_current(now)
+                    stage = StageTiming(running.group(1), "ran")
+                    stages.append(stage)
+                    current[0], current[1] = stage, now
+                elif skipping:
+                    stages.append(StageTiming(skipping.group(1), "skipped"))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    peak_total = 0.0
+    while proc.poll() is None:
+        children, total = _tree_rss(handle)
+        peak_total = max(peak_total, total)
+        with lock:
+            if current[0] is not None:
+                current[0].peak_rss_mb = max(current[0].peak_rss_mb, children / MB)
+        time.sleep(interval)
+    thread.join()
+    ended = time.perf_counter()
+    with lock:
+        close_current(ended)
+    return Measurement(list(command), proc.returncode, ended - started, peak_total / MB, stages, tail)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    memory = psutil.virtual_memory()
+    return {"cpus": os.cpu_count(), "memory_gb": round(memory.total / 1024**3, 1), "platform": platform.platform(),
+            "python": platform.python_version(), "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
+def runtime_markdown(run: Measurement, noop: Measurement | None, info: dict[str, Any], goal_minutes: float,
+                     goal_gb: float) -> str:
+    """The Markdown report of a measured run (and of the no-change run)."""
+    rows = [{"stage": s.stage, "status": s.status, "wall (s)": round(s.wall_s, 1),
+             "peak RSS (MB)": round(s.peak_rss_mb) if s.status == "ran" else "—"} for s in run.stages]
+    ran = [s for s in run.stages if s.status == "ran"]
+    within_time = run.wall_s <= goal_minutes * 60
+    within_memory = run.peak_rss_mb <= goal_gb * 1024
+    lines = [
+        "# Runtime of the pipeline",
+        "",
+        f"`{' '.join(run.command)}` measured by `eagrl runtime-report` on {info['date']}: wall time per stage and the "
+        "peak resident memory of the stage's processes (psutil sampling every "
+        f"{info['interval']} s). Machine: {info['cpus']} CPUs, {info['memory_gb']} GB, {info['platform']}, Python "
+        f"{info['python']}; 1-minute load average before the run {info['load_average_1m']} (other work on the machine "
+        "slows the stages down).",
+        "",
+        markdown_table(rows) if rows else "(no stage ran)",
+        "",
+        f"- total: **{run.wall_s / 60:.1f} min** for {len(ran)} stage(s) (goal ≤ {goal_minutes:g} min: "
+        f"{'met' if within_time else 'NOT met'}); exit status {run.returncode}",
+        f"- peak memory (dvc + stage processes): **{run.peak_rss_mb / 1024:.2f} GB** (goal ≤ {goal_gb:g} GB: "
+        f"{'met' if within_memory else 'NOT met'})",
+    ]
+    if noop is not None:
+        lines.append(f"- a second `{' '.join(noop.command)}` with nothing changed: **{noop.wall_s:.1f} s** "
+                     f"({sum(s.status == 'ran' for s in noop.stages)} stage(s) re-ran; exit status {noop.returncode})")
+    return "\n".join(lines) + "\n"
+
+
+def runtime_report(command: str = "dvc repro --force", noop_command: str | None = "dvc repro", out: str | Path = RESULTS,
+                   interval: float = 0.2, goal_minutes: float = 30.0, goal_gb: float = 6.0, cwd: str | Path = ".",
+                   echo: bool = True) -> Path:
+    """Measure ``command`` (and the no-change ``noop_command``) and write ``runtime.md`` / ``runtime.json``."""
+    configure_logging()
+    info = {**machine(), "interval": interval, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    LOGGER.info("runtime-report: measuring `%s`", command)
+    # The suite's console scripts (dvc, eagrl) live beside this interpreter: put them first on PATH, as
+    # `make` does, so that DVC's stage commands resolve to the same installation.
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    run = measure(shlex.split(command), cwd, interval, echo, env)
+    noop = (measure(shlex.split(noop_command), cwd, interval, echo, env)
+            if noop_command and run.returncode == 0 else None)
+    out = Path(out)
+    path = atomic_write_text(out / "runtime.md", runtime_markdown(run, noop, info, goal_minutes, goal_gb))
+    atomic_write_json(out / "runtime.json", {
+        "machine": info, "goal_minutes": goal_minutes, "goal_gb": goal_gb,
+        "run": {k: v for k, v in asdict(run).items() if k != "output_tail"},
+        "noop": None if noop is None else {k: v for k, v in asdict(noop).items() if k != "output_tail"},
+    })
+    LOGGER.info("runtime-report: %.1f min, peak %.2f GB -> %s", run.wall_s / 60, run.peak_rss_mb / 1024, path)
+    if run.returncode != 0:
+        raise SystemExit(f"runtime-report: `{command}` exited with {run.returncode}; last lines:\n" + "\n".join(run.output_tail))
+    return path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl runtime-report``."""
+    parser = subparsers.add_parser("runtime-report", help="Time `dvc repro --force` per stage (wall, peak RSS) into results/runtime.md.",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--command", default="dvc repro --force", help="The measured command.")
+    parser.add_argument("--noop-command", default="dvc repro", help="Timed afterwards (nothing changed).")
+    parser.add_argument("--no-noop", action="store_true", help="Do not time the no-change run.")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--interval", type=float, default=0.2, help="Memory sampling period in seconds.")
+    parser.add_argument("--goal-minutes", type=float, default=30.0, help="Wall-time goal of the profile.")
+    parser.add_argument("--goal-gb", type=float, default=6.0, help="Peak-memory goal of the profile.")
+    parser.set_defaults(handler=lambda args: runtime_report(args.command, None if args.no_noop else args.noop_command,
+                                                            args.out, args.interval, args.goal_minutes, args.goal_gb))

@@ -1,0 +1,110 @@
+"""Claims C1-C5: verdicts from hand-made evaluations whose ordering is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmark.cli import main
+from benchmark.paper.claims import FAILS, HOLDS, NOT_TESTABLE, ClaimsConfig, load_claims, verify_claims
+from tests.benchmark.fake_results import FAST, metrics_file, record
+
+ICU, WARD, TASK, BB = "synthetic_icu", "synthetic_ward", "mortality", "smollm2"
+
+
+def _records(tmp_path, eag=1.0, concare=0.6, no_stage1=0.7, no_stage2=0.4, with_eag=True):
+    def make(name, quality, **fields):
+        return record(tmp_path / name, quality, **fields)
+
+    out = [
+        make("concare", concare, dataset=ICU, task=TASK, method="concare", family="expert"),
+        make("vanilla", 0.2, dataset=ICU, task=TASK, method="vanilla", family="prompting", backbone=BB),
+        make("sft", 0.4, dataset=ICU, task=TASK, method="label_sft", family="finetune", backbone=BB),
+        # Shuffled test sets.
+        make("concare_s", 0.2, dataset=ICU, task=TASK, method="concare", family="expert", condition="shuffle:1.0"),
+        make("vanilla_s", 0.0, dataset=ICU, task=TASK, method="vanilla", family="prompting", backbone=BB, condition="shuffle:1.0"),
+        # Cross-domain: trained on icu, tested on ward.
+        make("concare_x", 0.3, dataset=WARD, task=TASK, method="concare", family="expert", train_dataset=ICU),
+        make("vanilla_x", 0.2, dataset=WARD, task=TASK, method="vanilla", family="prompting", backbone=BB, train_dataset=ICU),
+        make("sft_x", 0.25, dataset=WARD, task=TASK, method="label_sft", family="finetune", backbone=BB, train_dataset=ICU),
+    ]
+    if with_eag:
+        out += [
+            make("eag", eag, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB),
+            make("eag_s", eag - 0.1, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB, condition="shuffle:1.0"),
+            make("eag_x", 0.8, dataset=WARD, task=TASK, method="eag_rl", family="eag_rl", backbone=BB, train_dataset=ICU),
+            make("no1", no_stage1, dataset=ICU, task=TASK, method="no_stage1", family="ablation", backbone=BB),
+            make("no2", no_stage2, dataset=ICU, task=TASK, method="no_stage2", family="ablation", backbone=BB),
+            make("noratt", 0.8, dataset=ICU, task=TASK, method="no_ratt", family="ablation", backbone=BB),
+            make("noeps", 0.9, dataset=ICU, task=TASK, method="no_eps", family="ablation", backbone=BB),
+        ]
+    return out
+
+
+def _by_id(verdicts):
+    return {v.id: v for v in verdicts}
+
+
+def test_claims_file_lists_c1_to_c5():
+    assert [c["id"] for c in load_claims()] == ["C1", "C2", "C3", "C4", "C5"]
+
+
+def test_without_eag_rl_nothing_is_testable(tmp_path):
+    verdicts = verify_claims(_records(tmp_path, with_eag=False), ClaimsConfig(), FAST)
+    assert [v.status for v in verdicts] == [NOT_TESTABLE] * 5
+    assert all("EAG-RL" in v.reason and "collected" in v.reason for v in verdicts)
+
+
+def test_all_claims_hold_when_the_data_say_so(tmp_path):
+    records = _records(tmp_path)
+    verdicts = _by_id(verify_claims(records, ClaimsConfig(), FAST))
+    assert {k: v.status for k, v in verdicts.items()} == {k: HOLDS for k in ("C1", "C2", "C3", "C4", "C5")}, \
+        {k: v.reason for k, v in verdicts.items()}
+    c1 = verdicts["C1"]
+    assert c1.numbers == {"wins": 6, "comparisons": 6}  # 3 baselines x 2 metrics
+    assert c1.evidence[0]["p (vs best)"] != "—"  # paired tests ran on the predictions files
+    # C2 is the mean relative improvement over the base model, recomputed here.
+    eag, base = records[-7], records[1]
+    expected = np.mean([100 * (eag.mean(m) - base.mean(m)) / base.mean(m) for m in ("auroc", "auprc")])
+    assert verdicts["C2"].numbers["relative_to_base_pct"] == pytest.approx(expected)
+    assert "synthetic stand-ins" in c1.reason
+
+
+def test_c1_fails_when_a_baseline_is_better(tmp_path):
+    verdicts = _by_id(verify_claims(_records(tmp_path, eag=1.0, concare=1.5), ClaimsConfig(), FAST))
+    assert verdicts["C1"].status == FAILS
+    assert "4 of 6" in verdicts["C1"].reason
+
+
+def test_c3_fails_when_stage1_matters_more(tmp_path):
+    verdicts = _by_id(verify_claims(_records(tmp_path, no_stage1=0.4, no_stage2=0.7), ClaimsConfig(), FAST))
+    assert verdicts["C3"].status == FAILS and "violated" in verdicts["C3"].reason
+
+
+def test_significance_requirement(tmp_path):
+    strict = ClaimsConfig(require_significance=True, alpha=1e-6)  # unreachable with 40 resamples
+    verdicts = _by_id(verify_claims(_records(tmp_path), strict, FAST))
+    assert verdicts["C1"].status == FAILS and verdicts["C5"].status == FAILS
+
+
+def test_eagrl_verify_writes_claims_and_comparison(tmp_path, monkeypatch):
+    # The default profile today: experts only. Every claim must say why it cannot be tested.
+    for model, quality in (("gru", 1.2), ("concare", 1.0)):
+        metrics_file(tmp_path / f"models/experts/{ICU}/{model}/{TASK}", quality)
+    params = {"metrics": {"bootstrap_resamples": 40},
+              "report": {"sources": [{"pattern": "models/experts/{dataset}/{method}/{task}/metrics.json",
+                                      "fields": {"family": "expert"}}]}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    assert main(["verify"]) == 0
+    text = (tmp_path / "results/claims.md").read_text()
+    assert text.count(f"**{NOT_TESTABLE}**") == 10  # summary table + one section per claim
+    assert "collected 2 evaluation(s): expert 2" in text
+    claims = json.loads((tmp_path / "results/claims.json").read_text())
+    assert set(claims) == {"C1", "C2", "C3", "C4", "C5"}
+    comparison = (tmp_path / "results/paper_comparison.md").read_text()
+    assert "0 filled" in comparison
+    assert json.loads((tmp_path / "results/paper_comparison.json").read_text()) == []

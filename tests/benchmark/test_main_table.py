@@ -1,0 +1,104 @@
+"""Stage report_main: collecting metrics files of any subset of methods into results/main.*."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from benchmark.cli import main
+from benchmark.descriptor import DescriptorError
+from benchmark.main_table import ReportConfig, collect, pattern_glob, pattern_regex, write_main
+from tests.benchmark.fake_results import metrics_file
+
+SOURCES = [
+    {"pattern": "models/experts/{dataset}/{method}/{task}/metrics.json", "fields": {"family": "expert"}},
+    {"pattern": "outputs/llm/**/{method}/metrics.json"},
+]
+CONFIG = ReportConfig(sources=SOURCES, families={"vanilla": "prompting"})
+
+
+def test_pattern_regex_captures_placeholders_and_globstar():
+    regex = pattern_regex("models/experts/{dataset}/{method}/{task}/metrics.json")
+    match = regex.match("models/experts/synthetic_icu/gru/mortality/metrics.json")
+    assert match.groupdict() == {"dataset": "synthetic_icu", "method": "gru", "task": "mortality"}
+    assert regex.match("models/experts/synthetic_icu/gru/mortality/extra/metrics.json") is None
+    deep = pattern_regex("outputs/**/{method}/metrics.json")
+    assert deep.match("outputs/a/b/c/qd/metrics.json").group("method") == "qd"
+    assert deep.match("outputs/qd/metrics.json").group("method") == "qd"
+    assert pattern_glob("a/{x}/m*.json") == "a/*/m*.json"
+
+
+def _tree(root):
+    metrics_file(root / "models/experts/synthetic_icu/gru/mortality", 1.5)
+    metrics_file(root / "models/experts/synthetic_icu/logistic/mortality", 0.8)
+    metrics_file(root / "outputs/llm/synthetic_icu/mortality/vanilla", 0.2,
+                 {"dataset": "synthetic_icu", "task": "mortality", "method": "vanilla", "backbone": "smollm2"})
+    # A robustness evaluation: collected, but not in the main table.
+    metrics_file(root / "outputs/llm/synthetic_icu/mortality/shuffle/qd", 0.1,
+                 {"dataset": "synthetic_icu", "task": "mortality", "method": "qd", "family": "prompting",
+                  "backbone": "smollm2", "condition": "shuffle:1.0"})
+    # A stage still writing its folder atomically: a hidden temporary folder, never collected.
+    metrics_file(root / "models/experts/synthetic_icu/.gru.tmp123/mortality", 0.1)
+    # No family anywhere: listed as not collected, not dropped silently.
+    metrics_file(root / "outputs/llm/synthetic_icu/mortality/mystery", 0.3,
+                 {"dataset": "synthetic_icu", "task": "mortality", "method": "mystery"})
+
+
+def test_collect_places_files_and_reports_the_rest(tmp_path):
+    _tree(tmp_path)
+    collection = collect(CONFIG, tmp_path)
+    names = sorted((r.descriptor.method, r.descriptor.family, r.descriptor.condition) for r in collection.records)
+    assert names == [("gru", "expert", "standard"), ("logistic", "expert", "standard"),
+                     ("qd", "prompting", "shuffle:1.0"), ("vanilla", "prompting", "standard")]
+    assert len(collection.standard()) == 3
+    assert [str(p) for p, _ in collection.skipped] == ["outputs/llm/synthetic_icu/mortality/mystery/metrics.json"]
+    assert "family" in collection.skipped[0][1]
+
+
+def test_descriptor_contradicting_the_path_is_not_collected(tmp_path):
+    metrics_file(tmp_path / "models/experts/synthetic_icu/gru/mortality", 1.0,
+                 {"dataset": "synthetic_icu", "task": "mortality", "method": "retain", "family": "expert"})
+    collection = collect(CONFIG, tmp_path)
+    assert not collection.records and "retain" in collection.skipped[0][1]
+
+
+def test_two_files_with_one_descriptor_is_an_error(tmp_path):
+    for name in ("a", "b"):
+        metrics_file(tmp_path / f"outputs/llm/{name}/vanilla", 0.2,
+                     {"dataset": "d", "task": "t", "method": "vanilla", "backbone": "x"})
+    with pytest.raises(DescriptorError, match="same descriptor"):
+        collect(CONFIG, tmp_path)
+
+
+def test_write_main_tables(tmp_path):
+    _tree(tmp_path)
+    paths = write_main(collect(CONFIG, tmp_path), CONFIG, tmp_path / "results", ["synthetic_icu"])
+    md = paths[0].read_text()
+    assert "synthetic_icu · mortality · AUROC" in md and "±" in md
+    assert "Not collected" in md and "mystery" in md
+    assert "1 further evaluation" in md
+    nested = json.loads((tmp_path / "results/main.json").read_text())
+    rows = nested["synthetic_icu"]["mortality"]
+    assert set(rows) == {"gru", "logistic", "vanilla (smollm2)"}
+    assert rows["gru"]["auroc_mean"] > rows["vanilla (smollm2)"]["auroc_mean"]
+    assert rows["gru"]["n"] == 120
+    csv = (tmp_path / "results/main.csv").read_text().splitlines()
+    assert csv[0].startswith("dataset,task,family,method,backbone,n,") and len(csv) == 4
+    # Experts come before prompting (family order), as in the paper's tables.
+    assert [line.split(",")[3] for line in csv[1:]] == ["gru", "logistic", "vanilla"]
+
+
+def test_report_main_with_nothing_run_yet(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"report": {"sources": SOURCES}}))
+    assert main(["report-main", "--params", str(params), "--root", str(tmp_path), "--out", str(tmp_path / "r")]) == 0
+    assert "No evaluated method was found yet" in (tmp_path / "r/main.md").read_text()
+    assert json.loads((tmp_path / "r/main.json").read_text()) == {}
+
+
+def test_unknown_placeholder_is_a_config_error(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"report": {"sources": [{"pattern": "x/{model}/metrics.json"}]}}))
+    assert main(["report-main", "--params", str(params), "--root", str(tmp_path), "--out", str(tmp_path / "r")]) == 2

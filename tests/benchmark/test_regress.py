@@ -1,0 +1,150 @@
+"""make regress: fresh results/*.json against the committed versions, within tolerances."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from benchmark.cli import main
+from benchmark.regress import RegressConfig, compare, flatten, regress
+
+MAIN = {"synthetic_icu": {"mortality": {"gru": {"n": 200, "auroc_mean": 0.8123, "auroc_std": 0.021},
+                                        "vanilla (smollm2)": {"n": 200, "auroc_mean": 0.55, "auroc_std": 0.04,
+                                                              "parse_failure_rate": 0.1}}}}
+COHORTS = [{"dataset": "synthetic_icu", "task": "mortality", "split": "test", "patients": 200, "prevalence": 0.2},
+           {"dataset": "synthetic_icu", "task": "mortality", "split": "train", "patients": 525, "prevalence": 0.2}]
+PARAMS = {"regress": {"abs_tol": 0.005, "tolerances": {"*/n": 0, "*/patients": 0}, "exclude": ["runtime.json"]}}
+
+
+def _git(root, *args):
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def _write(root, name, data):
+    path = root / "results" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A git repository with committed results, whose working tree holds identical fresh results."""
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@example.org")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    _write(tmp_path, "main.json", MAIN)
+    _write(tmp_path, "cohorts.json", COHORTS)
+    _write(tmp_path, "runtime.json", {"wall_s": 100.0})
+    (tmp_path / "results" / "main.md").write_text("# Main\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "results")
+    return tmp_path
+
+
+def _run(root):
+    out = io.StringIO()
+    status = regress(root, "params.yaml", out=out)
+    return status, out.getvalue()
+
+
+def _commit_edit(root, name, data):
+    """Hand-edit a committed number: commit the edit, then restore the fresh file in the working tree."""
+    fresh = (root / "results" / name).read_text()
+    _write(root, name, data)
+    _git(root, "commit", "-q", "-am", "edit by hand")
+    (root / "results" / name).write_text(fresh)
+
+
+def test_flatten_keys_rows_by_their_identity():
+    flat = flatten(COHORTS)
+    assert flat["synthetic_icu,mortality,test/patients"] == 200
+    assert flatten({"a": {"b": [1, 2]}, "s": "text", "flag": True}) == {"a/b/[0]": 1.0, "a/b/[1]": 2.0}
+
+
+def test_passes_when_equal(repo):
+    status, text = _run(repo)
+    assert status == 0, text
+    assert "passed" in text and "changed 0" in text and "missing 0" in text
+
+
+def test_fails_when_a_committed_number_is_edited(repo):
+    edited = json.loads(json.dumps(MAIN))
+    edited["synthetic_icu"]["mortality"]["gru"]["auroc_mean"] = 0.8523
+    _commit_edit(repo, "main.json", edited)
+    status, text = _run(repo)
+    assert status == 1
+    assert "main.json:synthetic_icu/mortality/gru/auroc_mean" in text and "changed" in text and "FAILED" in text
+
+
+def test_tolerance_is_respected(repo):
+    within = json.loads(json.dumps(MAIN))
+    within["synthetic_icu"]["mortality"]["gru"]["auroc_mean"] += 0.004  # abs_tol 0.005
+    _write(repo, "main.json", within)
+    assert _run(repo)[0] == 0
+    beyond = json.loads(json.dumps(MAIN))
+    beyond["synthetic_icu"]["mortality"]["gru"]["auroc_mean"] += 0.006
+    _write(repo, "main.json", beyond)
+    assert _run(repo)[0] == 1
+
+
+def test_per_key_tolerance_overrides_the_default(repo):
+    (repo / "params.yaml").write_text(yaml.safe_dump(
+        {"regress": {**PARAMS["regress"], "tolerances": {"*/auroc_std": 0.05, "*/n": 0}}}))
+    wider = json.loads(json.dumps(MAIN))
+    wider["synthetic_icu"]["mortality"]["gru"]["auroc_std"] += 0.03  # beyond abs_tol, within its own 0.05
+    _write(repo, "main.json", wider)
+    assert _run(repo)[0] == 0
+    rows = json.loads(json.dumps(COHORTS))
+    rows[1]["prevalence"] = 0.204  # within the default 0.005
+    rows[0]["patients"] = 201
+    _write(repo, "cohorts.json", rows)
+    status, text = _run(repo)
+    assert status == 1 and "synthetic_icu,mortality,test/patients" in text and "prevalence" not in text
+
+
+def test_missing_metric_and_missing_file_fail(repo):
+    fewer = json.loads(json.dumps(MAIN))
+    del fewer["synthetic_icu"]["mortality"]["vanilla (smollm2)"]["parse_failure_rate"]
+    _write(repo, "main.json", fewer)
+    status, text = _run(repo)
+    assert status == 1 and "parse_failure_rate" in text and "missing" in text
+    _write(repo, "main.json", MAIN)
+    (repo / "results" / "cohorts.json").unlink()
+    status, text = _run(repo)
+    assert status == 1 and "cohorts.json:(whole file)" in text
+
+
+def test_new_numbers_and_excluded_files_do_not_fail(repo):
+    more = json.loads(json.dumps(MAIN))
+    more["synthetic_icu"]["mortality"]["qd (smollm2)"] = {"n": 200, "auroc_mean": 0.5}
+    _write(repo, "main.json", more)
+    _write(repo, "runtime.json", {"wall_s": 999.0})  # excluded: timings vary
+    status, text = _run(repo)
+    assert status == 0, text
+    assert "new" in text and "runtime" not in text
+
+
+def test_nan_equals_nan():
+    config = RegressConfig()
+    diffs = compare({"a.json": {"x": float("nan")}}, {"a.json": {"x": float("nan")}}, config)
+    assert [d.status for d in diffs] == ["ok"]
+
+
+def test_cli_exit_status(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    assert main(["regress"]) == 0
+    _write(repo, "main.json", {})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["regress"])
+    assert exit_info.value.code == 1
+
+
+def test_unknown_ref_is_a_usage_error(repo, monkeypatch):
+    (repo / "params.yaml").write_text(yaml.safe_dump({"regress": {"ref": "no-such-ref"}}))
+    monkeypatch.chdir(repo)
+    assert main(["regress"]) == 2

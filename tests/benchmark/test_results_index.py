@@ -1,0 +1,54 @@
+"""results/README.md: the index of the results files with profile, commit, params hash and date."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import yaml
+
+from benchmark.cli import main
+from benchmark.results_index import git_commit, provenance
+
+
+def _params(path, **extra):
+    path.write_text(yaml.safe_dump({"seed": 1, **extra}))
+    return path
+
+
+def test_index_lists_every_file_with_provenance(tmp_path):
+    params = _params(tmp_path / "params.yaml", profile="paper")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "main.md").write_text("# Main results\n\ntext\n")
+    (results / "main.json").write_text("{}\n")
+    (results / "claims.md").write_text("# The paper's claims, checked\n")
+    assert main(["report-index", "--params", str(params), "--results", str(results)]) == 0
+    text = (results / "README.md").read_text()
+    assert "profile: `paper`" in text
+    assert hashlib.sha256(params.read_bytes()).hexdigest() in text
+    assert "| [main.json](main.json) | Main results" in text  # the JSON takes its Markdown twin's title
+    assert "The paper's claims, checked" in text
+    assert "README.md](README.md)" not in text
+
+
+def test_profile_defaults_and_commit_outside_git(tmp_path):
+    info = provenance(_params(tmp_path / "params.yaml"), cwd=tmp_path)
+    assert info["profile"] == "default"
+    assert info["commit"] == "unknown"
+
+
+def test_commit_and_dirty_flag(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    params = _params(tmp_path / "params.yaml")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    commit, dirty = git_commit(tmp_path)
+    assert len(commit) == 40 and not dirty
+    params.write_text("seed: 2\n")
+    assert git_commit(tmp_path) == (commit, True)

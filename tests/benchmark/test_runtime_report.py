@@ -1,0 +1,50 @@
+"""Runtime report: per-stage wall time and peak memory parsed from a (fake, tiny) dvc-like run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+from benchmark.runtime_report import measure, runtime_report
+
+# Prints DVC's stage lines; the 'big' stage runs a child process holding ~80 MB for a moment.
+FAKE = textwrap.dedent("""
+    import subprocess, sys, time
+    print("Stage 'prepare@a' didn't change, skipping", flush=True)
+    print("Running stage 'small':", flush=True)
+    time.sleep(0.3)
+    print("Running stage 'big':", flush=True)
+    subprocess.run([sys.executable, "-c", "import time; b = bytearray(80 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.0)"])
+    print("Use `dvc push` to send your updates to remote storage.", flush=True)
+""")
+
+
+def test_measure_splits_time_and_memory_by_stage(tmp_path):
+    script = tmp_path / "fake_dvc.py"
+    script.write_text(FAKE)
+    run = measure([sys.executable, str(script)], tmp_path, interval=0.05, echo=False)
+    assert run.returncode == 0
+    assert [(s.stage, s.status) for s in run.stages] == [("prepare@a", "skipped"), ("small", "ran"), ("big", "ran")]
+    small, big = run.stages[1], run.stages[2]
+    assert 0.25 <= small.wall_s < 2.0
+    assert big.wall_s >= 0.9
+    assert big.peak_rss_mb >= 75 > small.peak_rss_mb
+    assert run.peak_rss_mb >= big.peak_rss_mb
+    assert run.wall_s >= small.wall_s + big.wall_s
+
+
+def test_report_files(tmp_path):
+    script = tmp_path / "fake_dvc.py"
+    script.write_text(FAKE)
+    noop = tmp_path / "noop.py"
+    noop.write_text("print(\"Stage 'small' didn't change, skipping\")\n")
+    path = runtime_report(f"{sys.executable} {script}", f"{sys.executable} {noop}", tmp_path / "results",
+                          interval=0.05, goal_minutes=30, goal_gb=6, cwd=tmp_path, echo=False)
+    text = path.read_text()
+    assert "| big " in text and "| skipped " in text
+    assert "goal ≤ 30 min: met" in text and "goal ≤ 6 GB: met" in text
+    assert "nothing changed" in text and "0 stage(s) re-ran" in text
+    data = json.loads((tmp_path / "results/runtime.json").read_text())
+    assert [s["stage"] for s in data["run"]["stages"]] == ["prepare@a", "small", "big"]
+    assert data["noop"]["stages"][0]["status"] == "skipped"
