@@ -160,7 +160,7 @@ def runtime_markdown(run: Measurement, noop: Measurement | None, info: dict[str,
         f"{info['python']}; 1-minute load average before the run {info['load_average_1m']} (other work on the machine "
         "slows the stages down).",
         "",
-        markdown_table(rows) if rows else "(no stage ran)",
+        markdown_table(rows, floatfmt=".1f") if rows else "(no stage ran)",
         "",
         f"- total: **{run.wall_s / 60:.1f} min** for {len(ran)} stage(s) (goal ≤ {goal_minutes:g} min: "
         f"{'met' if within_time else 'NOT met'}); exit status {run.returncode}",
