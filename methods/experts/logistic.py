@@ -1,0 +1,87 @@
+"""The floor: logistic regression on the last observed values (+ age, sex).
+
+A sequence model that reads the whole stay should beat a linear model of the last values; this is the
+yardstick in every expert table, and the same model gives the ``floor_auroc`` of the cohort signal check
+(:func:`benchmark.data.signal.signal_check` fits this class, so there is one implementation).
+
+Design matrix: :func:`benchmark.data.signal.last_value_design` — the normalised, imputed value of every
+feature at the last real visit, age standardised as (age − 65) / 15, and sex. Fitted by scikit-learn's
+L2-regularised ``LogisticRegression`` (lbfgs); the validation split is not used (nothing is tuned).
+
+Importance — **linear contributions**: ``|w_j · x_ij|`` for the ``d`` dynamic features (age and sex are
+left out), normalised over the features. The inputs are z-scores, so a feature at the train mean
+contributes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+
+from benchmark.config import from_mapping, option
+from benchmark.data.cohort import Cohort
+from methods.experts.base import Expert, ExpertError
+
+
+@dataclass
+class LogisticConfig:
+    """Settings of the logistic-regression floor (``experts.logistic`` in params.yaml)."""
+
+    C: float = option(1.0, help="Inverse L2 regularisation strength (scikit-learn's C).")
+    max_iter: int = option(2000, help="Most lbfgs iterations.")
+    seed: int = option(42, help="random_state of the solver (lbfgs is deterministic; kept for other solvers).")
+
+
+def design(cohort: Cohort) -> np.ndarray:
+    """The (n, d + 2) design matrix of the floor (see the module docstring)."""
+    from benchmark.data.signal import last_value_design  # benchmark.data.signal imports this module
+
+    return last_value_design(cohort)
+
+
+class LogisticExpert(Expert):
+    """Logistic regression on last observed values (importance: |coefficient × value|)."""
+
+    name = "logistic"
+
+    def __init__(self, task: str, config: LogisticConfig | None = None) -> None:
+        super().__init__(task, config or LogisticConfig())
+        self.coef: np.ndarray | None = None
+        self.intercept: float = 0.0
+
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> LogisticConfig:
+        return from_mapping(LogisticConfig, data, "logistic checkpoint config")
+
+    def _fit(self, train: Cohort, val: Cohort | None) -> None:
+        started = time.perf_counter()
+        model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter, random_state=self.config.seed)
+        model.fit(design(train), train.label(self.task))
+        self.coef = model.coef_.ravel().astype(np.float64)
+        self.intercept = float(model.intercept_[0])
+        self.summary = {"epochs_run": 0, "best_epoch": 0, "best_val_auprc": None, "train_seconds": time.perf_counter() - started,
+                        "parameters": int(self.coef.size + 1)}
+
+    def _check_fitted(self) -> np.ndarray:
+        if self.coef is None:
+            raise ExpertError("logistic: the expert has not been fitted")
+        return self.coef
+
+    def _predict(self, cohort: Cohort) -> np.ndarray:
+        return expit(design(cohort) @ self._check_fitted() + self.intercept)
+
+    def _importance(self, cohort: Cohort) -> np.ndarray:
+        d = len(cohort.features)
+        return np.abs(design(cohort)[:, :d] * self._check_fitted()[:d])
+
+    def _state(self) -> dict[str, Any]:
+        return {"coef": self._check_fitted().tolist(), "intercept": self.intercept}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.coef = np.asarray(state["coef"], dtype=np.float64)
+        self.intercept = float(state["intercept"])

@@ -1,0 +1,94 @@
+"""Stage ``train_expert``: train one expert on every task of one data set (``eagrl train-expert DATASET MODEL``).
+
+For each task of ``data/cohorts/<DATASET>`` it fits the expert on the train split (early stopping on the
+validation split) and writes, under ``models/experts/<DATASET>/<MODEL>/<task>/``:
+
+* ``model.pt`` — the checkpoint (:meth:`methods.experts.base.Expert.save`);
+* ``predictions_test.csv`` / ``predictions_val.csv`` — the predictions files of
+  :mod:`benchmark.evaluate` (``id,label,probability,parsed``);
+* ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on the test predictions (bootstrap mean, std
+  and CI of AUROC, AUPRC, ...) plus the training summary (epochs, best epoch, best validation AUPRC,
+  seconds, parameters) and the per-epoch history;
+* ``importance_train.jsonl`` / ``importance_val.jsonl`` / ``importance_test.jsonl`` — every patient's
+  ranked features and top-k (format: :mod:`methods.experts.importance`), what EAG-RL reads.
+
+The model's folder is written atomically: an interrupted run leaves the previous outputs untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.config import ConfigError, load_params, section, to_mapping
+from benchmark.data.cohort import SPLITS, Cohort
+from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
+from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from methods.experts import build_expert
+from methods.experts.config import describe_experts, load_experts_config
+from methods.experts.importance import importance_records, write_importance
+
+EXPERT_ROOT = Path("models/experts")
+
+
+def expert_dir(dataset: str, model: str, task: str | None = None, root: str | Path = EXPERT_ROOT) -> Path:
+    """``models/experts/<dataset>/<model>[/<task>]``."""
+    folder = Path(root) / dataset / model
+    return folder / task if task else folder
+
+
+def train_expert(dataset: str, model: str, params_path: str | Path = "params.yaml",
+                 cohorts: str | Path = COHORT_ROOT, out: str | Path = EXPERT_ROOT) -> Path:
+    """Train ``model`` on every task of ``dataset`` and write the outputs listed in the module docstring."""
+    params = load_params(params_path)
+    datasets = section(params, "datasets", params_path)
+    if dataset not in datasets:
+        raise ConfigError(f"{params_path}: data set '{dataset}' is not under 'datasets' (known: {sorted(datasets)})")
+    config = load_experts_config(params, params_path)
+    model_config = config.model(model)
+    seed = model_config.train.seed if hasattr(model_config, "train") else model_config.seed
+    start_stage(f"train_expert@{dataset}-{model}", int(seed),
+                {"dataset": dataset, "model": model, "top_k": config.top_k, "config": to_mapping(model_config)},
+                threads=config.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohorts))
+    parts = {split: cohort.subset(split) for split in SPLITS}
+    scoring = metrics_config(params_path)
+    with atomic_directory(expert_dir(dataset, model, root=out)) as folder:
+        for task in cohort.tasks:
+            target = folder / task
+            expert = build_expert(model, task, model_config).fit(parts["train"], parts["val"])
+            expert.save(target / "model.pt")
+            for split in SPLITS:
+                part = parts[split]
+                probabilities = expert.predict_proba(part)
+                if split != "train":
+                    write_predictions(target / f"predictions_{split}.csv", part.ids, part.label(task), probabilities)
+                records = importance_records(part, task, probabilities, expert.feature_importance(part), config.top_k)
+                write_importance(target / f"importance_{split}.jsonl", records)
+            metrics = evaluate(read_predictions(target / "predictions_test.csv"), scoring)
+            validation = evaluate(read_predictions(target / "predictions_val.csv"), scoring)
+            atomic_write_json(target / "metrics.json", {
+                "dataset": dataset, "model": model, "task": task, "split": "test", **metrics,
+                "val": {m: validation[m] for m in ("auroc", "auprc")},
+                "training": expert.summary, "history": expert.history,
+            })
+            LOGGER.info("train_expert@%s-%s %s: test AUROC %.3f±%.3f AUPRC %.3f±%.3f (best epoch %s, %.1fs)",
+                        dataset, model, task, metrics["auroc"]["mean"], metrics["auroc"]["std"],
+                        metrics["auprc"]["mean"], metrics["auprc"]["std"], expert.summary.get("best_epoch"),
+                        expert.summary.get("train_seconds", 0.0))
+    return expert_dir(dataset, model, root=out)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl train-expert``."""
+    parser = subparsers.add_parser(
+        "train-expert", help="Train one expert on every task of a data set (DVC stage train_expert@<ds>-<model>).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'experts':\n" + describe_experts())
+    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser.add_argument("model", help="Expert: logistic, gru, transformer, retain, adacare or concare.")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--out", default=str(EXPERT_ROOT), help="Folder that receives <dataset>/<model>/<task>/.")
+    parser.set_defaults(handler=lambda args: train_expert(args.dataset, args.model, args.params, args.cohorts, args.out))
