@@ -167,7 +167,7 @@ def report_experts(params_path: str | Path = "params.yaml", root: str | Path = E
                 "ΔAUROC vs floor (p)": (f"{r['auroc_minus_floor']:+.3f} ({r['auroc_minus_floor_p']:.3f})"
                                         if "auroc_minus_floor" in r else ""),
                 "epochs (best)": (f"{r['epochs_run']} ({r['best_epoch']})" if r.get("epochs_run") else ""),
-                "train s": (f"{r['train_seconds']:.1f}" if "train_seconds" in r else "")} for r in perf]
+                "train time": (f"{r['train_seconds']:.1f} s" if "train_seconds" in r else "")} for r in perf]
     paths = _write(perf, display, out / "experts", "Expert models",
                    f"Test split, {scoring.bootstrap_resamples} bootstrap resamples (bootstrap mean ± std; "
                    "`eagrl report-experts`). `logistic` is the floor (logistic regression on last observed values + "
