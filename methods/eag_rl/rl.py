@@ -1,0 +1,448 @@
+"""Stage ``rl``: EAG-RL stage 2 (attention-aligned policy optimisation), its GRPO / DAPO baselines and ablations.
+
+``eagrl rl DATASET TASK VARIANT`` trains one variant on one task with TRL's ``GRPOTrainer`` (subclassed in
+:mod:`methods.eag_rl.rl_trainer`: ε(τ), dynamic sampling) and then evaluates the trained policy in the
+Question-Decomposition format on the same test patients as every other LLM method.
+
+Per training step: ``prompts_per_generation`` training patients (a seeded, class-balanced subset of the train
+split) are rendered as QD prompts (:mod:`benchmark.serialize` + the chat template), ``num_generations``
+completions are sampled per patient, each is scored with the composite reward R of
+:mod:`methods.eag_rl.rewards` (the expert's top-k features come from the expert's importance file of the
+train split), advantages are group-relative, and the clipped surrogate is optimised on LoRA weights for
+``num_iterations`` steps per generation batch (μ ≥ 2: with μ = 1 the ratio is identically 1 and no clip
+bound, ε(τ) included, has any effect). A KL penalty β to the initial policy is added (TRL's k3 estimator;
+for a stage-1 start TRL keeps a frozen copy of the stage-1 adapter as the reference).
+
+Variants (``eag_rl.rl.variants`` in params.yaml; each overrides fields of ``eag_rl.rl.train``)
+------------------------------------------------------------------------------------------
+=================  ============================================================================
+``eag_rl``         composite reward (paper λ weighting) + adaptive upper clip ε(τ) ∈ [0.2, 0.4]
+``grpo``           classification reward only, symmetric clip 0.2, ``loss_type: grpo``
+``dapo``           classification reward only, clip 0.2 / 0.28, ``loss_type: dapo`` (token-level),
+                   dynamic sampling (groups whose rewards do not vary are replaced), β = 0 as in DAPO
+``wo_stage1``      EAG-RL from the base model (fresh LoRA) instead of the stage-1 policy
+``wo_ratt``        EAG-RL without R_att (``reward.use_attention: false``)
+``wo_eps``         EAG-RL with a fixed symmetric clip 0.2 instead of ε(τ)
+``released_weights`` EAG-RL with the released code's reward weights 1.0 / 0.5 / 0.1
+=================  ============================================================================
+
+"w/o stage 2" is the stage-1 policy itself, evaluated by the stage-1 (SFT) stage. A variant with another
+``expert`` (e.g. ``expert: gru``) is guidance from another expert (beyond the paper).
+
+Outputs (``models/rl/<dataset>/<task>/<variant>/``)
+--------------------------------------------------
+* ``adapter/`` — the trained LoRA adapter (PEFT; load with ``load_backbone(config, adapter=...)``);
+* ``curves.csv`` / ``curves.json`` — one row per optimiser step: reward and its parts, KL, entropy,
+  ε(τ) statistics, span entropy, clip ratios, step time (``dvc plots show ... -x step -y <column>``);
+* ``epsilon.csv`` — one row per trained trajectory: step, group, reward, advantage, span entropy,
+  ε(τ) (the distribution of ε(τ) over training);
+* ``predictions.csv`` — QD answers of the trained policy on the evaluation patients (``llm.evaluation``),
+  in the predictions format of :mod:`benchmark.evaluate` (written by the LLM layer's ``evaluate_task``);
+* ``metrics.json`` — :func:`benchmark.evaluate.evaluate` of those predictions (bootstrap mean/std/CI),
+  the LLM layer's ``run`` block, a ``descriptor`` (:mod:`benchmark.descriptor`: method = the variant,
+  family from the variant) and a ``training`` summary (steps, timings, sizes);
+* ``summary.json`` — the resolved configuration and timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.descriptor import MethodDescriptor
+from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
+from methods.eag_rl.rewards import RewardConfig
+from methods.llm.config import LLMConfig, load_llm_config
+
+SECTION = "eag_rl"
+EAG_RL_ROOT = Path("models/eag_rl")  # stage 1 writes its policy here (models/eag_rl/<dataset>/<task>/stage1)
+RL_ROOT = Path("models/rl")  # this stage's outputs (outside stage 1's outputs, so DVC outs never overlap)
+EXPERT_ROOT = Path("models/experts")
+
+
+# ------------------------------------------------------------------------------------------- config
+def _option(default: Any, help: str) -> Any:  # noqa: A002 - positional help keeps the field list readable
+    return option(default, help=help)
+
+
+@dataclass
+class RLConfig:
+    """GRPO settings of one stage-2 run (``eag_rl.rl.train``; a variant overrides single fields)."""
+
+    family: Literal["eag_rl", "rl", "ablation"] = _option(
+        "ablation", "Result-table family of the variant: 'eag_rl' (the full method), 'rl' (outcome-only GRPO / DAPO) or 'ablation'.")
+    initial_policy: str = _option(
+        "stage1", "'stage1' = the stage-1 SFT adapter models/eag_rl/<dataset>/<task>/stage1/ (trained further); 'base' = the backbone with fresh LoRA adapters (llm.lora); or a path to a PEFT adapter folder.")
+    expert: str = _option("", "Expert whose per-patient top-k features R_att rewards (models/experts/<dataset>/<expert>/<task>/importance_train.jsonl); '' = stage 1's expert (eag_rl.search.expert, ConCare by default).")
+    reward: dict[str, Any] = _option({}, "Overrides of the shared reward settings eag_rl.reward (e.g. {use_attention: false} or {weighting: released}).")
+    n_train: int = _option(64, "Training patients: a seeded subset of the train split (0 = all). Steps × prompts_per_generation / num_iterations patients are actually visited.")
+    balance: bool = _option(True, "Draw the training subset with as many positives as negatives (the cohorts are 20-30 % positive; an imbalanced set rewards always answering 'low risk').")
+    num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).")
+    prompts_per_generation: int = _option(2, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).")
+    num_iterations: int = _option(2, "μ: optimiser steps per generation batch. ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.")
+    max_steps: int = _option(4, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for a few minutes on 2 CPU cores with SmolLM2-135M.")
+    learning_rate: float = _option(5e-4, "AdamW learning rate of the LoRA weights (constant after warm-up). High because the default profile takes few steps, and so that the ratio moves enough for any clip to act.")
+    lr_scheduler: str = _option("constant_with_warmup", "transformers learning-rate schedule name.")
+    warmup_steps: int = _option(0, "Linear warm-up steps.")
+    weight_decay: float = _option(0.0, "AdamW weight decay.")
+    max_grad_norm: float = _option(1.0, "Gradient-norm clip.")
+    beta: float = _option(0.04, "β_KL: weight of the KL penalty to the initial policy (0 = none, no reference forward).")
+    temperature: float = _option(1.0, "Sampling temperature of the training completions (GRPO samples at 1.0).")
+    top_p: float = _option(1.0, "Nucleus mass of the training completions.")
+    max_completion_length: int = _option(96, "Tokens generated at most per training completion (a cut answer is usually unparsable and gets the penalty).")
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = _option(
+        "grpo", "TRL loss aggregation: 'grpo' = per-sequence token mean, then batch mean; 'dapo' = token-level mean over the batch.")
+    scale_rewards: Literal["group", "batch", "none"] = _option("group", "Advantage scaling by the reward std of the group (GRPO), the batch, or none (Dr. GRPO).")
+    epsilon: float = _option(0.2, "Lower clip ε_low: the ratio is clipped below at 1 − ε_low (all variants: 0.2).")
+    epsilon_high: float = _option(0.2, "Fixed upper clip when adaptive_clip is false (GRPO 0.2, DAPO clip-higher 0.28).")
+    adaptive_clip: bool = _option(True, "Use the trajectory-specific upper clip ε(τ) (EAG-RL) instead of epsilon_high.")
+    eps_min: float = _option(0.2, "ε(τ) for the lowest span entropy of its scope.")
+    eps_max: float = _option(0.4, "ε(τ) for the highest span entropy of its scope.")
+    eps_scope: Literal["group", "batch"] = _option("group", "Min-max normalisation of span entropies over the G completions of one patient ('group', the set GRPO's advantages are relative to) or over the whole generation batch ('batch').")
+    measure_span_entropy: bool = _option(False, "Log <Important Features> span entropies also for fixed-clip variants (one extra forward per generation batch).")
+    dynamic_sampling: bool = _option(False, "DAPO dynamic sampling: replace groups whose rewards do not vary with groups of new patients.")
+    dynamic_sampling_rounds: int = _option(3, "Generation rounds per batch at most under dynamic sampling (then the batch is filled with zero-variance groups).")
+    dynamic_sampling_tolerance: float = _option(1e-6, "A group's rewards 'vary' when max − min exceeds this.")
+    mask_truncated_completions: bool = _option(False, "Exclude completions cut at max_completion_length from the loss (DAPO's overlong filtering).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _option(
+        "auto", "Weights during RL: 'auto' = float32 on CPU (no bf16 on CPU: log-ratios near 1 need the precision), llm.backbone.dtype on a GPU (then also bf16 autocast).")
+    device: str = _option("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'. CPU threads: llm.threads, as in every LLM stage.")
+    seed: int = _option(42, "Seed of the training subset, LoRA initialisation, sampling and data order.")
+    progress: bool = _option(True, "Progress bars (stderr).")
+
+
+@dataclass
+class RLSection:
+    """The ``eag_rl.rl`` section: which runs the pipeline makes, shared settings, variants."""
+
+    pairs: list[dict[str, str]] = _option(
+        [{"dataset": "synthetic_icu", "task": "mortality"}, {"dataset": "synthetic_icu", "task": "readmission"},
+         {"dataset": "synthetic_ward", "task": "mortality"}],
+        "(dataset, task) pairs trained (the DVC matrix 'pair'; stage names rl@pair<i>-<variant>).")
+    train: RLConfig = option(default_factory=RLConfig, help="Settings shared by every variant.")
+    variants: dict[str, dict[str, Any]] = _option({}, "Variant name -> overrides of 'train' (the DVC matrix 'variant').")
+
+
+DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
+    "eag_rl": {"family": "eag_rl"},
+    "grpo": {"family": "rl", "reward": {"use_attention": False}, "adaptive_clip": False, "epsilon_high": 0.2,
+             "loss_type": "grpo"},
+    "dapo": {"family": "rl", "reward": {"use_attention": False}, "adaptive_clip": False, "epsilon_high": 0.28,
+             "loss_type": "dapo", "dynamic_sampling": True, "beta": 0.0},
+    "wo_stage1": {"initial_policy": "base"},
+    "wo_ratt": {"reward": {"use_attention": False}},
+    "wo_eps": {"adaptive_clip": False, "epsilon_high": 0.2},
+    "released_weights": {"reward": {"weighting": "released"}},
+}
+
+
+def load_rl_section(params: dict[str, Any], source: str | Path = "params.yaml") -> RLSection:
+    """``eag_rl.rl`` of a params mapping as a checked :class:`RLSection` (code defaults where absent)."""
+    node = (params.get(SECTION) or {}).get("rl")
+    if node is not None and not isinstance(node, dict):
+        raise ConfigError(f"{source}: '{SECTION}.rl' must be a mapping")
+    section = from_mapping(RLSection, node, f"{source}: {SECTION}.rl")
+    if not section.variants:
+        section.variants = {k: dict(v) for k, v in DEFAULT_VARIANTS.items()}
+    for i, pair in enumerate(section.pairs):
+        if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
+            raise ConfigError(f"{source}: {SECTION}.rl.pairs[{i}] must be a mapping with keys dataset and task, "
+                              f"got {pair!r}")
+    return section
+
+
+def resolve_variant(section: RLSection, variant: str, source: str | Path = "params.yaml") -> RLConfig:
+    """The shared settings with ``variant``'s overrides applied (``reward`` overrides are merged key-wise)."""
+    if variant not in section.variants:
+        raise ConfigError(f"{source}: unknown RL variant '{variant}'; {SECTION}.rl.variants defines "
+                          f"{sorted(section.variants)}")
+    overrides = dict(section.variants[variant] or {})
+    merged = to_mapping(section.train)
+    merged["reward"] = {**merged.get("reward", {}), **(overrides.pop("reward", None) or {})}
+    merged.update(overrides)
+    return from_mapping(RLConfig, merged, f"{source}: {SECTION}.rl.variants.{variant}")
+
+
+def reward_config(params: dict[str, Any], config: RLConfig, source: str | Path = "params.yaml") -> RewardConfig:
+    """The shared ``eag_rl.reward`` settings (stage 1's) with the variant's ``reward`` overrides."""
+    base = (params.get(SECTION) or {}).get("reward") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{source}: '{SECTION}.reward' must be a mapping")
+    return from_mapping(RewardConfig, {**base, **config.reward}, f"{source}: {SECTION}.reward (+ variant overrides)")
+
+
+# -------------------------------------------------------------------------------------------- paths
+def stage1_dir(dataset: str, task: str, root: str | Path = EAG_RL_ROOT) -> Path:
+    """Where stage 1 leaves its SFT adapter: ``models/eag_rl/<dataset>/<task>/stage1``."""
+    return Path(root) / dataset / task / "stage1"
+
+
+def rl_dir(dataset: str, task: str, variant: str, root: str | Path = RL_ROOT) -> Path:
+    """Outputs of one stage-2 run: ``models/rl/<dataset>/<task>/<variant>``."""
+    return Path(root) / dataset / task / variant
+
+
+def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:
+    """The variant's ``expert``, else stage 1's (``eag_rl.search.expert``), else ConCare."""
+    if config.expert:
+        return config.expert
+    return str(((params.get(SECTION) or {}).get("search") or {}).get("expert") or "concare")
+
+
+def importance_path(dataset: str, expert: str, task: str, split: str = "train", root: str | Path = EXPERT_ROOT) -> Path:
+    """The expert importance JSONL of one split (``methods.experts.stage`` writes it)."""
+    from methods.experts.stage import expert_dir
+
+    return expert_dir(dataset, expert, task, root=root) / f"importance_{split}.jsonl"
+
+
+def expert_top_k(path: Path, ids: list[str]) -> list[list[str]]:
+    """The expert's ``top_k`` of each patient id, in the order of ``ids``; missing patients are an error."""
+    from methods.experts.importance import read_importance
+
+    try:
+        records = {str(r["id"]): list(r["top_k"]) for r in read_importance(path)}
+    except FileNotFoundError as error:
+        raise ConfigError(f"{error} (train the expert first: `dvc repro train_expert`, or change "
+                          f"{SECTION}.rl.train.expert)") from None
+    missing = [i for i in ids if i not in records]
+    if missing:
+        raise ConfigError(f"{path}: no importance for {len(missing)} training patients (e.g. {missing[:3]}); "
+                          f"the expert was trained on another cohort - re-run its stage")
+    return [records[i] for i in ids]
+
+
+# -------------------------------------------------------------------------------------- data set
+def training_rows(cohort: Cohort, task: str, config: RLConfig, tokenizer, llm: LLMConfig,
+                  top_k_path: Path) -> list[dict[str, Any]]:
+    """One row per training patient: rendered QD prompt, label, the expert's top-k, id."""
+    from methods.llm.prompting import rendered_prompts, stratified_indices
+
+    train = cohort.subset("train")
+    subset = train.select(stratified_indices(train.label(task), config.n_train, config.seed, config.balance))
+    rendered = rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)
+    ids = [str(i) for i in subset.ids]
+    top_k = expert_top_k(top_k_path, ids)
+    labels = subset.label(task)
+    return [{"prompt": r.text, "label": int(y), "expert_top_k": k, "id": i}
+            for r, y, k, i in zip(rendered, labels, top_k, ids, strict=True)]
+
+
+# ------------------------------------------------------------------------------------------ model
+def _device_and_dtype(config: RLConfig, llm: LLMConfig) -> tuple[str, str]:
+    from methods.llm.backbone import resolve_device
+
+    device = resolve_device(config.device)
+    if config.dtype != "auto":
+        return device, config.dtype
+    return device, ("float32" if device == "cpu" else llm.backbone.dtype)
+
+
+def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype: str, device: str,
+                root: str | Path = EAG_RL_ROOT):
+    """(model, tokenizer, peft_config or None): the initial policy of the variant.
+
+    A stage-1 (or any) adapter is loaded trainable, and TRL keeps a frozen copy as the KL reference; a
+    ``base`` start gets fresh LoRA adapters from ``llm.lora`` (TRL adds them; the reference is then the
+    backbone with adapters disabled).
+    """
+    from methods.llm.backbone import BackboneError, load_backbone, lora_config
+
+    backbone = dataclasses.replace(llm.backbone, dtype=dtype, device=device)
+    if config.initial_policy == "base":
+        model, tokenizer = load_backbone(backbone)
+        return model, tokenizer, lora_config(llm.lora, model)
+    adapter = stage1_dir(dataset, task, root) if config.initial_policy == "stage1" else Path(config.initial_policy)
+    if not (adapter / "adapter_config.json").exists():
+        raise BackboneError(f"{adapter}: no stage-1 adapter (adapter_config.json); run stage 1 first "
+                            f"(`dvc repro` its sft stage) or set the variant's initial_policy to 'base'")
+    model, tokenizer = load_backbone(backbone, adapter=adapter, trainable=True)
+    return model, tokenizer, None
+
+
+def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str):
+    """The ``trl.GRPOConfig`` of a run (one generation batch per ``num_iterations`` optimiser steps)."""
+    from trl import GRPOConfig
+
+    batch = config.prompts_per_generation * config.num_generations
+    on_gpu = device.startswith("cuda")
+    return GRPOConfig(
+        output_dir=output_dir, max_steps=config.max_steps, per_device_train_batch_size=batch,
+        gradient_accumulation_steps=1, steps_per_generation=1, num_generations=config.num_generations,
+        num_iterations=config.num_iterations, learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm, beta=config.beta, temperature=config.temperature, top_p=config.top_p,
+        max_completion_length=config.max_completion_length, loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards, epsilon=config.epsilon,
+        epsilon_high=config.epsilon if config.adaptive_clip else config.epsilon_high,
+        mask_truncated_completions=config.mask_truncated_completions, seed=config.seed, data_seed=config.seed,
+        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not config.progress,
+        bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16", use_cpu=not on_gpu,
+        gradient_checkpointing=False, dataloader_num_workers=0, remove_unused_columns=False,
+        log_completions=False, shuffle_dataset=True)
+
+
+def build_trainer(model, tokenizer, rows: list[dict[str, Any]], reward, config: RLConfig, args, peft_config=None):
+    """An :class:`~methods.eag_rl.rl_trainer.EAGRLTrainer` for ``rows`` with the variant's clip and sampling."""
+    from datasets import Dataset
+
+    from methods.eag_rl.rl_trainer import AdaptiveClip, CurveRecorder, DynamicSampling, EAGRLTrainer
+
+    recorder = CurveRecorder()
+    trainer = EAGRLTrainer(
+        model=model, reward_funcs=[reward], args=args, train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[recorder],
+        adaptive_clip=AdaptiveClip(config.eps_min, config.eps_max, config.eps_scope) if config.adaptive_clip else None,
+        dynamic_sampling=(DynamicSampling(config.dynamic_sampling_rounds, config.dynamic_sampling_tolerance, config.seed)
+                          if config.dynamic_sampling else None),
+        measure_span_entropy=config.measure_span_entropy)
+    return trainer, recorder
+
+
+def save_adapter(model, folder: Path) -> None:
+    """Save the trained ("default") adapter only: TRL's frozen "ref" copy is not part of the policy."""
+    model.save_pretrained(str(folder), selected_adapters=["default"])
+
+
+# ------------------------------------------------------------------------------------- evaluation
+def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params_path: str | Path,
+                    out: Path) -> dict[str, Any]:
+    """QD answers of backbone + ``adapter`` on the LLM evaluation patients → ``predictions.csv`` + metrics.
+
+    Delegates to the LLM layer's :func:`methods.llm.evaluation.evaluate_task` with the ``qd`` method: the
+    same patients (``llm.evaluation``), prompt rendering (``llm.prompt``), decoding (``llm.generation``) and
+    length (``llm.methods.qd.max_new_tokens``) as the QD baseline, so paired tests against it apply. The
+    caller replaces the descriptor (method = the RL variant).
+    """
+    from methods.llm.evaluation import evaluate_task
+    from methods.llm.generation import make_generator
+
+    generator = make_generator(llm.generation, llm.backbone, adapter=adapter)
+    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter)
+    del generator
+    gc.collect()
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------ stage
+def _write_curves(folder: Path, rows: list[dict[str, float]]) -> None:
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.groupby("step", as_index=False).last()  # the final summary line repeats the last step
+    atomic_write_text(folder / "curves.csv", frame.to_csv(index=False))
+    atomic_write_json(folder / "curves.json", frame.replace({np.nan: None}).to_dict(orient="records"))
+
+
+def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
+           cohorts: str | Path = COHORT_ROOT, experts: str | Path = EXPERT_ROOT, stage1_root: str | Path = EAG_RL_ROOT,
+           out_root: str | Path = RL_ROOT, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
+    """Train ``variant`` on ``dataset``/``task`` and evaluate it (outputs: module docstring)."""
+    import torch
+
+    from methods.eag_rl.rl_trainer import CompositeReward
+
+    params = load_params(params_path)
+    section = load_rl_section(params, params_path)
+    if {"dataset": dataset, "task": task} not in section.pairs:
+        LOGGER.warning("rl: (%s, %s) is not among %s.rl.pairs; running it anyway", dataset, task, SECTION)
+    config = resolve_variant(section, variant, params_path)
+    if max_steps is not None:
+        config = dataclasses.replace(config, max_steps=max_steps)
+    rewards = reward_config(params, config, params_path)
+    llm = load_llm_config(params_path)
+    device, dtype = _device_and_dtype(config, llm)
+    start_stage(f"rl@{dataset}-{task}-{variant}", config.seed,
+                {"dataset": dataset, "task": task, "variant": variant, "rl": to_mapping(config),
+                 "reward": to_mapping(rewards), "device": device, "dtype": dtype},
+                threads=llm.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohorts))
+    if task not in cohort.tasks:
+        raise ConfigError(f"data set '{dataset}' has no task '{task}' (its tasks: {cohort.tasks})")
+    vocabulary = [f.name for f in cohort.features]
+
+    started = time.perf_counter()
+    model, tokenizer, peft_config = load_policy(dataset, task, config, llm, dtype, device, stage1_root)
+    expert = guiding_expert(params, config)
+    rows = training_rows(cohort, task, config, tokenizer, llm, importance_path(dataset, expert, task, "train", experts))
+    reward = CompositeReward(rewards, vocabulary, name="composite")
+    target = rl_dir(dataset, task, variant, out_root)
+    with atomic_directory(target) as folder, tempfile.TemporaryDirectory(prefix="grpo-") as scratch:
+        trainer, recorder = build_trainer(model, tokenizer, rows, reward, config,
+                                          grpo_args(config, scratch, device, dtype), peft_config)
+        loaded = time.perf_counter()
+        result = trainer.train()
+        trained = time.perf_counter()
+        save_adapter(trainer.model, folder / "adapter")
+        _write_curves(folder, recorder.rows)
+        atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
+            trainer.trajectory_records,
+            columns=["step", "round", "group", "reward", "advantage", "span_entropy", "span_tokens", "epsilon_high"],
+        ).to_csv(index=False))
+        step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
+        training = {
+            "steps": int(result.global_step), "train_patients": len(rows),
+            "generation_batches": trainer._generation_round,
+            "seconds_load": round(loaded - started, 2), "seconds_train": round(trained - loaded, 2),
+            "seconds_per_step": round((trained - loaded) / max(result.global_step, 1), 2),
+            "mean_step_time_logged": round(float(np.mean(step_times)), 2) if step_times else None,
+            "final_reward": next((r["reward"] for r in reversed(recorder.rows) if "reward" in r), None),
+            "device": device, "dtype": dtype, "torch_threads": torch.get_num_threads(),
+        }
+        del trainer, model
+        gc.collect()
+        summary = {"dataset": dataset, "task": task, "variant": variant, "expert": expert, "config": to_mapping(config),
+                   "reward": to_mapping(rewards), "training": training}
+        if evaluate_after:
+            evaluated = time.perf_counter()
+            metrics = evaluate_policy(folder / "adapter", cohort, task, llm, params_path, folder)
+            training["seconds_evaluate"] = round(time.perf_counter() - evaluated, 2)
+            metrics["descriptor"] = MethodDescriptor(dataset=dataset, task=task, method=variant, family=config.family,
+                                                     backbone=llm.backbone.source).to_dict()
+            metrics["training"] = training
+            atomic_write_json(folder / "metrics.json", metrics)
+            LOGGER.info("rl@%s-%s-%s: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d", dataset, task,
+                        variant, metrics["auroc"]["mean"], metrics["auroc"]["std"], metrics["auprc"]["mean"],
+                        metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"])
+        atomic_write_json(folder / "summary.json", summary)
+    LOGGER.info("rl@%s-%s-%s: %d steps in %.0f s -> %s", dataset, task, variant, training["steps"],
+                training["seconds_train"], target)
+    return target
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl rl``."""
+    parser = subparsers.add_parser(
+        "rl", help="EAG-RL stage 2 / GRPO / DAPO / ablations: train one variant on one task, then evaluate it.",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'eag_rl.rl.train' (a variant overrides single fields):\n" + describe(RLConfig))
+    parser.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    parser.add_argument("task", help="A task of that data set, e.g. mortality.")
+    parser.add_argument("variant", help="A variant under eag_rl.rl.variants: eag_rl, grpo, dapo, wo_stage1, wo_ratt, "
+                                        "wo_eps, released_weights, ...")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--experts", default=str(EXPERT_ROOT), help="Folder of the experts (models/experts).")
+    parser.add_argument("--stage1", default=str(EAG_RL_ROOT), help="Root of the stage-1 policies (models/eag_rl).")
+    parser.add_argument("--out", default=str(RL_ROOT), help="Root of this stage's outputs (models/rl).")
+    parser.add_argument("--max-steps", type=int, default=None, help="Override the variant's max_steps (quick checks).")
+    parser.add_argument("--no-eval", action="store_true", help="Train only (no predictions / metrics).")
+    parser.set_defaults(handler=lambda a: run_rl(a.dataset, a.task, a.variant, a.params, a.cohorts, a.experts,
+                                                 a.stage1, a.out, a.max_steps, not a.no_eval))
+
+
+def describe_variants(section: RLSection) -> str:
+    """One line per variant with its overrides (for logs and the README)."""
+    return "\n".join(f"  {name}: {json.dumps(over, sort_keys=True)}" for name, over in section.variants.items())

@@ -1,0 +1,450 @@
+"""EAG-RL stage 2 on top of TRL's ``GRPOTrainer`` (pinned: trl==1.16.0): ε(τ), dynamic sampling, rewards.
+
+What is overridden, and why
+---------------------------
+:class:`EAGRLTrainer` subclasses ``trl.GRPOTrainer`` and overrides three methods of the pinned version;
+TRL itself is not forked or patched.
+
+* ``_generate_and_score_completions(inputs)`` — calls ``super()`` (generation, rewards, group-relative
+  advantages, old / reference log-probabilities, exactly as TRL does), then
+
+  1. **dynamic sampling** (DAPO; only when configured): groups whose rewards do not vary carry no
+     advantage; they are dropped and replaced by groups of freshly drawn patients, generated and
+     scored by further ``super()`` calls (see *Dynamic sampling* below);
+  2. **ε(τ)** (only when the adaptive clip is configured, or span entropies are measured): one extra
+     no-grad forward of the current policy — the policy that sampled the batch, i.e. the "old" policy
+     of the surrogate — gives the per-token entropies of every completion
+     (``_get_per_token_logps_and_entropies(..., compute_entropy=True)``, TRL's own helper, so the same
+     temperature-scaled distribution the tokens were sampled from). The tokens of each completion's
+     ``<Important Features>`` span are found from the decoded text and per-token character offsets
+     (:func:`span_token_mask`), and :func:`methods.eag_rl.clipping.adaptive_epsilon` turns the span
+     mean entropies into ``inputs["epsilon_high"]``, a ``(B,)`` tensor. Groups of ``num_generations``
+     are contiguous at this point (TRL shuffles only afterwards, in ``_prepare_inputs``), which is what
+     the ``group`` normalisation scope relies on. Extra ``(B,)`` tensors survive TRL's
+     ``shuffle_sequence_dict`` and ``split_tensor_dict`` (they index every tensor with ndim ≥ 1 by row).
+
+* ``_compute_loss(model, inputs)`` — when ``inputs`` carries ``epsilon_high``, sets
+  ``self.epsilon_high`` to that tensor unsqueezed to ``(B, 1)`` for the duration of
+  ``super()._compute_loss`` and restores the scalar afterwards. TRL computes
+  ``torch.clamp(coef_1, 1 - self.epsilon_low, 1 + self.epsilon_high)`` and the clip-ratio metrics
+  ``coef_1 > 1 + self.epsilon_high``; both broadcast a ``(B, 1)`` bound over the tokens of each row.
+  One detail of torch forces a second, value-preserving change: ``torch.clamp`` refuses a Python
+  number for one bound and a tensor for the other, so ``self.epsilon_low`` is also set (temporarily)
+  to a 0-dim float32 tensor of the same value. With ε(τ) ≡ the scalar the loss is TRL's own, bit for
+  bit (tested).
+
+* ``_calculate_rewards(...)`` — calls ``super()`` and keeps the ``(B, n_funcs)`` reward matrix, which
+  dynamic sampling needs (TRL returns only advantages).
+
+When does the clip matter at all? With TRL's defaults (``num_iterations = 1`` and
+``steps_per_generation == gradient_accumulation_steps``) every batch is used for exactly one optimiser
+step, the ratio π/π_old is identically 1 and *no* clip bound — ε(τ) included — changes anything. The
+stage therefore trains with ``num_iterations ≥ 2`` (μ of GRPO): each generation batch serves μ optimiser
+steps, and from the second one on the ratio moves and the clip bounds bite.
+
+Dynamic sampling (DAPO)
+-----------------------
+TRL 1.16 has no dynamic sampling, so it is implemented here, after ``super()`` has scored a batch: a group
+is kept when its rewards vary (``max − min > tolerance``). While fewer groups than the batch needs are
+kept, ``target`` new patients are drawn (seeded, without replacement within a round) from the training
+set, each repeated ``num_generations`` times, and generated + scored by another ``super()`` call, up to
+``max_rounds`` calls in all. Advantages are group-relative, so groups from different rounds can be mixed
+(with ``scale_rewards = 'batch'`` the std of each round's own batch is used). If the batch is still short
+after ``max_rounds``, it is filled with zero-variance groups (advantage 0: they add only the KL term and
+count in the token normaliser) — a documented departure from DAPO, which keeps sampling without bound.
+Batches of different rounds are merged by re-padding prompt-aligned tensors on the left and
+completion-aligned ones on the right (:func:`concat_batches`). Every ``super()`` call logs its own
+reward statistics, so the logged ``reward`` averages over all rounds, dropped groups included.
+
+Logged metrics (trainer logs, and the ``curves.csv`` of the stage)
+------------------------------------------------------------------
+``eps_tau/mean|std|min|max`` (ε(τ) of the batch), ``span_entropy/mean`` (mean over trajectories with a
+span), ``span_entropy/found`` (share of trajectories with a non-empty ``<Important Features>`` span),
+``reward_parts/{loglik,margin,attention,parsed,total}`` (from the reward adapter),
+``dynamic_sampling/{kept_groups,rounds,filled_zero_variance}``, plus TRL's own ``reward``, ``kl``,
+``entropy``, ``clip_ratio/*``, ``completions/*``, ``step_time``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from transformers import TrainerCallback
+from trl import GRPOTrainer
+from trl.models.utils import disable_gradient_checkpointing
+
+from methods.eag_rl.clipping import adaptive_epsilon, span_mean_entropy
+from methods.eag_rl.rewards import RewardConfig, composite_reward
+from methods.llm.parsing import parse_answer
+
+# Tags of the Question-Decomposition format (the instructions are in benchmark/serialize.py).
+_QD_TAGS = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
+_ANY_TAG = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _QD_TAGS) + r")\s*>", re.IGNORECASE)
+_FEATURES_OPEN = re.compile(r"<\s*Important Features\s*>", re.IGNORECASE)
+
+# Loss types whose surrogate clips the ratio to [1 - ε_low, 1 + ε_high] (where ε(τ) has a meaning).
+CLAMP_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
+
+
+# --------------------------------------------------------------------------------------- span tokens
+def important_features_span(text: str) -> tuple[int, int] | None:
+    """Character range of the content of the last ``<Important Features>`` tag, whitespace stripped.
+
+    The same rule as :func:`methods.llm.parsing.parse_answer`: the content runs to the next known tag
+    (closing or not) or to the end of the text. ``None`` when there is no tag or its content is empty.
+    """
+    openings = list(_FEATURES_OPEN.finditer(text))
+    if not openings:
+        return None
+    start = openings[-1].end()
+    following = _ANY_TAG.search(text, start)
+    end = following.start() if following else len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
+
+
+def token_char_ends(tokenizer, ids: Sequence[int]) -> list[int]:
+    """For each token, the length of the decoded text up to and including it (non-decreasing).
+
+    Decoding growing prefixes (rather than re-tokenizing the text) keeps the offsets true to the tokens
+    the policy actually generated; a token that completes a multi-byte character only becomes visible
+    with that character, and special tokens have zero width.
+    """
+    ends, longest = [], 0
+    for t in range(len(ids)):
+        longest = max(longest, len(tokenizer.decode(list(ids[: t + 1]), skip_special_tokens=True)))
+        ends.append(longest)
+    return ends
+
+
+def span_token_mask(tokenizer, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` 0/1 mask of the tokens that overlap each completion's ``<Important Features>`` content."""
+    mask = torch.zeros_like(completion_mask, dtype=torch.float32)
+    for row in range(completion_ids.size(0)):
+        length = int(completion_mask[row].sum().item())
+        ids = completion_ids[row, :length].tolist()
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        span = important_features_span(text)
+        if span is None:
+            continue
+        ends = token_char_ends(tokenizer, ids)
+        begin = 0
+        for t, end in enumerate(ends):
+            if end > begin and begin < span[1] and end > span[0]:
+                mask[row, t] = 1.0
+            begin = end
+    return mask
+
+
+# ----------------------------------------------------------------------------------- batch utilities
+_LEFT_PADDED = {"prompt_ids": "pad", "prompt_mask": 0}
+_RIGHT_PADDED = {"completion_ids": "pad", "completion_mask": 0, "old_per_token_logps": 0.0,
+                 "ref_per_token_logps": 0.0, "sampling_per_token_logps": 0.0, "tool_mask": 1,
+                 "importance_sampling_ratio": 1.0}
+_PER_ROW = ("advantages", "epsilon_high")
+
+
+def varying_groups(rewards: torch.Tensor, group_size: int, tolerance: float = 1e-6) -> torch.Tensor:
+    """``(n_groups,)`` bool: the group's rewards vary (``max − min > tolerance``; NaN rows ignored)."""
+    if rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards are not a multiple of the group size {group_size}")
+    groups = rewards.detach().float().view(-1, group_size)
+    valid = ~torch.isnan(groups)
+    high = torch.where(valid, groups, torch.full_like(groups, -math.inf)).max(-1).values
+    low = torch.where(valid, groups, torch.full_like(groups, math.inf)).min(-1).values
+    return (valid.sum(-1) >= 2) & ((high - low) > tolerance)
+
+
+def select_rows(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:
+    """The rows ``rows`` of a generation batch (tensors with ndim ≥ 1 are indexed; scalars kept)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor) and value.ndim >= 1:
+            out[key] = value[rows.to(value.device)]
+        else:
+            out[key] = value
+    return out
+
+
+def _pad_to(tensor: torch.Tensor, width: int, value, side: str) -> torch.Tensor:
+    missing = width - tensor.size(1)
+    if missing <= 0:
+        return tensor
+    filler = torch.full((tensor.size(0), missing), value, dtype=tensor.dtype, device=tensor.device)
+    return torch.cat([filler, tensor] if side == "left" else [tensor, filler], dim=1)
+
+
+def concat_batches(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Stack generation batches of different widths: prompt tensors re-padded left, completion ones right.
+
+    ``num_items_in_batch`` (the token count of DAPO's normaliser) is recomputed from the merged masks.
+    Keys this function does not know (e.g. multimodal inputs) are refused rather than merged wrongly.
+    """
+    if len(batches) == 1:
+        return dict(batches[0])
+    keys = list(batches[0])
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [b[key] for b in batches]
+        if key == "num_items_in_batch":
+            continue
+        if key in _LEFT_PADDED or key in _RIGHT_PADDED:
+            side = "left" if key in _LEFT_PADDED else "right"
+            fill = (_LEFT_PADDED | _RIGHT_PADDED)[key]
+            fill = pad_token_id if fill == "pad" else fill
+            if values[0].ndim == 2 and values[0].size(1) == 1 and key == "importance_sampling_ratio":
+                out[key] = torch.cat(values)  # sequence-level ratios, (B, 1)
+                continue
+            width = max(v.size(1) for v in values)
+            out[key] = torch.cat([_pad_to(v, width, fill, side) for v in values])
+        elif key in _PER_ROW:
+            out[key] = torch.cat(values)
+        else:
+            raise ValueError(f"dynamic sampling cannot merge the generation-batch key '{key}' "
+                             f"(multimodal or tool inputs are not supported with dynamic_sampling)")
+    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+    out["num_items_in_batch"] = mask.sum()
+    return out
+
+
+# ----------------------------------------------------------------------------------------- trainer
+@dataclass(frozen=True)
+class AdaptiveClip:
+    """ε(τ) settings: bounds and normalisation scope (see :mod:`methods.eag_rl.clipping`)."""
+
+    eps_min: float = 0.2
+    eps_max: float = 0.4
+    scope: Literal["group", "batch"] = "group"
+
+
+@dataclass(frozen=True)
+class DynamicSampling:
+    """DAPO dynamic sampling: rounds of generation at most, and what counts as "rewards vary"."""
+
+    max_rounds: int = 3
+    tolerance: float = 1e-6
+    seed: int = 42
+
+
+class EAGRLTrainer(GRPOTrainer):
+    """``GRPOTrainer`` with the trajectory-specific upper clip ε(τ) and DAPO dynamic sampling.
+
+    ``adaptive_clip`` (or ``None`` for TRL's scalar bounds), ``dynamic_sampling`` (or ``None``), and
+    ``measure_span_entropy`` (log span entropies even without ε(τ); costs the extra forward) are the
+    only additions to ``GRPOTrainer``'s arguments. See the module docstring for the overridden methods.
+    """
+
+    def __init__(self, *args, adaptive_clip: AdaptiveClip | None = None,
+                 dynamic_sampling: DynamicSampling | None = None, measure_span_entropy: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if adaptive_clip is not None and self.loss_type not in CLAMP_LOSS_TYPES:
+            raise ValueError(f"the adaptive clip ε(τ) needs a clipped-ratio loss {CLAMP_LOSS_TYPES}, "
+                             f"got loss_type='{self.loss_type}'")
+        if adaptive_clip is not None and not adaptive_clip.eps_min <= adaptive_clip.eps_max:
+            raise ValueError(f"eps_min ({adaptive_clip.eps_min}) must not exceed eps_max ({adaptive_clip.eps_max})")
+        self.adaptive_clip = adaptive_clip
+        self.dynamic_sampling = dynamic_sampling
+        self.measure_span_entropy = measure_span_entropy or adaptive_clip is not None
+        self._last_rewards_per_func: torch.Tensor | None = None
+        self._generation_round = 0
+        self.trajectory_records: list[dict[str, Any]] = []  # one row per trained trajectory (epsilon.csv)
+
+    # -- rewards -------------------------------------------------------------------------------
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards_per_func.detach().clone()
+        return rewards_per_func
+
+    def _last_rewards(self) -> torch.Tensor:
+        """(B,) weighted reward of the last scored batch (NaN where every function returned None)."""
+        per_func = self._last_rewards_per_func
+        weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+        rewards = (per_func * weights).nansum(dim=1)
+        rewards[torch.isnan(per_func).all(dim=1)] = torch.nan
+        return rewards
+
+    # -- generation ------------------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        rewards = self._last_rewards()
+        if mode == "train" and self.dynamic_sampling is not None:
+            output, rewards = self._dynamic_sampling(inputs, output, rewards)
+        if mode == "train" and self.measure_span_entropy:
+            self._attach_epsilon(output, rewards)
+        self._generation_round += 1
+        return output
+
+    def _draw_groups(self, n_prompts: int, round_index: int) -> list[dict[str, Any]]:
+        """``n_prompts`` distinct training rows (seeded), each repeated ``num_generations`` times."""
+        dataset = self.train_dataset
+        generator = torch.Generator().manual_seed(
+            self.dynamic_sampling.seed + 100_003 * self._generation_round + round_index)
+        order = torch.randperm(len(dataset), generator=generator)[: min(n_prompts, len(dataset))]
+        rows = [dataset[int(i)] for i in order]
+        return [dict(row) for row in rows for _ in range(self.num_generations)]
+
+    def _dynamic_sampling(self, inputs, output, rewards):
+        """Keep groups whose rewards vary; top up with groups of new patients (see module docstring)."""
+        settings, group = self.dynamic_sampling, self.num_generations
+        target = rewards.numel() // group
+        kept, kept_rewards, spare, spare_rewards = [], [], [], []
+        n_kept, rounds = 0, 1
+        while True:
+            varying = varying_groups(rewards, group, settings.tolerance)
+            rows_of = lambda groups: (groups.nonzero().flatten().unsqueeze(1) * group  # noqa: E731
+                                      + torch.arange(group)).flatten()
+            take = varying.nonzero().flatten()[: max(target - n_kept, 0)]
+            if take.numel():
+                chosen = torch.zeros_like(varying)
+                chosen[take] = True
+                kept.append(select_rows(output, rows_of(chosen)))
+                kept_rewards.append(rewards[rows_of(chosen)])
+                n_kept += take.numel()
+            if (~varying).any():
+                spare.append(select_rows(output, rows_of(~varying)))
+                spare_rewards.append(rewards[rows_of(~varying)])
+            if n_kept >= target or rounds >= settings.max_rounds:
+                break
+            output = super()._generate_and_score_completions(self._draw_groups(target, rounds))
+            rewards = self._last_rewards()
+            rounds += 1
+        filled = 0
+        for batch, batch_rewards in zip(spare, spare_rewards, strict=True):
+            if n_kept + filled >= target:
+                break
+            n = min(target - n_kept - filled, batch_rewards.numel() // group)
+            rows = torch.arange(n * group)
+            kept.append(select_rows(batch, rows))
+            kept_rewards.append(batch_rewards[rows])
+            filled += n
+        merged = concat_batches(kept, self._tokenizer.pad_token_id)
+        self._metrics["train"]["dynamic_sampling/kept_groups"].append(float(n_kept))
+        self._metrics["train"]["dynamic_sampling/rounds"].append(float(rounds))
+        self._metrics["train"]["dynamic_sampling/filled_zero_variance"].append(float(filled))
+        return merged, torch.cat(kept_rewards)
+
+    def span_entropies(self, output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-token entropies ``(B, T)``, span mask ``(B, T)``) of a scored batch under the current policy."""
+        prompt_ids, prompt_mask = output["prompt_ids"], output["prompt_mask"]
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            _, entropies, _ = self._get_per_token_logps_and_entropies(
+                self.model, input_ids, attention_mask, completion_ids.size(1),
+                batch_size=self.args.per_device_train_batch_size, compute_entropy=True)
+        span = span_token_mask(self._tokenizer, completion_ids.cpu(), completion_mask.cpu()).to(entropies.device)
+        return entropies.float() * completion_mask, span * completion_mask
+
+    def _attach_epsilon(self, output: dict[str, Any], rewards: torch.Tensor) -> None:
+        entropies, span = self.span_entropies(output)
+        h = span_mean_entropy(entropies, span)
+        found = ~torch.isnan(h)
+        metrics = self._metrics["train"]
+        metrics["span_entropy/found"].append(found.float().mean().item())
+        metrics["span_entropy/mean"].append(h[found].mean().item() if found.any() else float("nan"))
+        eps = None
+        if self.adaptive_clip is not None:
+            clip = self.adaptive_clip
+            eps = adaptive_epsilon(entropies, span, self.num_generations, clip.eps_min, clip.eps_max, clip.scope)
+            output["epsilon_high"] = eps.to(output["advantages"].device)
+            metrics["eps_tau/mean"].append(eps.mean().item())
+            metrics["eps_tau/std"].append(eps.std().item() if eps.numel() > 1 else 0.0)
+            metrics["eps_tau/min"].append(eps.min().item())
+            metrics["eps_tau/max"].append(eps.max().item())
+        step = int(self.state.global_step)
+        advantages = output["advantages"].detach().float().cpu()
+        for row in range(h.numel()):
+            self.trajectory_records.append({
+                "step": step, "round": self._generation_round, "group": row // self.num_generations,
+                "reward": float(rewards[row]), "advantage": float(advantages[row]),
+                "span_entropy": float(h[row]), "span_tokens": int(span[row].sum().item()),
+                "epsilon_high": float(eps[row]) if eps is not None else float(self.epsilon_high)})
+
+    # -- loss --------------------------------------------------------------------------------------
+    def _compute_loss(self, model, inputs):
+        eps = inputs.get("epsilon_high")
+        if eps is None:
+            return super()._compute_loss(model, inputs)
+        low, high = self.epsilon_low, self.epsilon_high
+        device = inputs["completion_ids"].device
+        # torch.clamp takes both bounds as numbers or both as tensors: make the lower one a tensor too.
+        self.epsilon_low = torch.tensor(low, dtype=torch.float32, device=device)
+        self.epsilon_high = eps.to(device=device, dtype=torch.float32).unsqueeze(1)
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self.epsilon_low, self.epsilon_high = low, high
+
+
+# --------------------------------------------------------------------------------- reward adapter
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or the content of the last message of a conversation."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content", "")
+        if isinstance(content, list):
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return str(content)
+    raise TypeError(f"unsupported completion type {type(completion).__name__}")
+
+
+class CompositeReward:
+    """TRL reward function: :func:`methods.eag_rl.rewards.composite_reward` of each QD completion.
+
+    Reads the dataset columns ``label`` (0/1) and ``expert_top_k`` (the expert's top-k feature names).
+    Each completion is parsed with ``parse_answer(text, "qd")`` *without* a vocabulary, so the raw
+    ``<Important Features>`` names reach the reward, which maps them to the cohort's names and counts
+    hallucinated ones against the IoU. The parts (log-likelihood, margin, IoU, parse rate) are logged
+    through TRL's ``log_metric`` hook as ``reward_parts/*``.
+    """
+
+    def __init__(self, config: RewardConfig, vocabulary: Sequence[str], name: str = "composite"):
+        self.config = config
+        self.vocabulary = list(vocabulary)
+        self.__name__ = name  # TRL names the reward's metrics after it
+
+    def score(self, texts: Sequence[str], labels: Sequence[int], expert_top_k: Sequence[Sequence[str]]):
+        """The :class:`~methods.eag_rl.rewards.RewardParts` of each completion."""
+        parts = []
+        for text, label, top_k in zip(texts, labels, expert_top_k, strict=True):
+            parsed = parse_answer(text, "qd")
+            probability = parsed.probability if parsed.parsed else None
+            parts.append(composite_reward(probability, parsed.features, int(label), list(top_k),
+                                          self.vocabulary, self.config))
+        return parts
+
+    def __call__(self, prompts, completions, label, expert_top_k, log_metric=None, **kwargs) -> list[float]:
+        parts = self.score([completion_text(c) for c in completions], label, expert_top_k)
+        if log_metric is not None and parts:
+            n = len(parts)
+            log_metric("reward_parts/total", sum(p.total for p in parts) / n)
+            log_metric("reward_parts/loglik", sum(p.loglik for p in parts) / n)
+            log_metric("reward_parts/margin", sum(p.margin for p in parts) / n)
+            log_metric("reward_parts/attention", sum(p.attention for p in parts) / n)
+            log_metric("reward_parts/parsed", sum(p.parsed for p in parts) / n)
+        return [p.total for p in parts]
+
+
+# ------------------------------------------------------------------------------------------ curves
+class CurveRecorder(TrainerCallback):
+    """Keeps every log line of the trainer (one per optimiser step with ``logging_steps = 1``)."""
+
+    def __init__(self):
+        self.rows: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            row = {"step": int(state.global_step)}
+            row.update({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))})
+            self.rows.append(row)
