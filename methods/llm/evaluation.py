@@ -1,0 +1,199 @@
+"""Stage ``llm-eval``: evaluate one LLM baseline on every task of one data set.
+
+For each task of the cohort: the evaluation subset (``llm.evaluation``: a seeded, label-stratified subset
+of the test split, the same patients for every method), the method's prompts, batched generation,
+parsing, then under ``outputs/llm/<dataset>/<method>/<task>/``:
+
+* ``predictions.csv`` — the predictions file of :mod:`benchmark.evaluate` (id, label, probability,
+  parsed, completion); unparsable answers have ``parsed=False`` and no probability;
+* ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on it (bootstrap CIs, parse-failure rate), plus
+  the method, the generation throughput and the stage's wall time under ``"run"``.
+
+Label SFT loads its adapter from ``models/label_sft/<dataset>/<task>/`` (stage ``label_sft``).
+``eagrl report-llm`` collects every ``metrics.json`` into ``results/llm.{md,csv,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import describe, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
+from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
+from benchmark.prepare import cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.tables import write_table
+from methods.llm.config import LLMConfig, load_llm_config
+from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
+from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_answer
+
+OUTPUT_ROOT = Path("outputs/llm")
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+
+
+def method_dir(dataset: str, method: str, root: str | Path = OUTPUT_ROOT) -> Path:
+    """Folder of one (data set, method): a sub-folder per task."""
+    return Path(root) / dataset / method
+
+
+def _generator_for(config: LLMConfig, adapter: Path | None):
+    from methods.llm.generation import make_generator
+
+    return make_generator(config.generation, config.backbone, adapter=adapter)
+
+
+def _hf_model(generator, config: LLMConfig, adapter: Path | None):
+    """(model, tokenizer) for teacher-forced scoring: the generator's own, or a fresh HF load under vLLM."""
+    if getattr(generator, "backend", "") == "hf":
+        return generator.model, generator.tokenizer
+    from methods.llm.backbone import load_backbone
+
+    return load_backbone(config.backbone, adapter=adapter)
+
+
+def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: LLMConfig, generator,
+                  out_dir: Path, params_path: str | Path = "params.yaml", adapter: Path | None = None,
+                  condition: str = STANDARD, max_new_tokens: int | None = None,
+                  train_dataset: str | None = None, **serialize_kwargs) -> dict[str, Any]:
+    """Run one method on one task and write its predictions and metrics into ``out_dir``.
+
+    ``method_key`` is a key of :data:`~methods.llm.prompting.METHODS` or a :class:`Method` (for methods
+    defined outside this layer: EAG-RL policies, RL baselines, ablations; their descriptor then names
+    them). ``max_new_tokens`` defaults to ``llm.methods.<key>``, else to the setting of the method's
+    prompt style. ``condition`` names a perturbed test set in the descriptor (e.g. ``"shuffle:0.6"``),
+    ``train_dataset`` a cross-domain source, and ``serialize_kwargs`` (e.g. ``shuffle_fraction=0.6``)
+    go to :func:`benchmark.serialize.serialize_patient`.
+    """
+    from methods.llm.generation import SamplingParams
+    from methods.llm.parsing import parse_all
+    from methods.llm.scoring import choice_probability
+
+    method = get_method(method_key)
+    started = time.perf_counter()
+    subset = evaluation_subset(cohort, task, config.evaluation)
+    labels = subset.label(task)
+    tokenizer = generator.tokenizer
+    rendered = rendered_prompts(tokenizer, subset, task, method.style, config.prompt, **serialize_kwargs)
+    if max_new_tokens is None:
+        setting = getattr(config.methods, method.key, None) or getattr(config.methods, method.style)
+        max_new_tokens = setting.max_new_tokens
+    params = SamplingParams.from_config(config.generation, max_new_tokens)
+    completions = generator.generate([r.text for r in rendered], params, desc=f"{method_key} {cohort.name}/{task}")
+    answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
+    probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
+    parsed = np.array([a.parsed for a in answers], dtype=bool)
+    if method.answer_format == "label" and config.label_sft.score == "answer_likelihood":
+        model, scoring_tokenizer = _hf_model(generator, config, adapter)
+        likelihood = choice_probability(model, scoring_tokenizer, [r.text for r in rendered], label_answer(0),
+                                        label_answer(1), batch_size=config.generation.batch_size)
+        probabilities = np.where(parsed, likelihood, np.nan)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
+    metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
+    stats = getattr(generator, "stats", None)
+    metrics["run"] = {
+        "dataset": cohort.name, "task": task, "method": method.key, "method_name": method.name,
+        "split": config.evaluation.split, "max_new_tokens": params.max_new_tokens,
+        "backend": getattr(generator, "backend", "?"), "seconds": round(time.perf_counter() - started, 2),
+        "new_tokens": int(sum(c.n_tokens for c in completions)),
+        "tokens_per_second": round(stats.tokens_per_second, 2) if stats else None,
+        "finished": int(sum(c.finished for c in completions)),
+        "features_named": int(sum(bool(a.features) for a in answers)),
+        "adapter": str(adapter) if adapter else None,
+    }
+    metrics[DESCRIPTOR_KEY] = MethodDescriptor(dataset=cohort.name, task=task, method=method.key, family=method.family,
+                                               backbone=config.backbone.source, condition=condition,
+                                               train_dataset=train_dataset).to_dict()
+    atomic_write_json(out_dir / METRICS, metrics)
+    LOGGER.info("llm-eval %s %s/%s: n=%d parse failures=%d AUROC %.3f AUPRC %.3f (%.1f s)", method.key, cohort.name,
+                task, metrics["n"], metrics["parse_failures"], metrics["auroc"]["point"], metrics["auprc"]["point"],
+                metrics["run"]["seconds"])
+    return metrics
+
+
+def run_method(dataset: str, method_key: str, params_path: str | Path = "params.yaml",
+               cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+               adapter_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
+    """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
+    method = get_method(method_key)
+    config = config or load_llm_config(params_path)
+    start_stage(f"llm_eval@{dataset}-{method_key}", config.generation.seed,
+                {"dataset": dataset, "method": method_key, "llm": to_mapping(config)}, threads=config.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    out = method_dir(dataset, method_key, out_root)
+    with atomic_directory(out) as tmp:
+        generator = None if method.trained else _generator_for(config, None)
+        for task in cohort.tasks:
+            adapter = adapter_dir(dataset, task, adapter_root) if method.trained else None
+            task_generator = _generator_for(config, adapter) if method.trained else generator
+            evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params_path, adapter)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- report
+REPORT_COLUMNS = ["dataset", "task", "method", "n", "positives", "auroc", "auroc_ci", "auprc", "auprc_ci",
+                  "parse_failure_rate", "seconds"]
+
+
+def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
+    """One row per ``<dataset>/<method>/<task>/metrics.json`` under ``root`` (sorted, paper method names)."""
+    order = {key: i for i, key in enumerate(METHODS)}
+    rows = []
+    for path in sorted(Path(root).glob(f"*/*/*/{METRICS}")):
+        data = json.loads(path.read_text())
+        run = data.get("run", {})
+        rows.append({
+            "dataset": run.get("dataset", path.parts[-4]), "task": run.get("task", path.parts[-2]),
+            "method": run.get("method_name", path.parts[-3]), "_order": order.get(run.get("method"), 99),
+            "n": data["n"], "positives": data["positives"],
+            "auroc": f"{data['auroc']['mean']:.3f} ± {data['auroc']['std']:.3f}",
+            "auroc_ci": f"[{data['auroc']['ci_low']:.3f}, {data['auroc']['ci_high']:.3f}]",
+            "auprc": f"{data['auprc']['mean']:.3f} ± {data['auprc']['std']:.3f}",
+            "auprc_ci": f"[{data['auprc']['ci_low']:.3f}, {data['auprc']['ci_high']:.3f}]",
+            "parse_failure_rate": round(data["parse_failure_rate"], 3), "seconds": run.get("seconds"),
+        })
+    rows.sort(key=lambda r: (r["dataset"], r["task"], r.pop("_order")))
+    return rows
+
+
+def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", params_path: str | Path = "params.yaml") -> list[Path]:
+    """Write ``results/llm.{md,csv,json}`` from every LLM metrics file."""
+    rows = collect(root)
+    if not rows:
+        raise FileNotFoundError(f"{root}: no */*/*/{METRICS} found; run the llm_eval stages first")
+    config = load_llm_config(params_path)
+    intro = (f"LLM baselines on the evaluation subset of each data set ({config.evaluation.split} split, "
+             f"{config.evaluation.n_patients or 'all'} patients stratified by label, seed {config.evaluation.seed}); "
+             f"backbone `{config.backbone.source}`. Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
+             f"by the `metrics.unparsable` rule and counted in parse_failure_rate. `seconds` is the stage's wall "
+             f"time for that task on the machine that ran it.")
+    return write_table(rows, stem, "LLM baselines", intro, REPORT_COLUMNS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl llm-eval`` and ``eagrl report-llm``."""
+    parser = subparsers.add_parser(
+        "llm-eval", help="Evaluate one LLM baseline on every task of one data set (DVC stage llm_eval).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'llm' (see methods/llm/config.py):\n" + describe(LLMConfig))
+    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser.add_argument("method", choices=sorted(METHODS), help="LLM method.")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    parser.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/.")
+    parser.add_argument("--adapters", default=str(LABEL_SFT_ROOT), help="Folder of the Label SFT adapters.")
+    parser.set_defaults(handler=lambda args: run_method(args.dataset, args.method, args.params, args.cohorts,
+                                                        args.out, args.adapters))
+    rep = subparsers.add_parser("report-llm", help="Collect LLM metrics into results/llm.{md,csv,json}.")
+    rep.add_argument("--root", default=str(OUTPUT_ROOT), help="Folder of the llm-eval outputs.")
+    rep.add_argument("--out", default="results/llm", help="Stem of the result tables.")
+    rep.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    rep.set_defaults(handler=lambda args: report(args.root, args.out, args.params))

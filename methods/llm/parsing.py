@@ -1,0 +1,168 @@
+"""Reading answers: a probability in [0, 1] and, where given, the important features, from each format.
+
+Formats (the instructions that ask for them are in :mod:`benchmark.serialize`):
+
+* ``vanilla`` / ``label`` — ``{"answer": p}``; a reply that is nothing but a number is accepted too.
+* ``think_answer`` — ``{"think": "...", "answer": p}`` (``think`` may be missing or cut).
+* ``qd`` — ``<Final answer> p </Final answer>`` and ``<Important Features> a, b </Important Features>``;
+  closing tags are optional (the content then runs to the next tag or the end).
+
+Rules, the same for every format:
+
+* JSON objects may sit inside a Markdown code fence or among other text; the first object holding an
+  ``"answer"`` key is used. A truncated object (generation hit ``max_new_tokens``) still yields its
+  answer when the ``"answer": <number>`` pair itself is complete.
+* The answer must be one number: ``0.7``, ``.7``, ``7e-1``, or a percentage ``70%`` (→ 0.7). A value
+  outside [0, 1] (``1.5``, ``-0.1``, ``150%``), words (``"high"``), an empty answer, several competing
+  numbers (``0.3 or 0.6``) or no answer at all make the reply **unparsable**.
+* Unparsable replies get ``probability = None`` and ``parsed = False``; they are never guessed. The
+  metrics module scores them by its documented rule (``metrics.unparsable``) and counts them.
+* Important features are split on commas, semicolons and new lines, stripped of bullets, numbering,
+  quotes and trailing units in parentheses; with a ``vocabulary`` (the cohort's feature names) they are
+  mapped to canonical names (case, spacing and punctuation ignored) and unknown names are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+FORMATS = ("vanilla", "label", "think_answer", "qd")
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_RE = re.compile(rf"^\s*({_NUMBER})\s*(%?)\s*$")
+_ANSWER_PAIR_RE = re.compile(rf"[\"']answer[\"']\s*:\s*[\"']?\s*({_NUMBER}\s*%?)\s*[\"']?\s*(?=[,}}\n])", re.IGNORECASE)
+_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+_TAG_NAMES = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
+_ANY_TAG_RE = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _TAG_NAMES) + r")\s*>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What was read from one completion."""
+
+    probability: float | None
+    features: list[str] = field(default_factory=list)
+    parsed: bool = False
+    reason: str = ""  # why parsing failed ('' when parsed)
+
+
+def parse_number(text: str) -> float | None:
+    """A probability from text that is exactly one number (or percentage); None when not in [0, 1]."""
+    match = _NUMBER_RE.match(text.strip().strip("\"'`").strip())
+    if not match:
+        return None
+    try:
+        value = float(match.group(1))
+    except ValueError:
+        return None
+    if match.group(2) == "%":
+        value /= 100.0
+    if not 0.0 <= value <= 1.0:
+        return None
+    return value
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every JSON object that decodes somewhere in ``text`` (fenced blocks first, then raw text)."""
+    candidates = [m.group(1) for m in _FENCE_RE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    found: list[dict] = []
+    for candidate in candidates:
+        for start in (m.start() for m in re.finditer(r"\{", candidate)):
+            try:
+                value, _ = decoder.raw_decode(candidate[start:])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+    return found
+
+
+def _answer_from_value(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if 0.0 <= float(value) <= 1.0 else None
+    if isinstance(value, str):
+        return parse_number(value)
+    return None
+
+
+def _json_answer(text: str) -> tuple[float | None, str]:
+    for obj in _json_objects(text):
+        keys = {k.lower(): k for k in obj if isinstance(k, str)}
+        if "answer" in keys:
+            value = _answer_from_value(obj[keys["answer"]])
+            return value, "" if value is not None else f"answer {obj[keys['answer']]!r} is not a probability in [0, 1]"
+    pairs = _ANSWER_PAIR_RE.findall(text)  # truncated or slightly malformed JSON
+    if pairs:
+        value = parse_number(pairs[0])
+        return value, "" if value is not None else f"answer {pairs[0]!r} is not a probability in [0, 1]"
+    return None, "no \"answer\" found"
+
+
+def _tag_content(text: str, tag: str) -> str | None:
+    """Content of the last ``<tag>`` (to its closing tag, the next known tag, or the end)."""
+    opening = list(re.finditer(rf"<\s*{re.escape(tag)}\s*>", text, re.IGNORECASE))
+    if not opening:
+        return None
+    rest = text[opening[-1].end():]
+    nxt = _ANY_TAG_RE.search(rest)
+    return (rest[:nxt.start()] if nxt else rest).strip()
+
+
+def feature_key(name: str) -> str:
+    """Comparison key of a feature name: lower case, letters and digits only."""
+    return re.sub(r"[^0-9a-zα-ωµμ]", "", name.lower())
+
+
+def split_features(text: str, vocabulary: Sequence[str] | None = None) -> list[str]:
+    """The feature names listed in ``text`` (see module docstring), de-duplicated in order."""
+    out: list[str] = []
+    canonical = {feature_key(v): v for v in vocabulary} if vocabulary else None
+    for item in re.split(r"[,;\n]", text):
+        item = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s*", "", item).strip().strip("\"'`.").strip()
+        item = re.sub(r"\s*\((?:unit|reference)[^)]*\)?\s*$", "", item, flags=re.IGNORECASE).strip()
+        if not item:
+            continue
+        if canonical is not None:
+            name = canonical.get(feature_key(item))
+            if name is None:
+                continue
+            item = name
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def parse_answer(text: str, fmt: str, vocabulary: Sequence[str] | None = None) -> ParsedAnswer:
+    """Parse one completion in format ``fmt`` (one of ``FORMATS``); see the module docstring for the rules."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown answer format '{fmt}'; expected one of {FORMATS}")
+    if text is None or not text.strip():
+        return ParsedAnswer(None, [], False, "empty completion")
+    features: list[str] = []
+    if fmt == "qd":
+        content = _tag_content(text, "Final answer")
+        listed = _tag_content(text, "Important Features")
+        if listed is not None:
+            features = split_features(listed, vocabulary)
+        if content is None:
+            return ParsedAnswer(None, features, False, "no <Final answer> tag")
+        value = parse_number(content)
+        if value is None:
+            return ParsedAnswer(None, features, False, f"final answer {content[:40]!r} is not a probability in [0, 1]")
+        return ParsedAnswer(value, features, True, "")
+    value, reason = _json_answer(text)
+    if value is None and fmt in ("vanilla", "label") and reason == "no \"answer\" found":
+        value = parse_number(text)  # a bare number is a final answer too
+        reason = "" if value is not None else reason
+    return ParsedAnswer(value, features, value is not None, reason)
+
+
+def parse_all(texts: Sequence[str], fmt: str, vocabulary: Sequence[str] | None = None) -> list[ParsedAnswer]:
+    """:func:`parse_answer` for many completions."""
+    return [parse_answer(t, fmt, vocabulary) for t in texts]

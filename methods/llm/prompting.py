@@ -1,0 +1,105 @@
+"""The LLM baselines of the paper and what they share: method registry, patient subsets, prompts.
+
+=================  ======================  ================  =======================================
+key                name in the paper       prompt style      answer
+=================  ======================  ================  =======================================
+``vanilla``        Vanilla                 ``vanilla``       ``{"answer": p}``
+``think_answer``   Think & Answer          ``think_answer``  ``{"think": ..., "answer": p}``
+``qd``             Question Decomposition  ``qd``            ``<Subquestion>``/``<Answer>`` pairs,
+                                                             ``<Final subquestion>``,
+                                                             ``<Important Features>``, ``<Final answer>``
+``label_sft``      Label SFT               ``vanilla``       ``{"answer": 0|1}`` after LoRA SFT on labels
+=================  ======================  ================  =======================================
+
+Patients: :func:`stratified_subset` draws a seeded subset that keeps the label's prevalence (or balances
+it), so every method is scored on the same patients and the small CPU subset is not all-negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmark.config import ConfigError
+from benchmark.data.cohort import Cohort
+from benchmark.serialize import Prompt, serialize_cohort
+from methods.llm.chat import Rendered, render_all
+from methods.llm.config import EvaluationConfig, PromptConfig
+
+
+@dataclass(frozen=True)
+class Method:
+    """One LLM baseline: its key, its name in the paper, its prompt style and answer format."""
+
+    key: str
+    name: str
+    style: str
+    answer_format: str
+    family: str = "prompting"  # family in the result tables (benchmark/descriptor.py)
+    trained: bool = False
+
+
+METHODS: dict[str, Method] = {
+    "vanilla": Method("vanilla", "Vanilla", "vanilla", "vanilla"),
+    "think_answer": Method("think_answer", "Think & Answer", "think_answer", "think_answer"),
+    "qd": Method("qd", "Question Decomposition", "qd", "qd"),
+    "label_sft": Method("label_sft", "Label SFT", "vanilla", "label", family="finetune", trained=True),
+}
+PROMPTING_METHODS = tuple(k for k, m in METHODS.items() if not m.trained)
+
+
+def get_method(key: str | Method) -> Method:
+    """The method named ``key`` (a :class:`Method` is returned as is); the error lists the known ones.
+
+    Methods defined elsewhere (EAG-RL policies, RL baselines, ablations) pass their own :class:`Method`,
+    e.g. ``Method("eag_rl", "EAG-RL", "qd", "qd", family="eag_rl", trained=True)``.
+    """
+    if isinstance(key, Method):
+        return key
+    if key not in METHODS:
+        raise ConfigError(f"unknown LLM method '{key}'; choose one of {sorted(METHODS)}, or pass a "
+                          f"methods.llm.prompting.Method(key, name, style, answer_format, family, trained) for a "
+                          f"method defined outside the LLM layer")
+    return METHODS[key]
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int, balance: bool = False) -> np.ndarray:
+    """Sorted positions of a seeded subset of ``n`` patients, stratified by ``labels``.
+
+    Each class gets its share of ``n`` (rounded, at least one patient per class when both exist);
+    ``balance`` gives both classes ``n / 2`` (capped by what exists). ``n <= 0`` or ``n >= len`` keeps all.
+    """
+    labels = np.asarray(labels).astype(int)
+    total = len(labels)
+    if n <= 0 or n >= total:
+        return np.arange(total)
+    rng = np.random.default_rng(seed)
+    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    if balance:
+        n_pos = min(len(positives), n // 2)
+    else:
+        n_pos = int(round(n * len(positives) / total))
+        if len(positives) and len(negatives):
+            n_pos = min(max(n_pos, 1), n - 1)
+    n_neg = min(len(negatives), n - n_pos)
+    n_pos = min(len(positives), n - n_neg)
+    chosen = np.concatenate([rng.choice(positives, n_pos, replace=False), rng.choice(negatives, n_neg, replace=False)])
+    return np.sort(chosen)
+
+
+def evaluation_subset(cohort: Cohort, task: str, config: EvaluationConfig) -> Cohort:
+    """The patients LLM methods are evaluated on for ``task`` (``llm.evaluation``)."""
+    split = cohort.subset(config.split)
+    return split.select(stratified_indices(split.label(task), config.n_patients, config.seed))
+
+
+def build_prompts(cohort: Cohort, task: str, style: str, config: PromptConfig, **kwargs) -> list[Prompt]:
+    """Serialized prompts of every patient of ``cohort`` (extra keyword arguments go to the serializer)."""
+    return serialize_cohort(cohort, task, style, decimals=config.decimals, **kwargs)
+
+
+def rendered_prompts(tokenizer, cohort: Cohort, task: str, style: str, config: PromptConfig,
+                     **kwargs) -> list[Rendered]:
+    """Prompts of ``cohort`` rendered for ``tokenizer`` (chat template per ``config``)."""
+    return render_all(tokenizer, build_prompts(cohort, task, style, config, **kwargs), config.chat_template)

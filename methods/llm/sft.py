@@ -1,0 +1,178 @@
+"""Supervised fine-tuning with LoRA through TRL's ``SFTTrainer``, and the Label SFT baseline built on it.
+
+:func:`train_lora_sft` is the generic part (EAG-RL's stage-1 SFT on reasoning trajectories uses it too):
+prompt/completion records → a PEFT LoRA adapter, trained with the loss on the completion tokens only.
+With a chat template the records are conversational (persona = system, patient = user, target =
+assistant), so TRL renders them with the same template that generation uses; without one they are the
+plain prompt text and the target followed by EOS.
+
+Label SFT (stage ``label_sft@<dataset>``): the Vanilla prompt, and as target the label itself written in
+the Vanilla answer format, ``{"answer": 1}`` or ``{"answer": 0}`` — a direct answer without reasoning.
+One adapter per task, trained on a seeded subset of the train split (``llm.label_sft``), saved under
+``models/label_sft/<dataset>/<task>/`` with ``train_log.json`` (loss per step, seconds per step).
+At evaluation the tuned model generates its answer as every method does (parsed flag, completion);
+with ``score: answer_likelihood`` the reported probability is the model's own
+``P({"answer": 1}) / (P({"answer": 0}) + P({"answer": 1}))`` (teacher-forced, see
+:mod:`methods.llm.scoring`), a continuous risk that AUROC can rank, instead of a hard 0/1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import describe, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.prepare import cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.serialize import SEPARATOR, Prompt
+from methods.llm.chat import has_chat_template, messages
+from methods.llm.config import LabelSFTConfig, LLMConfig, LoRASettings, load_llm_config
+
+LABEL_SFT_ROOT = Path("models/label_sft")
+TRAIN_LOG = "train_log.json"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings of one SFT run (Label SFT fills it from ``llm.label_sft``)."""
+
+    max_steps: int = 16
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    warmup_steps: int = 2
+    max_length: int = 640
+    seed: int = 42
+
+    @classmethod
+    def from_label_sft(cls, config: LabelSFTConfig) -> TrainSettings:
+        """The optimisation part of ``llm.label_sft``."""
+        return cls(config.max_steps, config.batch_size, config.gradient_accumulation_steps, config.learning_rate,
+                   config.warmup_steps, config.max_length, config.seed)
+
+
+def label_answer(label: int) -> str:
+    """The Label SFT target: the label in the Vanilla answer format, e.g. ``{"answer": 1}``."""
+    return json.dumps({"answer": int(label)})
+
+
+def sft_records(tokenizer, prompts: Sequence[Prompt], completions: Sequence[str],
+                use_template: bool = True) -> list[dict[str, Any]]:
+    """Prompt/completion records for TRL: conversational with a chat template, plain text without."""
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+    if use_template and has_chat_template(tokenizer):
+        return [{"prompt": messages(p), "completion": [{"role": "assistant", "content": c}]}
+                for p, c in zip(prompts, completions, strict=True)]
+    return [{"prompt": p.text + SEPARATOR, "completion": c} for p, c in zip(prompts, completions, strict=True)]
+
+
+def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: TrainSettings, lora: LoRASettings,
+                   out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train fresh LoRA adapters on ``records`` with TRL's SFTTrainer; save them to ``out_dir``.
+
+    Returns the training log: loss per step, seconds per step, trainable parameter count. The base
+    model's weights are not changed (only the adapters train).
+    """
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from methods.llm.backbone import add_lora
+
+    torch.manual_seed(settings.seed)
+    peft_model = add_lora(model, lora)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    bf16 = next(model.parameters()).dtype == torch.bfloat16
+    with tempfile.TemporaryDirectory(prefix="sft-") as scratch:
+        args = SFTConfig(
+            output_dir=scratch, max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps, learning_rate=settings.learning_rate,
+            warmup_steps=settings.warmup_steps, lr_scheduler_type="linear", logging_steps=1, save_strategy="no",
+            report_to="none", seed=settings.seed, data_seed=settings.seed, max_length=settings.max_length,
+            completion_only_loss=True, bf16=bf16, use_cpu=not torch.cuda.is_available(),
+            dataloader_num_workers=0, disable_tqdm=not progress, gradient_checkpointing=False,
+        )
+        trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(records),
+                             processing_class=tokenizer)
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    peft_model.save_pretrained(str(out_dir))
+    log = {"steps": settings.max_steps, "loss": losses, "seconds": round(seconds, 2),
+           "seconds_per_step": round(seconds / max(settings.max_steps, 1), 3), "trainable_parameters": int(trainable),
+           "examples": len(records), "settings": to_mapping(settings), "lora": to_mapping(lora)}
+    LOGGER.info("sft: %d steps in %.1f s (%.2f s/step), loss %.3f -> %.3f, %d trainable parameters",
+                settings.max_steps, seconds, log["seconds_per_step"], losses[0] if losses else float("nan"),
+                losses[-1] if losses else float("nan"), trainable)
+    return log
+
+
+def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) -> Cohort:
+    """The train-split patients Label SFT learns from (seeded; balanced or prevalence-stratified)."""
+    from methods.llm.prompting import stratified_indices
+
+    train = cohort.subset("train")
+    return train.select(stratified_indices(train.label(task), config.n_train, config.seed, config.balance))
+
+
+def adapter_dir(dataset: str, task: str, root: str | Path = LABEL_SFT_ROOT) -> Path:
+    """Where the Label SFT adapter of (dataset, task) lives."""
+    return Path(root) / dataset / task
+
+
+def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
+                    out_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
+    """Stage ``label_sft@<dataset>``: one adapter per task of the data set under ``out_root/<dataset>/``."""
+    from methods.llm.backbone import load_backbone
+    from methods.llm.prompting import build_prompts, get_method
+
+    config = config or load_llm_config(params_path)
+    start_stage(f"label_sft@{dataset}", config.label_sft.seed,
+                {"dataset": dataset, "label_sft": to_mapping(config.label_sft), "lora": to_mapping(config.lora),
+                 "backbone": to_mapping(config.backbone)}, threads=config.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    method = get_method("label_sft")
+    settings = TrainSettings.from_label_sft(config.label_sft)
+    out = Path(out_root) / dataset
+    with atomic_directory(out) as tmp:
+        for task in cohort.tasks:
+            subset = label_sft_training_set(cohort, task, config.label_sft)
+            labels = subset.label(task)
+            prompts = build_prompts(subset, task, method.style, config.prompt)
+            model, tokenizer = load_backbone(config.backbone, trainable=True)
+            records = sft_records(tokenizer, prompts, [label_answer(y) for y in labels], config.prompt.chat_template)
+            log = train_lora_sft(model, tokenizer, records, settings, config.lora, tmp / task)
+            log.update({"dataset": dataset, "task": task, "patients": len(subset), "positives": int(labels.sum()),
+                        "ids_sha": _ids_digest(subset.ids)})
+            atomic_write_json(tmp / task / TRAIN_LOG, log)
+    return out
+
+
+def _ids_digest(ids: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()[:16]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl label-sft``."""
+    parser = subparsers.add_parser(
+        "label-sft", help="Train the Label SFT adapters of one data set (DVC stage label_sft@<dataset>).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'llm.label_sft':\n" + describe(LabelSFTConfig))
+    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    parser.add_argument("--out", default=str(LABEL_SFT_ROOT), help="Folder that receives <dataset>/<task>/.")
+    parser.set_defaults(handler=lambda args: train_label_sft(args.dataset, args.params, args.cohorts, args.out))

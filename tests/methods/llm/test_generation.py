@@ -1,0 +1,115 @@
+"""Batched HF generation (left padding, seeds, lengths, order), backend choice, chat rendering, scoring."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.config import ConfigError
+from benchmark.serialize import serialize_patient
+from methods.llm import generation as gen
+from methods.llm.chat import add_special_tokens_for, end_of_turn, render
+from methods.llm.config import GenerationConfig
+from methods.llm.scoring import choice_probability, completion_logprobs
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from methods.llm.backbone import load_tokenizer
+
+    torch.set_num_threads(1)
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), load_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def prompts(tiny, small_icu):
+    _, tokenizer = tiny
+    return [render(tokenizer, serialize_patient(small_icu, i, "mortality", "vanilla")).text for i in range(5)]
+
+
+def test_greedy_is_deterministic_and_batching_does_not_change_answers(tiny, prompts):
+    model, tokenizer = tiny
+    params = gen.SamplingParams(max_new_tokens=6)
+    batched = gen.HFGenerator(model, tokenizer, batch_size=4, progress=False).generate(prompts, params)
+    again = gen.HFGenerator(model, tokenizer, batch_size=4, progress=False).generate(prompts, params)
+    one_by_one = gen.HFGenerator(model, tokenizer, batch_size=1, progress=False).generate(prompts, params)
+    assert [c.text for c in batched] == [c.text for c in again]
+    # Left padding: a prompt in a padded batch is answered as when it is alone (output order = prompt order).
+    assert [c.text for c in batched] == [c.text for c in one_by_one]
+    assert all(0 < c.n_tokens <= 6 for c in batched)
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny, prompts):
+    model, tokenizer = tiny
+    generator = gen.HFGenerator(model, tokenizer, batch_size=3, progress=False)
+    a = generator.generate(prompts, gen.SamplingParams(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=1))
+    b = generator.generate(prompts, gen.SamplingParams(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=1))
+    c = generator.generate(prompts, gen.SamplingParams(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=2))
+    assert [x.text for x in a] == [x.text for x in b]
+    assert [x.text for x in a] != [x.text for x in c]
+
+
+def test_n_samples_per_prompt_in_prompt_major_order(tiny, prompts):
+    model, tokenizer = tiny
+    generator = gen.HFGenerator(model, tokenizer, batch_size=4, progress=False)
+    out = generator.generate(prompts[:2], gen.SamplingParams(max_new_tokens=4, n=3))
+    greedy = generator.generate(prompts[:2], gen.SamplingParams(max_new_tokens=4))
+    assert len(out) == 6
+    assert [c.text for c in out[:3]] == [greedy[0].text] * 3 and [c.text for c in out[3:]] == [greedy[1].text] * 3
+    assert generator.generate([], gen.SamplingParams()) == []
+
+
+def test_min_new_tokens_forces_length_and_stats_count_tokens(tiny, prompts):
+    model, tokenizer = tiny
+    generator = gen.HFGenerator(model, tokenizer, batch_size=5, progress=False)
+    out = generator.generate(prompts, gen.SamplingParams(max_new_tokens=5, min_new_tokens=5))
+    assert all(c.n_tokens == 5 for c in out)
+    assert generator.stats.new_tokens == 25 and generator.stats.tokens_per_second > 0
+    with pytest.raises(ConfigError):
+        gen.HFGenerator(model, tokenizer, batch_size=0)
+
+
+def test_backend_choice_without_vllm(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    assert not gen.vllm_available()
+    assert gen.choose_backend(GenerationConfig(backend="auto")) == "hf"
+    assert gen.choose_backend(GenerationConfig(backend="hf")) == "hf"
+    with pytest.raises(ConfigError, match="vllm"):
+        gen.choose_backend(GenerationConfig(backend="vllm"))
+
+
+def test_render_with_and_without_chat_template(tiny, small_icu):
+    _, tokenizer = tiny
+    prompt = serialize_patient(small_icu, 0, "mortality", "qd")
+    rendered = render(tokenizer, prompt)
+    assert rendered.text.startswith("<|im_start|>system\n" + prompt.system)
+    assert rendered.text.endswith("<|im_start|>assistant\n")
+    for name, [(start, end)] in rendered.spans.items():
+        assert rendered.text[start:end].startswith(f"- {name} (Unit:")
+    plain = render(tokenizer, prompt, use_template=False)
+    assert plain.text == prompt.text + "\n\n" and plain.spans == prompt.spans
+    assert not add_special_tokens_for(tokenizer, rendered.text) and add_special_tokens_for(tokenizer, plain.text)
+    assert end_of_turn(tokenizer) == "<|im_end|>"
+
+
+def test_completion_logprobs_match_a_manual_forward(tiny, prompts):
+    model, tokenizer = tiny
+    completion = '{"answer": 1}'
+    scores = completion_logprobs(model, tokenizer, prompts[:3], [completion] * 3, batch_size=2, progress=False)
+    for prompt, score in zip(prompts[:3], scores, strict=True):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+        full = tokenizer(prompt + completion, add_special_tokens=False).input_ids
+        start = next(i for i, (a, b) in enumerate(zip(prompt_ids, full, strict=False)) if a != b) \
+            if full[:len(prompt_ids)] != prompt_ids else len(prompt_ids)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([full])).logits[0], -1)
+        manual = sum(float(logp[t - 1, full[t]]) for t in range(start, len(full)))
+        assert score == pytest.approx(manual, abs=1e-4)
+    p = choice_probability(model, tokenizer, prompts[:3], '{"answer": 0}', '{"answer": 1}', progress=False)
+    assert np.all((p > 0) & (p < 1))

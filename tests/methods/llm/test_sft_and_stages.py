@@ -1,0 +1,125 @@
+"""LoRA SFT through TRL on CPU, the Label SFT stage, the llm-eval stage and the LLM report, on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmark.config import ConfigError, from_mapping
+from benchmark.evaluate import read_predictions
+from benchmark.serialize import serialize_cohort
+from methods.llm.backbone import build_backbone, load_backbone
+from methods.llm.config import LLMConfig, LoRASettings
+from methods.llm.prompting import METHODS, Method, evaluation_subset, stratified_indices
+from methods.llm.sft import TrainSettings, label_answer, sft_records, train_lora_sft
+
+
+def tiny_config(model_dir, root) -> LLMConfig:
+    """An ``llm`` section for the tiny model, sized for seconds."""
+    return from_mapping(LLMConfig, {
+        "threads": 1,
+        "backbone": {"source": str(model_dir), "dir": str(root / "backbone"), "dtype": "float32", "device": "cpu"},
+        "lora": {"r": 4, "alpha": 8, "top_layers": 0},
+        "generation": {"batch_size": 4},
+        "methods": {"vanilla": {"max_new_tokens": 4}, "think_answer": {"max_new_tokens": 4},
+                    "qd": {"max_new_tokens": 4}, "label_sft": {"max_new_tokens": 4}},
+        "evaluation": {"n_patients": 6, "seed": 1},
+        "label_sft": {"n_train": 8, "max_steps": 2, "batch_size": 2, "learning_rate": 0.01, "warmup_steps": 0,
+                      "max_length": 1024},
+    }, "test")
+
+
+def test_lora_sft_changes_adapters_only(tmp_path, tiny_model_dir, small_icu):
+    from transformers import AutoModelForCausalLM
+
+    from methods.llm.backbone import load_tokenizer
+
+    torch.set_num_threads(1)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    prompts = serialize_cohort(small_icu.select(np.arange(4)), "mortality", "vanilla")
+    records = sft_records(tokenizer, prompts, [label_answer(y) for y in (0, 1, 1, 0)])
+    assert records[0]["prompt"][0]["role"] == "system" and records[0]["completion"][0]["content"] == '{"answer": 0}'
+    log = train_lora_sft(model, tokenizer, records, TrainSettings(max_steps=3, batch_size=2, learning_rate=0.01,
+                                                                  warmup_steps=0, max_length=1024),
+                         LoRASettings(r=4, alpha=8, top_layers=0), tmp_path / "adapter", progress=False)
+    assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"])) and log["seconds_per_step"] > 0
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # PEFT starts B at zero: training moved it
+    unchanged = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
+                 for k, v in model.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(unchanged[k], v) for k, v in base.items() if k in unchanged)
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+def test_plain_records_without_chat_template(tiny_model_dir, small_icu):
+    from methods.llm.backbone import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prompts = serialize_cohort(small_icu.select(np.arange(2)), "mortality", "vanilla")
+    records = sft_records(tokenizer, prompts, ["a", "b"], use_template=False)
+    assert records[1] == {"prompt": prompts[1].text + "\n\n", "completion": "b"}
+    with pytest.raises(ValueError):
+        sft_records(tokenizer, prompts, ["a"])
+
+
+def test_stratified_indices():
+    labels = np.array([1] * 10 + [0] * 40)
+    idx = stratified_indices(labels, 10, seed=0)
+    assert len(idx) == 10 and labels[idx].sum() == 2 and np.all(np.diff(idx) > 0)
+    assert np.array_equal(idx, stratified_indices(labels, 10, seed=0))
+    assert not np.array_equal(idx, stratified_indices(labels, 10, seed=1))
+    assert labels[stratified_indices(labels, 10, seed=0, balance=True)].sum() == 5
+    assert labels[stratified_indices(labels, 4, seed=0)].sum() == 1  # at least one of each class
+    assert len(stratified_indices(labels, 0, seed=0)) == 50
+
+
+def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small_icu):
+    from methods.llm.evaluation import _generator_for, evaluate_task, report, run_method
+    from methods.llm.sft import train_label_sft
+
+    config = tiny_config(tiny_model_dir, workdir)
+    build_backbone(config.backbone)
+    small_icu.save(workdir / "cohorts" / "small_icu")
+
+    adapters = train_label_sft("small_icu", cohort_root=workdir / "cohorts", out_root=workdir / "label_sft",
+                               config=config)
+    for task in small_icu.tasks:
+        log = json.loads((adapters / task / "train_log.json").read_text())
+        assert log["patients"] == 8 and log["positives"] == 4 and len(log["loss"]) == 2
+        model, _ = load_backbone(config.backbone, adapter=adapters / task)
+        assert any("lora_" in n for n, _ in model.named_parameters())
+
+    for method in ("vanilla", "qd", "label_sft"):
+        out = run_method("small_icu", method, cohort_root=workdir / "cohorts", out_root=workdir / "outputs",
+                         adapter_root=workdir / "label_sft", config=config)
+        for task in small_icu.tasks:
+            frame = read_predictions(out / task / "predictions.csv")
+            expected = evaluation_subset(small_icu, task, config.evaluation)
+            assert list(frame["id"]) == list(expected.ids) and list(frame["label"]) == list(expected.label(task))
+            assert "completion" in frame and frame.loc[~frame["parsed"], "probability"].isna().all()
+            metrics = json.loads((out / task / "metrics.json").read_text())
+            assert metrics["n"] == 6 and metrics["parse_failures"] == int((~frame["parsed"]).sum())
+            assert metrics["descriptor"] == {"dataset": "small_icu", "task": task, "method": method,
+                                             "family": METHODS[method].family, "backbone": str(tiny_model_dir),
+                                             "condition": "standard", "train_dataset": None}
+            assert metrics["run"]["new_tokens"] > 0
+    # A method defined outside the layer (e.g. an EAG-RL policy) passes its own Method.
+    custom = Method("custom_policy", "Custom policy", "qd", "qd", family="ablation", trained=True)
+    metrics = evaluate_task(small_icu, "mortality", custom, config, _generator_for(config, None),
+                            workdir / "outputs" / "small_icu" / "custom_policy" / "mortality", condition="shuffle:0.5",
+                            shuffle_fraction=0.5, seed=3)
+    assert metrics["descriptor"]["method"] == "custom_policy" and metrics["descriptor"]["family"] == "ablation"
+    assert metrics["descriptor"]["condition"] == "shuffle:0.5" and metrics["run"]["max_new_tokens"] == 4
+    with pytest.raises(ConfigError, match="pass a methods.llm.prompting.Method"):
+        evaluate_task(small_icu, "mortality", "no_such_method", config, None, workdir / "x")
+
+    paths = report(workdir / "outputs", workdir / "results" / "llm")
+    table = pd.read_csv(paths[1])
+    assert len(table) == 3 * len(small_icu.tasks) + 1
+    assert set(table["method"]) == {"Vanilla", "Question Decomposition", "Label SFT", "Custom policy"}
