@@ -13,7 +13,7 @@ MIMIC  ?=
 PROFILE ?=
 EXTRAS ?= dev
 
-.PHONY: repro test install regress lint clean-venv
+.PHONY: repro test install regress runtime lint clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,18 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+# Score regression: re-run every stage (--force: the code in the working tree recomputes every number, even
+# when DVC's cache says nothing changed), then compare each number of results/*.json with the committed
+# version within the tolerances of `regress:` in params.yaml. Fails on a changed or missing number.
+regress: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro --force
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl regress
+
+# Wall time and peak memory per stage of a full `dvc repro --force`, then of a no-change `dvc repro`,
+# into results/runtime.md (run it on an otherwise idle machine).
+runtime: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl runtime-report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

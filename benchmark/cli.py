@@ -18,6 +18,17 @@ STAGE_MODULES = [
     "benchmark.prepare",
     "benchmark.report",
     "benchmark.evaluate",
+    "methods.experts.stage",
+    "methods.experts.report",
+    "methods.llm.backbone",
+    "methods.llm.sft",
+    "methods.llm.evaluation",
+    "methods.eag_rl.rl",
+    "benchmark.main_table",
+    "benchmark.paper.verify",
+    "benchmark.results_index",
+    "benchmark.regress",
+    "benchmark.runtime_report",
 ]
 
 
