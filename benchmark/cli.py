@@ -23,6 +23,7 @@ STAGE_MODULES = [
     "methods.llm.backbone",
     "methods.llm.sft",
     "methods.llm.evaluation",
+    "methods.eag_rl.stage1",
     "methods.eag_rl.rl",
     "benchmark.main_table",
     "benchmark.paper.verify",

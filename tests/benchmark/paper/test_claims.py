@@ -36,10 +36,10 @@ def _records(tmp_path, eag=1.0, concare=0.6, no_stage1=0.7, no_stage2=0.4, with_
             make("eag", eag, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB),
             make("eag_s", eag - 0.1, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB, condition="shuffle:1.0"),
             make("eag_x", 0.8, dataset=WARD, task=TASK, method="eag_rl", family="eag_rl", backbone=BB, train_dataset=ICU),
-            make("no1", no_stage1, dataset=ICU, task=TASK, method="no_stage1", family="ablation", backbone=BB),
-            make("no2", no_stage2, dataset=ICU, task=TASK, method="no_stage2", family="ablation", backbone=BB),
-            make("noratt", 0.8, dataset=ICU, task=TASK, method="no_ratt", family="ablation", backbone=BB),
-            make("noeps", 0.9, dataset=ICU, task=TASK, method="no_eps", family="ablation", backbone=BB),
+            make("no1", no_stage1, dataset=ICU, task=TASK, method="wo_stage1", family="ablation", backbone=BB),
+            make("no2", no_stage2, dataset=ICU, task=TASK, method="wo_stage2", family="ablation", backbone=BB),
+            make("noratt", 0.8, dataset=ICU, task=TASK, method="wo_ratt", family="ablation", backbone=BB),
+            make("noeps", 0.9, dataset=ICU, task=TASK, method="wo_eps", family="ablation", backbone=BB),
         ]
     return out
 

@@ -1,0 +1,304 @@
+"""Stage 1 of EAG-RL as pipeline stages: expert-guided MCTS → trajectories → SFT → the stage-1 policy.
+
+``eagrl mcts DATASET`` (DVC ``mcts@<dataset>``), for every task of the data set:
+
+1. a seeded, label-balanced subset of the *train* split (``eag_rl.search``);
+2. the expert's top-k features of each patient, read from the expert's importance file
+   (``models/experts/<dataset>/<expert>/<task>/importance_train.jsonl``; the expert is a parameter,
+   ConCare by default);
+3. the QD prompts (:mod:`benchmark.serialize`, chat template of the proposer's tokenizer);
+4. the search of :mod:`methods.eag_rl.mcts` with the LLM proposer of :mod:`methods.eag_rl.proposer`
+   (the backbone itself, or ``eag_rl.proposer.teacher``), resumable chunk by chunk;
+5. the quality filter and class balancing of :mod:`methods.eag_rl.distill`;
+6. for comparison, one *unguided* QD answer per patient sampled from the same model with the same
+   temperature, scored with the same reward — ``summary.json`` reports both means.
+
+Writes ``outputs/eag_rl/<dataset>/<task>/mcts/``: ``trajectories.jsonl`` (kept trajectories with rewards
+and tree statistics per patient), ``sft.jsonl`` (the SFT set: id, label, reward parts, the completion
+text), ``summary.json`` and the ``search/`` chunks used for resumption (kept only while the search
+fingerprint — settings, patients, model — is unchanged).
+
+``eagrl sft-stage1 DATASET`` (DVC ``sft_stage1@<dataset>``) fine-tunes LoRA adapters on the whole
+trajectory given the prompt (:func:`methods.llm.sft.train_lora_sft`) into
+``models/eag_rl/<dataset>/<task>/stage1/``. ``eagrl eval-stage1 DATASET`` evaluates that policy like every
+LLM method (QD format) — the "EAG-RL w/o stage 2" row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import describe, from_mapping, load_params, option, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.prepare import cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
+from benchmark.serialize import outcome_of
+from methods.eag_rl.distill import DistillConfig, build_sft_records
+from methods.eag_rl.mcts import MCTSConfig, PatientTask, Step, run_search
+from methods.eag_rl.rewards import RewardConfig, composite_reward
+from methods.experts.importance import read_importance
+from methods.experts.stage import expert_dir
+from methods.llm.config import LLMConfig, load_llm_config
+
+OUTPUT_ROOT = Path("outputs/eag_rl")
+POLICY_ROOT = Path("models/eag_rl")
+SECTION = "eag_rl"
+STAGE1_METHOD = "wo_stage2"  # the stage-1 policy is the paper's "w/o stage 2" ablation
+
+
+@dataclass
+class SearchConfig:
+    """Which patients stage 1 searches and which expert guides it (``eag_rl.search``)."""
+
+    expert: str = option("concare", help="Expert whose per-patient top-k features guide the search and the reward (any of experts.models).")
+    n_patients: int = option(24, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
+    balance: bool = option(True, help="Draw the searched patients with as many positives as negatives.")
+    seed: int = option(42, help="Seed of the patient subset.")
+
+
+@dataclass
+class ProposerConfig:
+    """How candidate steps are sampled (``eag_rl.proposer``)."""
+
+    teacher: str | None = option(None, help="A local Hugging Face model directory used as trajectory generator instead of the backbone (the released code allows a stronger model); null = self-distillation.")
+    temperature: float = option(0.8, help="Sampling temperature of candidate steps (diversity among siblings).")
+    top_p: float = option(0.95, help="Nucleus mass of candidate sampling.")
+    step_tokens: int = option(40, help="Tokens generated at most for one (subquestion, answer) step.")
+    final_tokens: int = option(40, help="Tokens generated at most for the final step (important features + answer).")
+
+
+@dataclass
+class SFTStageConfig:
+    """Stage-1 SFT on the kept trajectories (``eag_rl.sft``); LoRA settings are ``llm.lora``."""
+
+    max_steps: int = option(16, help="Optimiser steps.")
+    batch_size: int = option(4, help="Sequences per step.")
+    gradient_accumulation_steps: int = option(1, help="Micro-batches per optimiser step.")
+    learning_rate: float = option(5.0e-4, help="AdamW learning rate of the LoRA weights.")
+    warmup_steps: int = option(2, help="Linear warm-up steps.")
+    max_length: int = option(768, help="Tokens per sequence at most (prompt + trajectory).")
+    seed: int = option(42, help="Seed of the adapters' initialisation and the data order.")
+
+
+@dataclass
+class Stage1Config:
+    """Everything stage 1 reads from params.yaml."""
+
+    search: SearchConfig
+    proposer: ProposerConfig
+    mcts: MCTSConfig
+    reward: RewardConfig
+    distill: DistillConfig
+    sft: SFTStageConfig
+
+
+def load_stage1_config(params_path: str | Path = "params.yaml") -> Stage1Config:
+    """The stage-1 sub-sections of ``eag_rl`` (each optional; defaults where absent)."""
+    section = load_params(params_path).get(SECTION) or {}
+    where = f"{params_path}: {SECTION}"
+    parts = {name: from_mapping(cls, section.get(name), f"{where}.{name}") for name, cls in (
+        ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
+        ("distill", DistillConfig), ("sft", SFTStageConfig))}
+    return Stage1Config(**parts)
+
+
+def final_question(task: str) -> str:
+    """The final subquestion of every trajectory for ``task`` (as in the QD prompt)."""
+    return f"What is the probability that {outcome_of(task)}?"
+
+
+def task_dir(dataset: str, task: str, root: str | Path = OUTPUT_ROOT) -> Path:
+    """Stage-1 outputs of one (data set, task)."""
+    return Path(root) / dataset / task / "mcts"
+
+
+def policy_dir(dataset: str, task: str, root: str | Path = POLICY_ROOT) -> Path:
+    """The stage-1 LoRA adapter of one (data set, task)."""
+    return Path(root) / dataset / task / "stage1"
+
+
+def expert_top_k(dataset: str, expert: str, task: str, split: str = "train") -> dict[str, list[str]]:
+    """Patient id → the expert's top-k features (from the expert's importance file)."""
+    path = expert_dir(dataset, expert, task) / f"importance_{split}.jsonl"
+    return {record["id"]: record["top_k"] for record in read_importance(path)}
+
+
+def search_subset(cohort: Cohort, task: str, config: SearchConfig) -> Cohort:
+    """The train patients searched for ``task``."""
+    from methods.llm.prompting import stratified_indices
+
+    train = cohort.subset("train")
+    return train.select(stratified_indices(train.label(task), config.n_patients, config.seed, config.balance))
+
+
+def _load_model(llm: LLMConfig, proposer: ProposerConfig):
+    """(model, tokenizer) that proposes steps: the backbone, or the teacher directory."""
+    from methods.llm.backbone import load_backbone, load_tokenizer, resolve_device, torch_dtype
+
+    if proposer.teacher is None:
+        return load_backbone(llm.backbone)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(proposer.teacher, dtype=torch_dtype(llm.backbone.dtype),
+                                                 local_files_only=True)
+    model.to(resolve_device(llm.backbone.device)).eval()
+    return model, load_tokenizer(proposer.teacher)
+
+
+def _fingerprint(config: Stage1Config, llm: LLMConfig, tasks: list[PatientTask]) -> str:
+    blob = json.dumps({"mcts": to_mapping(config.mcts), "reward": to_mapping(config.reward),
+                       "proposer": to_mapping(config.proposer), "backbone": to_mapping(llm.backbone),
+                       "prompt": to_mapping(llm.prompt), "patients": [(t.id, t.prompt, t.expert_top_k) for t in tasks]},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _random_rewards(generator, tasks: list[PatientTask], config: Stage1Config, llm: LLMConfig) -> list[float]:
+    """Reward of one unguided QD answer per patient, sampled like the proposer samples."""
+    from methods.llm.generation import SamplingParams
+    from methods.llm.parsing import parse_answer
+
+    params = SamplingParams(max_new_tokens=llm.methods.qd.max_new_tokens, temperature=config.proposer.temperature,
+                            top_p=config.proposer.top_p, seed=config.mcts.seed, n=1)
+    completions = generator.generate([t.prompt for t in tasks], params, desc="unguided")
+    rewards = []
+    for task, completion in zip(tasks, completions, strict=True):
+        answer = parse_answer(completion.text, "qd")
+        rewards.append(composite_reward(answer.probability if answer.parsed else None, answer.features, task.label,
+                                        task.expert_top_k, task.vocabulary, config.reward).total)
+    return rewards
+
+
+def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
+             out_root: str | Path = OUTPUT_ROOT) -> Path:
+    """Stage ``mcts@<dataset>``: search, filter and balance, for every task of the data set."""
+    from methods.eag_rl.proposer import LLMProposer, render_trajectory
+    from methods.llm.generation import HFGenerator
+    from methods.llm.prompting import rendered_prompts
+
+    config = load_stage1_config(params_path)
+    llm = load_llm_config(params_path)
+    start_stage(f"mcts@{dataset}", config.mcts.seed, {"dataset": dataset, "eag_rl": to_mapping(config),
+                                                      "backbone": to_mapping(llm.backbone)}, threads=llm.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    model, tokenizer = _load_model(llm, config.proposer)
+    generator = HFGenerator(model, tokenizer, batch_size=llm.generation.batch_size)
+    for task in cohort.tasks:
+        subset = search_subset(cohort, task, config.search)
+        top_k = expert_top_k(dataset, config.search.expert, task)
+        rendered = rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)
+        labels = subset.label(task)
+        tasks = [PatientTask(str(r.id), r.text, int(y), top_k[str(r.id)], cohort.feature_names)
+                 for r, y in zip(rendered, labels, strict=True)]
+        folder = task_dir(dataset, task, out_root)
+        search_dir = folder / "search"
+        fingerprint = _fingerprint(config, llm, tasks)
+        stamp = search_dir / "fingerprint.txt"
+        if search_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
+            shutil.rmtree(search_dir)  # settings changed: the saved chunks belong to another search
+        search_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(stamp, fingerprint + "\n")
+        proposer = LLMProposer(generator, final_question(task), config.proposer.step_tokens,
+                               config.proposer.final_tokens, config.proposer.temperature, config.proposer.top_p)
+        records = run_search(tasks, proposer, config.mcts, config.reward, search_dir)
+        rows, summary = build_sft_records(records, config.distill)
+        for row in rows:
+            row["completion"] = render_trajectory([_step(s) for s in row["steps"]])
+        random_rewards = _random_rewards(generator, tasks, config, llm)
+        summary.update({
+            "dataset": dataset, "task": task, "expert": config.search.expert,
+            "mean_reward_best": float(np.mean([r["trajectories"][0]["reward"] for r in records if r["trajectories"]])),
+            "mean_reward_random": float(np.mean(random_rewards)),
+            "parsed_best": float(np.mean([r["trajectories"][0]["parsed"] for r in records if r["trajectories"]])),
+            "positives_searched": int(labels.sum()), "negatives_searched": int((1 - labels).sum()),
+            "mean_tree_nodes": float(np.mean([r["tree"]["nodes"] for r in records])),
+        })
+        atomic_write_text(folder / "trajectories.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        atomic_write_text(folder / "sft.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        atomic_write_json(folder / "summary.json", summary)
+        LOGGER.info("mcts@%s/%s: %d patients, %d SFT examples, mean reward best %.3f vs unguided %.3f", dataset, task,
+                    len(records), len(rows), summary["mean_reward_best"], summary["mean_reward_random"])
+    return Path(out_root) / dataset
+
+
+def _step(data: dict[str, Any]) -> Step:
+    return Step(**{**data, "features": tuple(data.get("features", ()))})
+
+
+def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
+            mcts_root: str | Path = OUTPUT_ROOT, out_root: str | Path = POLICY_ROOT) -> Path:
+    """Stage ``sft_stage1@<dataset>``: LoRA SFT on each task's SFT set → the stage-1 policies."""
+    from methods.llm.backbone import load_backbone
+    from methods.llm.prompting import build_prompts
+    from methods.llm.sft import TrainSettings, sft_records, train_lora_sft
+
+    config = load_stage1_config(params_path)
+    llm = load_llm_config(params_path)
+    start_stage(f"sft_stage1@{dataset}", config.sft.seed, {"dataset": dataset, "sft": to_mapping(config.sft),
+                                                           "lora": to_mapping(llm.lora)}, threads=llm.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    settings = TrainSettings(config.sft.max_steps, config.sft.batch_size, config.sft.gradient_accumulation_steps,
+                             config.sft.learning_rate, config.sft.warmup_steps, config.sft.max_length, config.sft.seed)
+    for task in cohort.tasks:
+        rows = [json.loads(line) for line in (task_dir(dataset, task, mcts_root) / "sft.jsonl").read_text().splitlines()
+                if line.strip()]
+        if not rows:
+            raise RuntimeError(f"{task_dir(dataset, task, mcts_root) / 'sft.jsonl'}: no trajectory passed the quality "
+                               f"filter; lower eag_rl.distill thresholds or search more patients (eag_rl.search.n_patients)")
+        index = {str(pid): i for i, pid in enumerate(cohort.ids)}
+        chosen = cohort.select(np.array([index[row["id"]] for row in rows]))
+        prompts = build_prompts(chosen, task, "qd", llm.prompt)
+        model, tokenizer = load_backbone(llm.backbone, trainable=True)
+        records = sft_records(tokenizer, prompts, [row["completion"] for row in rows], llm.prompt.chat_template)
+        target = policy_dir(dataset, task, out_root)
+        with atomic_directory(target) as tmp:
+            log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp)
+            atomic_write_json(tmp / "train_log.json", log)
+    return Path(out_root) / dataset
+
+
+def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
+             policy_root: str | Path = POLICY_ROOT, out_root: str | Path = "outputs/llm") -> Path:
+    """Stage ``eval_stage1@<dataset>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``."""
+    from methods.llm.evaluation import _generator_for, evaluate_task, method_dir
+    from methods.llm.prompting import Method
+
+    llm = load_llm_config(params_path)
+    start_stage(f"eval_stage1@{dataset}", llm.generation.seed, {"dataset": dataset, "llm": to_mapping(llm)},
+                threads=llm.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    method = Method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "qd", "qd", family="ablation",
+                    trained=True)
+    out = method_dir(dataset, STAGE1_METHOD, out_root)
+    with atomic_directory(out) as tmp:
+        for task in cohort.tasks:
+            adapter = policy_dir(dataset, task, policy_root)
+            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp / task,
+                                    params_path, adapter)
+            LOGGER.info("eval_stage1@%s/%s: AUROC %.3f", dataset, task, metrics["auroc"]["point"])
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl mcts``, ``eagrl sft-stage1`` and ``eagrl eval-stage1``."""
+    epilog = "\n\n".join(f"params.yaml section 'eag_rl.{name}':\n{describe(cls)}" for name, cls in (
+        ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
+        ("distill", DistillConfig), ("sft", SFTStageConfig)))
+    for name, handler, text in (
+        ("mcts", run_mcts, "Expert-guided MCTS trajectories for every task of a data set (DVC stage mcts@<dataset>)."),
+        ("sft-stage1", run_sft, "LoRA SFT on the MCTS trajectories: the stage-1 policy (DVC stage sft_stage1@<dataset>)."),
+        ("eval-stage1", run_eval, "Evaluate the stage-1 policy, QD format (DVC stage eval_stage1@<dataset>)."),
+    ):
+        parser = subparsers.add_parser(name, help=text, description=__doc__, epilog=epilog,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+        parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+        parser.set_defaults(handler=lambda args, run=handler: run(args.dataset, args.params))
