@@ -33,7 +33,9 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
 --------------------------------------------------
 * ``adapter/`` — the trained LoRA adapter (PEFT; load with ``load_backbone(config, adapter=...)``);
 * ``curves.csv`` / ``curves.json`` — one row per optimiser step: reward and its parts, KL, entropy,
-  ε(τ) statistics, span entropy, clip ratios, step time (``dvc plots show ... -x step -y <column>``);
+  ε(τ) statistics, span entropy, clip ratios, step time (``dvc plots show ... -x step -y <column>``).
+  Generation-batch columns (reward, reward parts, ε(τ), span entropy, completion lengths, dynamic
+  sampling) are those of the batch the step trained on: the μ steps of one batch repeat them;
 * ``epsilon.csv`` — one row per trained trajectory: step, group, reward, advantage, span entropy,
   ε(τ) (the distribution of ε(τ) over training);
 * ``predictions.csv`` — QD answers of the trained policy on the evaluation patients (``llm.evaluation``),
@@ -338,10 +340,18 @@ def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, pa
 
 
 # ------------------------------------------------------------------------------------------ stage
+# Curve columns that describe a generation batch; the μ optimiser steps trained on one batch share them.
+BATCH_COLUMNS = ("reward", "rewards/", "reward_parts/", "frac_reward_zero_std", "eps_tau/", "span_entropy/",
+                 "completions/", "dynamic_sampling/", "num_tokens")
+
+
 def _write_curves(folder: Path, rows: list[dict[str, float]]) -> None:
+    """``curves.csv`` / ``curves.json``: one row per optimiser step (batch-level columns carried over the μ steps)."""
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame = frame.groupby("step", as_index=False).last()  # the final summary line repeats the last step
+        batch = [c for c in frame.columns if c.startswith(BATCH_COLUMNS)]
+        frame[batch] = frame[batch].ffill()  # so that `dvc plots` draws connected lines
     atomic_write_text(folder / "curves.csv", frame.to_csv(index=False))
     atomic_write_json(folder / "curves.json", frame.replace({np.nan: None}).to_dict(orient="records"))
 

@@ -267,3 +267,14 @@ def test_a_few_steps_change_the_lora_weights(tokenizer, tmp_path):
     assert any("eps_tau/mean" in row for row in logged)
     # the random model writes no <Important Features>: every trajectory gets the conservative ε_min
     assert [r["epsilon_high"] for r in trainer.trajectory_records] == pytest.approx([0.2] * 4)
+
+
+def test_curves_carry_batch_columns_over_the_steps_of_one_batch(tmp_path):
+    from methods.eag_rl.rl import _write_curves
+
+    rows = [{"step": 1, "loss": 0.5, "reward": -1.0, "eps_tau/mean": 0.3}, {"step": 2, "loss": 0.25},
+            {"step": 2, "train_runtime": 9.0}]
+    _write_curves(tmp_path, rows)
+    lines = (tmp_path / "curves.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["step", "loss", "reward", "eps_tau/mean", "train_runtime"]
+    assert lines[2].split(",") == ["2", "0.25", "-1.0", "0.3", "9.0"]  # reward repeated, loss not
