@@ -67,9 +67,9 @@ def parse_final(continuation: str, question: str) -> Step:
     features = tuple(split_features(listed[0])) if listed else ()
     answer = _between(continuation, "Final answer", "Final answer")
     if answer is None:  # an unclosed final answer at the end of the text still counts
-        found = re.search(_TAG.format("Final answer") + r"\s*([0-9.]+)", continuation, re.IGNORECASE)
-        answer = (found.group(1), 0) if found else None
-    probability = parse_number(answer[0]) if answer else None
+        found = re.search(_TAG.format("Final answer") + r"(.*)$", continuation, re.IGNORECASE | re.DOTALL)
+        answer = (found.group(1).strip(), 0) if found else None
+    probability = parse_number(answer[0], sentence=True) if answer else None
     return Step(question, final=True, features=features, probability=probability)
 
 

@@ -12,9 +12,11 @@ Rules, the same for every format:
 * JSON objects may sit inside a Markdown code fence or among other text; the first object holding an
   ``"answer"`` key is used. A truncated object (generation hit ``max_new_tokens``) still yields its
   answer when the ``"answer": <number>`` pair itself is complete.
-* The answer must be one number: ``0.7``, ``.7``, ``7e-1``, or a percentage ``70%`` (→ 0.7). A value
-  outside [0, 1] (``1.5``, ``-0.1``, ``150%``), words (``"high"``), an empty answer, several competing
-  numbers (``0.3 or 0.6``) or no answer at all make the reply **unparsable**.
+* The answer must be one number: ``0.7``, ``.7``, ``7e-1``, or a percentage ``70%`` (→ 0.7). A sentence
+  inside a QD ``<Final answer>`` is read too when exactly one of its numbers is a probability (``"The probability of death within 30
+  days is 0.14"`` → 0.14: 30 is not in [0, 1]) — small models answer in words. A value outside [0, 1]
+  (``1.5``, ``-0.1``, ``150%``), words only (``"high"``), an empty answer, several competing
+  probabilities (``0.3 or 0.6``) or no answer at all make the reply **unparsable**.
 * Unparsable replies get ``probability = None`` and ``parsed = False``; they are never guessed. The
   metrics module scores them by its documented rule (``metrics.unparsable``) and counts them.
 * Important features are split on commas, semicolons and new lines, stripped of bullets, numbering,
@@ -33,6 +35,7 @@ FORMATS = ("vanilla", "label", "think_answer", "qd")
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBER_RE = re.compile(rf"^\s*({_NUMBER})\s*(%?)\s*$")
+_NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.])({_NUMBER})(?!\.?\d)(?![A-Za-z_])\s*(%?)")
 _ANSWER_PAIR_RE = re.compile(rf"[\"']answer[\"']\s*:\s*[\"']?\s*({_NUMBER}\s*%?)\s*[\"']?\s*(?=[,}}\n])", re.IGNORECASE)
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _TAG_NAMES = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
@@ -49,11 +52,31 @@ class ParsedAnswer:
     reason: str = ""  # why parsing failed ('' when parsed)
 
 
-def parse_number(text: str) -> float | None:
-    """A probability from text that is exactly one number (or percentage); None when not in [0, 1]."""
+def _probabilities_in(text: str) -> list[float]:
+    """Every number (or percentage) of ``text`` that is a probability in [0, 1]."""
+    values = []
+    for number, percent in _NUMBER_IN_TEXT_RE.findall(text):
+        try:
+            value = float(number) / (100.0 if percent else 1.0)
+        except ValueError:
+            continue
+        if 0.0 <= value <= 1.0:
+            values.append(value)
+    return values
+
+
+def parse_number(text: str, sentence: bool = False) -> float | None:
+    """A probability from text that is exactly one number (or percentage); None when not in [0, 1].
+
+    With ``sentence`` (the content of a QD ``<Final answer>`` tag), a sentence whose numbers hold exactly
+    one probability is read too; several competing probabilities stay unparsable.
+    """
     match = _NUMBER_RE.match(text.strip().strip("\"'`").strip())
     if not match:
-        return None
+        if not sentence:
+            return None
+        found = _probabilities_in(text)
+        return found[0] if len(found) == 1 else None
     try:
         value = float(match.group(1))
     except ValueError:
@@ -125,6 +148,7 @@ def split_features(text: str, vocabulary: Sequence[str] | None = None) -> list[s
     canonical = {feature_key(v): v for v in vocabulary} if vocabulary else None
     for item in re.split(r"[,;\n]", text):
         item = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s*", "", item).strip().strip("\"'`.").strip()
+        item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)  # "a, b, and c"
         item = re.sub(r"\s*\((?:unit|reference)[^)]*\)?\s*$", "", item, flags=re.IGNORECASE).strip()
         if not item:
             continue
@@ -152,7 +176,7 @@ def parse_answer(text: str, fmt: str, vocabulary: Sequence[str] | None = None) -
             features = split_features(listed, vocabulary)
         if content is None:
             return ParsedAnswer(None, features, False, "no <Final answer> tag")
-        value = parse_number(content)
+        value = parse_number(content, sentence=True)
         if value is None:
             return ParsedAnswer(None, features, False, f"final answer {content[:40]!r} is not a probability in [0, 1]")
         return ParsedAnswer(value, features, True, "")

@@ -109,3 +109,22 @@ def test_label_format_and_unknown_format():
     assert parse_answer('{"answer": 0}', "label").probability == 0.0
     with pytest.raises(ValueError, match="unknown answer format"):
         parse_answer("0.3", "json")
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("The probability that the patient dies before leaving the hospital is 0.14", 0.14),
+    ("Death within 30 days: 0.2.", 0.2),
+    ("about 14%", 0.14),
+    ("0.3 or 0.6", None),
+    ("very high", None),
+    ("0.3.4", None),
+])
+def test_qd_final_answer_may_be_a_sentence_with_one_probability(content, expected):
+    parsed = parse_answer(f"<Important Features>pH</Important Features><Final answer>{content}</Final answer>", "qd")
+    assert parsed.probability == (pytest.approx(expected) if expected is not None else None)
+    assert parsed.parsed == (expected is not None)
+
+
+def test_oxford_comma_list():
+    assert split_features("Oxygen saturation, pH, and Glascow coma scale total.") == [
+        "Oxygen saturation", "pH", "Glascow coma scale total"]
