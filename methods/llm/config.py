@@ -72,7 +72,7 @@ class MethodsConfig:
     vanilla: MethodConfig = option(default_factory=lambda: MethodConfig(32), help="Vanilla prompting: the final answer only.")
     think_answer: MethodConfig = option(default_factory=lambda: MethodConfig(80), help="Think & Answer: {\"think\": ..., \"answer\": p}.")
     qd: MethodConfig = option(default_factory=lambda: MethodConfig(96), help="Question Decomposition: tagged sub-questions, important features, final answer.")
-    label_sft: MethodConfig = option(default_factory=lambda: MethodConfig(12), help="Label SFT: the Vanilla prompt after LoRA fine-tuning on the labels.")
+    label_sft: MethodConfig = option(default_factory=lambda: MethodConfig(32), help="Label SFT: the Vanilla prompt after LoRA fine-tuning on the labels.")
 
 
 @dataclass
