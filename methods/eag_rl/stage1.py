@@ -153,8 +153,22 @@ def _load_model(llm: LLMConfig, proposer: ProposerConfig):
     return model, load_tokenizer(proposer.teacher)
 
 
+def _code_digest() -> str:
+    """Hash of the code that shapes a search's results (proposer, parser, search, reward)."""
+    import methods.eag_rl.mcts as mcts_module
+    import methods.eag_rl.proposer as proposer_module
+    import methods.eag_rl.rewards as rewards_module
+    import methods.llm.parsing as parsing_module
+
+    digest = hashlib.sha256()
+    for module in (mcts_module, proposer_module, rewards_module, parsing_module):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(config: Stage1Config, llm: LLMConfig, tasks: list[PatientTask]) -> str:
-    blob = json.dumps({"mcts": to_mapping(config.mcts), "reward": to_mapping(config.reward),
+    """Identity of a search: settings, patients, prompts, model and code; saved chunks are reused only on a match."""
+    blob = json.dumps({"code": _code_digest(), "mcts": to_mapping(config.mcts), "reward": to_mapping(config.reward),
                        "proposer": to_mapping(config.proposer), "backbone": to_mapping(llm.backbone),
                        "prompt": to_mapping(llm.prompt), "patients": [(t.id, t.prompt, t.expert_top_k) for t in tasks]},
                       sort_keys=True)
