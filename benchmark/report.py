@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-
 from benchmark.config import load_params, section
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.data.signal import signal_check
 from benchmark.prepare import COHORT_ROOT, cohort_dir
-from benchmark.tables import markdown_table, write_table
 from benchmark.runtime import atomic_write_text
+from benchmark.tables import markdown_table, write_table
 
 RESULTS = Path("results")
 

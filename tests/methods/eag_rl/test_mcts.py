@@ -108,7 +108,7 @@ def test_search_beats_random_final_answers(tmp_path):
     proposer = RandomProposer()
     proposer.seed(123)
     samples = proposer.propose([ExpansionRequest(t.prompt, (), 1, True) for t in tasks(20)])
-    random_reward = np.mean([step_reward(s[0], t, config, RewardConfig()) for s, t in zip(samples, tasks(20))])
+    random_reward = np.mean([step_reward(s[0], t, config, RewardConfig()) for s, t in zip(samples, tasks(20), strict=True)])
     assert kept > random_reward + 0.3
 
 

@@ -11,7 +11,6 @@ from methods.eag_rl.mcts import Step
 from methods.experts.importance import importance_records, write_importance
 from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import load_llm_config
-from tests.methods.llm.conftest import tiny_model_dir, workdir  # noqa: F401  (shared tiny-model fixtures)
 
 
 class CannedProposer:
