@@ -27,12 +27,12 @@ baselines): the reward is then ``R_cls`` alone (paper) or ``log-likelihood + mar
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from benchmark.config import option
+from methods.llm.parsing import feature_key
 
 
 @dataclass
@@ -59,11 +59,6 @@ class RewardParts:
     margin: float
     attention: float
     parsed: bool
-
-
-def feature_key(name: str) -> str:
-    """Normalised feature name: lower case, letters and digits only (for matching LLM-written names)."""
-    return re.sub(r"[^0-9a-zα-ωµμ]", "", name.lower())
 
 
 def canonical_features(names: Iterable[str], vocabulary: Sequence[str]) -> set[str]:
