@@ -13,6 +13,21 @@ trajectory so far, in the tags of the QD format (:func:`benchmark.serialize.answ
 
 All ``n`` candidates of all requests go to the generator in one call (one batched ``generate``). The
 backbone itself proposes by default (self-distillation); any other model can be passed as a teacher.
+
+**Scaffolded proposals** (``scaffold=True``, the default of ``eag_rl.proposer.scaffold``): a small model
+rarely closes the QD tags on its own (the 135M default closes a final step in about a quarter of the
+samples), and an unclosed step is an unparsable trajectory. The search then writes the tags itself and
+lets the model fill each slot, one batched call per slot kind, each slot ending at its closing tag or
+at a line break (generation stop strings):
+
+* intermediate step: ``<Subquestion>`` → the sub-question; ``</Subquestion>\n<Answer>`` → the answer;
+* final step: ``<Final subquestion>…<Important Features>`` → the feature list;
+  ``</Important Features>\n<Final answer>0.`` → the digits of the probability (a probability in [0, 1)
+  by construction; no digits = unparsable).
+
+Every trajectory is then well formed by construction (a slot can still hold no number, which scores the
+unparsable penalty), so the SFT set teaches the format itself. Two calls per step kind instead of one,
+each shorter.
 """
 
 from __future__ import annotations
@@ -90,13 +105,14 @@ class LLMProposer:
     """A :class:`~methods.eag_rl.mcts.Proposer` backed by a generator (:mod:`methods.llm.generation`)."""
 
     def __init__(self, generator, final_question: str, step_tokens: int = 48, final_tokens: int = 48,
-                 temperature: float = 0.8, top_p: float = 0.95):
+                 temperature: float = 0.8, top_p: float = 0.95, scaffold: bool = False):
         self.generator = generator
         self.final_question = final_question
         self.step_tokens = step_tokens
         self.final_tokens = final_tokens
         self.temperature = temperature
         self.top_p = top_p
+        self.scaffold = scaffold
         self._seed = 0
 
     def seed(self, seed: int) -> None:
@@ -106,8 +122,41 @@ class LLMProposer:
         prefix = final_prefix(self.final_question) if request.final_only else "<Subquestion>"
         return request.prompt + render_trajectory(request.steps) + prefix
 
+    def _sample(self, prompts: list[str], n: int, max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[str]:
+        """``n`` sampled continuations per prompt (prompt-major), one batched call with its own seed."""
+        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                                seed=self._seed, n=n, stop=stop)
+        self._seed += 1  # the next call in this chunk samples differently, reproducibly
+        return [c.text for c in self.generator.generate(prompts, params, desc="mcts")]
+
+    def _scaffolded(self, requests: Sequence[ExpansionRequest], n: int, final_only: bool) -> list[list[Step]]:
+        """Candidates of ``requests`` with the tags written by the search (module docstring)."""
+        heads = [request.prompt + render_trajectory(request.steps) for request in requests]
+        if final_only:
+            first_prefix, first_stop = final_prefix(self.final_question), ("</Important Features>", "\n")
+            second_prefix, second_stop = "</Important Features>\n<Final answer>0.", ("</Final answer>", "\n", " ")
+            first_tokens, second_tokens = self.final_tokens, 4
+        else:
+            first_prefix, first_stop = "<Subquestion>", ("</Subquestion>", "\n", "<Answer>")
+            second_prefix, second_stop = "</Subquestion>\n<Answer>", ("</Answer>", "\n", "<Subquestion>")
+            first_tokens = second_tokens = self.step_tokens
+        firsts = self._sample([head + first_prefix for head in heads], n, first_tokens, first_stop)
+        firsts = [text.strip()[:300] for text in firsts]
+        seconds = self._sample([heads[k // n] + first_prefix + first + second_prefix for k, first in enumerate(firsts)],
+                               1, second_tokens, second_stop)
+        steps: list[Step] = []
+        for first, second in zip(firsts, seconds, strict=True):
+            if final_only:
+                digits = re.match(r"\d+", second.strip())
+                steps.append(Step(self.final_question, final=True, features=tuple(split_features(first)),
+                                  probability=float("0." + digits.group()) if digits else None))
+            else:
+                steps.append(Step(first, second.strip()[:300]))
+        return [steps[k * n:(k + 1) * n] for k in range(len(requests))]
+
     def propose(self, requests: Sequence[ExpansionRequest]) -> list[list[Step]]:
-        """``request.n`` candidate steps per request, from one batched generate per kind of step."""
+        """``request.n`` candidate steps per request, from one batched generate per kind of step (per slot
+        kind when scaffolded)."""
         out: list[list[Step]] = [[] for _ in requests]
         for final_only in (False, True):
             chosen = [i for i, r in enumerate(requests) if r.final_only == final_only]
@@ -116,6 +165,11 @@ class LLMProposer:
             n = requests[chosen[0]].n
             if any(requests[i].n != n for i in chosen):
                 raise ValueError("all requests of one call must ask for the same number of candidates")
+            if self.scaffold:
+                for i, candidates in zip(chosen, self._scaffolded([requests[i] for i in chosen], n, final_only),
+                                         strict=True):
+                    out[i] = candidates
+                continue
             params = SamplingParams(max_new_tokens=self.final_tokens if final_only else self.step_tokens,
                                     temperature=self.temperature, top_p=self.top_p, seed=self._seed, n=n)
             completions = self.generator.generate([self._inputs(requests[i]) for i in chosen], params, desc="mcts")

@@ -6,9 +6,11 @@ expert's top-k features C_exp:
 * classification: ``R_cls = log(y·ŷ + (1−y)·(1−ŷ)) + Δ``, ``Δ = β·|ŷ − 0.5|`` when ŷ is on the correct
   side of 0.5 (``ŷ > 0.5`` for y = 1, ``ŷ < 0.5`` for y = 0), else 0. ŷ is clipped to ``[ε, 1 − ε]`` so the
   log is bounded by ``log ε``.
-* attention alignment: ``R_att = |C ∩ C_exp| / |C ∪ C_exp|`` (Jaccard / IoU). Feature names are matched
-  to the cohort's vocabulary ignoring case, spaces and punctuation; names that match no feature stay in
-  C as themselves, so hallucinated features enlarge the union and lower the reward. An empty C scores 0.
+* attention alignment: ``R_att = |C ∩ C_exp| / |C ∪ C_exp|`` (Jaccard / IoU). Each listed item is matched
+  to the cohort's vocabulary ignoring case, spaces and punctuation; an item that is not a feature name
+  but mentions some as whole words ("the most important are Urea and D-D dimer") counts as those
+  features; an item that names no feature stays in C as itself, so hallucinated features enlarge the
+  union and lower the reward. An empty C scores 0.
 
 Two weightings are selectable (``weighting``):
 
@@ -27,6 +29,7 @@ baselines): the reward is then ``R_cls`` alone (paper) or ``log-likelihood + mar
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -61,14 +64,30 @@ class RewardParts:
     parsed: bool
 
 
+def mentioned_features(text: str, vocabulary: Sequence[str]) -> list[str]:
+    """The vocabulary's feature names that ``text`` mentions as whole words (case and spacing ignored)."""
+    found = []
+    for name in vocabulary:
+        words = [re.escape(word) for word in name.lower().split()]
+        if words and re.search(r"(?<![a-z0-9])" + r"\s+".join(words) + r"(?![a-z0-9])", text.lower()):
+            found.append(name)
+    return found
+
+
 def canonical_features(names: Iterable[str], vocabulary: Sequence[str]) -> set[str]:
-    """Map LLM-written feature names onto the cohort's names; unknown names are kept (normalised)."""
+    """Map LLM-written feature names onto the cohort's names (exact name first, then the names an item
+    mentions); items naming no feature are kept, normalised, so they count against the overlap."""
     lookup = {feature_key(v): v for v in vocabulary}
     out = set()
     for name in names:
         key = feature_key(name)
-        if key:
-            out.add(lookup.get(key, f"?{key}"))
+        if not key:
+            continue
+        if key in lookup:
+            out.add(lookup[key])
+            continue
+        mentioned = mentioned_features(name, vocabulary)
+        out.update(mentioned or [f"?{key}"])
     return out
 
 

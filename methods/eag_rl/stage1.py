@@ -73,6 +73,8 @@ class ProposerConfig:
     top_p: float = option(0.95, help="Nucleus mass of candidate sampling.")
     step_tokens: int = option(40, help="Tokens generated at most for one (subquestion, answer) step.")
     final_tokens: int = option(40, help="Tokens generated at most for the final step (important features + answer).")
+    scaffold: bool = option(True, help="The search writes the QD tags and the model fills each slot (methods/eag_rl/proposer.py): every trajectory is well formed. false = the model writes the tags itself.")
+    expert_hint: bool = option(True, help="Show the proposer the guiding expert's top-k features for the patient (one line after the answer instructions, see expert_hint_text); the SFT set pairs the trajectories with the plain prompt, so the policy learns to find those features without the hint. false = the expert guides through the reward only.")
 
 
 @dataclass
@@ -131,6 +133,38 @@ def expert_top_k(dataset: str, expert: str, task: str, split: str = "train") -> 
     return {record["id"]: record["top_k"] for record in read_importance(path)}
 
 
+def expert_hint_text(features: list[str]) -> str:
+    """The line that shows the proposer what the guiding expert found salient for one patient.
+
+    Expert guidance reaches the search twice: through this hint (the proposer conditions on the expert's
+    top-k features, so candidates name them far more often than the unguided model does) and through
+    R_att of the reward (candidates that name them score higher). The stage-1 SFT set pairs each kept
+    trajectory with the *plain* prompt: the policy has to learn to name the features without the hint.
+    """
+    if not features:
+        return ""
+    names = features[0] if len(features) == 1 else ", ".join(features[:-1]) + " and " + features[-1]
+    return (f"Hint from an expert EHR model trained on this hospital's records: the most important features "
+            f"for this patient are {names}.")
+
+
+def proposer_prompts(tokenizer, subset: Cohort, task: str, top_k: dict[str, list[str]], llm: LLMConfig,
+                     hint: bool) -> list[str]:
+    """The QD prompts the proposer continues: the plain prompt, plus the expert hint when ``hint``."""
+    from benchmark.serialize import answer_instructions
+    from methods.llm.chat import render_all
+    from methods.llm.prompting import build_prompts
+
+    if not hint:
+        return [r.text for r in render_all(tokenizer, build_prompts(subset, task, "qd", llm.prompt),
+                                           llm.prompt.chat_template)]
+    prompts = []
+    for i, patient in enumerate(subset.ids):
+        instructions = answer_instructions("qd", task) + "\n" + expert_hint_text(top_k[str(patient)])
+        prompts += build_prompts(subset.select(np.array([i])), task, "qd", llm.prompt, instructions=instructions)
+    return [r.text for r in render_all(tokenizer, prompts, llm.prompt.chat_template)]
+
+
 def search_subset(cohort: Cohort, task: str, config: SearchConfig) -> Cohort:
     """The train patients searched for ``task``."""
     from methods.llm.prompting import stratified_indices
@@ -175,14 +209,15 @@ def _fingerprint(config: Stage1Config, llm: LLMConfig, tasks: list[PatientTask])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _random_rewards(generator, tasks: list[PatientTask], config: Stage1Config, llm: LLMConfig) -> list[float]:
-    """Reward of one unguided QD answer per patient, sampled like the proposer samples."""
+def _random_rewards(generator, tasks: list[PatientTask], prompts: list[str], config: Stage1Config,
+                    llm: LLMConfig) -> list[float]:
+    """Reward of one unguided QD answer per patient (plain prompt, no hint), sampled like the proposer samples."""
     from methods.llm.generation import SamplingParams
     from methods.llm.parsing import parse_answer
 
     params = SamplingParams(max_new_tokens=llm.methods.qd.max_new_tokens, temperature=config.proposer.temperature,
                             top_p=config.proposer.top_p, seed=config.mcts.seed, n=1)
-    completions = generator.generate([t.prompt for t in tasks], params, desc="unguided")
+    completions = generator.generate(prompts, params, desc="unguided")
     rewards = []
     for task, completion in zip(tasks, completions, strict=True):
         answer = parse_answer(completion.text, "qd")
@@ -208,10 +243,11 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     for task in cohort.tasks:
         subset = search_subset(cohort, task, config.search)
         top_k = expert_top_k(dataset, config.search.expert, task)
-        rendered = rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)
+        plain = [r.text for r in rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)]
+        guided = proposer_prompts(tokenizer, subset, task, top_k, llm, config.proposer.expert_hint)
         labels = subset.label(task)
-        tasks = [PatientTask(str(r.id), r.text, int(y), top_k[str(r.id)], cohort.feature_names)
-                 for r, y in zip(rendered, labels, strict=True)]
+        tasks = [PatientTask(str(pid), text, int(y), top_k[str(pid)], cohort.feature_names)
+                 for pid, text, y in zip(subset.ids, guided, labels, strict=True)]
         folder = task_dir(dataset, task, out_root)
         search_dir = folder / "search"
         fingerprint = _fingerprint(config, llm, tasks)
@@ -221,12 +257,13 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
         search_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(stamp, fingerprint + "\n")
         proposer = LLMProposer(generator, final_question(task), config.proposer.step_tokens,
-                               config.proposer.final_tokens, config.proposer.temperature, config.proposer.top_p)
+                               config.proposer.final_tokens, config.proposer.temperature, config.proposer.top_p,
+                               config.proposer.scaffold)
         records = run_search(tasks, proposer, config.mcts, config.reward, search_dir)
         rows, summary = build_sft_records(records, config.distill)
         for row in rows:
             row["completion"] = render_trajectory([_step(s) for s in row["steps"]])
-        random_rewards = _random_rewards(generator, tasks, config, llm)
+        random_rewards = _random_rewards(generator, tasks, plain, config, llm)
         summary.update({
             "dataset": dataset, "task": task, "expert": config.search.expert,
             "mean_reward_best": float(np.mean([r["trajectories"][0]["reward"] for r in records if r["trajectories"]])),

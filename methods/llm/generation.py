@@ -43,6 +43,7 @@ class SamplingParams:
     seed: int = 42
     n: int = 1
     min_new_tokens: int = 0  # > 0 forces a length (used by the throughput benchmark)
+    stop: tuple[str, ...] = ()  # a completion ends before the first of these strings (which is not returned)
 
     @property
     def greedy(self) -> bool:
@@ -53,6 +54,19 @@ class SamplingParams:
         """Sampling of ``llm.generation`` with a method's ``max_new_tokens``."""
         return cls(max_new_tokens=max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                    seed=config.seed, n=n)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string (excluded), and whether one was found.
+
+    HF ``generate`` stops a sequence once a stop string is complete, but the decoded text still holds it
+    (and, in a batch, nothing after it); vLLM already leaves it out. Cutting here gives both backends the
+    same completions.
+    """
+    positions = [found for found in (text.find(s) for s in stop if s) if found >= 0]
+    if not positions:
+        return text, False
+    return text[:min(positions)], True
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,8 @@ class HFGenerator:
                                      add_special_tokens=special).to(device)
             kwargs = dict(max_new_tokens=params.max_new_tokens, min_new_tokens=params.min_new_tokens or None,
                           pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos_ids)
+            if params.stop:
+                kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
             if params.greedy:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             else:
@@ -139,6 +155,8 @@ class HFGenerator:
                         n_tokens, finished = k, True
                         break
                 text = self.tokenizer.decode(tokens[:n_tokens], skip_special_tokens=True)
+                text, stopped = cut_at_stop(text, params.stop)
+                finished = finished or stopped
                 results[i] = Completion(text=text, n_tokens=n_tokens, finished=finished)
                 new_tokens += n_tokens
             bar.update(len(batch))
@@ -176,7 +194,7 @@ class VLLMGenerator:
 
         sampling = VLLMSampling(n=params.n, max_tokens=params.max_new_tokens, min_tokens=params.min_new_tokens,
                                 temperature=max(params.temperature, 0.0), top_p=params.top_p if not params.greedy else 1.0,
-                                seed=params.seed)
+                                seed=params.seed, stop=list(params.stop) or None)
         started = time.perf_counter()
         outputs = self.llm.generate(list(prompts), sampling, lora_request=self.lora, use_tqdm=True)
         results = [Completion(text=o.text, n_tokens=len(o.token_ids), finished=o.finish_reason == "stop")

@@ -74,3 +74,38 @@ def test_proposer_batches_and_forces_the_final_step():
     assert step_prompts[1] == "P3 <Subquestion>a</Subquestion>\n<Answer>b</Answer>\n<Subquestion>"
     assert generator.calls[1][0][0].endswith("<Important Features>") and QUESTION in generator.calls[1][0][0]
     assert generator.calls[0][1].seed == 5 and generator.calls[1][1].seed == 6
+
+
+class SlotGenerator:
+    """Fills scaffolded slots: records each call's prompts and stop strings, answers by the slot asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, prompts, params, desc=""):
+        self.calls.append((list(prompts), params))
+        answers = {"<Subquestion>": "Is pH low?", "<Answer>": "Yes, 7.21.",
+                   "<Important Features>": "The key ones are pH and Heart Rate", "0.": "8"}
+        slot = next(tag for tag in answers if prompts[0].endswith(tag))
+        return [FakeCompletion(answers[slot]) for _ in prompts for _ in range(params.n)]
+
+
+def test_scaffolded_proposer_writes_the_tags_and_fills_each_slot():
+    generator = SlotGenerator()
+    proposer = LLMProposer(generator, QUESTION, scaffold=True)
+    requests = [ExpansionRequest("P1 ", (), 2, False), ExpansionRequest("P2 ", (), 2, True)]
+    out = proposer.propose(requests)
+    assert out[0] == [Step("Is pH low?", "Yes, 7.21.")] * 2
+    final = out[1][0]
+    assert final.final and final.probability == pytest.approx(0.8)
+    assert final.features == ("The key ones are pH and Heart Rate",)
+    # two calls per step kind: the slot, then (one sample per candidate) the slot after the written tag
+    assert len(generator.calls) == 4
+    assert [params.n for _, params in generator.calls] == [2, 1, 2, 1]
+    assert generator.calls[1][0][0] == "P1 <Subquestion>Is pH low?</Subquestion>\n<Answer>"
+    assert generator.calls[2][0][0].endswith("<Important Features>")
+    assert generator.calls[3][0][0].endswith("</Important Features>\n<Final answer>0.")
+    assert "</Important Features>" in generator.calls[2][1].stop and "\n" in generator.calls[2][1].stop
+    assert len({params.seed for _, params in generator.calls}) == 4  # every call samples with its own seed
+    rendered = render_trajectory((out[0][0], final))
+    assert parse_answer(rendered, "qd").parsed

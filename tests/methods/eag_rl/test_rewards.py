@@ -61,3 +61,14 @@ def test_without_attention_reward_ignores_features():
     a = composite_reward(0.7, EXPERT, 1, EXPERT, VOCAB, config)
     b = composite_reward(0.7, ["Glucose"], 1, EXPERT, VOCAB, config)
     assert a.total == b.total == pytest.approx(math.log(0.7) + 0.5 * 0.2)
+
+
+def test_items_that_mention_features_count_as_those_features():
+    from methods.eag_rl.rewards import canonical_features
+
+    vocabulary = ["neutrophils(%)", "Urea", "D-D dimer", "pH", "(%)lymphocyte", "Systolic blood pressure"]
+    listed = ["The most important are neutrophils(%)", "Urea and D-D dimer."]
+    assert canonical_features(listed, vocabulary) == {"neutrophils(%)", "Urea", "D-D dimer"}
+    assert canonical_features(["systolic  Blood pressure"], vocabulary) == {"Systolic blood pressure"}
+    # whole words only: "phosphate" does not mention pH, and an item naming nothing stays as itself
+    assert canonical_features(["lymphocyte phosphate"], vocabulary) == {"?lymphocytephosphate"}

@@ -99,3 +99,17 @@ def test_missing_expert_file_is_named(stage1_workdir):
     shutil.rmtree(stage1_workdir / "models" / "experts")
     with pytest.raises(FileNotFoundError, match="importance_train.jsonl: importance file not found"):
         stage1.run_mcts("small_icu")
+
+
+def test_expert_hint_reaches_the_proposer_prompt_only(stage1_workdir, small_icu, tiny_model_dir):
+    from methods.llm.backbone import load_tokenizer
+
+    llm = load_llm_config("params.yaml")
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    subset = small_icu.subset("train").select(np.arange(2))
+    top_k = {str(pid): ["Heart Rate", "pH", "Glucose"] for pid in subset.ids}
+    hinted = stage1.proposer_prompts(tokenizer, subset, "mortality", top_k, llm, hint=True)
+    plain = stage1.proposer_prompts(tokenizer, subset, "mortality", top_k, llm, hint=False)
+    assert all("are Heart Rate, pH and Glucose." in text for text in hinted)
+    assert not any("Hint from an expert" in text for text in plain)
+    assert stage1.expert_hint_text([]) == "" and stage1.expert_hint_text(["pH"]).endswith("are pH.")

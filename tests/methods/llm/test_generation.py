@@ -113,3 +113,20 @@ def test_completion_logprobs_match_a_manual_forward(tiny, prompts):
         assert score == pytest.approx(manual, abs=1e-4)
     p = choice_probability(model, tokenizer, prompts[:3], '{"answer": 0}', '{"answer": 1}', progress=False)
     assert np.all((p > 0) & (p < 1))
+
+
+def test_cut_at_stop_takes_the_earliest_stop_string():
+    assert gen.cut_at_stop("a</A>\nb", ("\n", "</A>")) == ("a", True)
+    assert gen.cut_at_stop("abc", ("</A>",)) == ("abc", False)
+    assert gen.cut_at_stop("abc", ()) == ("abc", False)
+
+
+def test_stop_strings_end_completions_before_the_stop(tiny, prompts):
+    model, tokenizer = tiny
+    generator = gen.HFGenerator(model, tokenizer, batch_size=2, progress=False)
+    sampling = dict(max_new_tokens=16, min_new_tokens=16, temperature=1.0, seed=3)
+    free = generator.generate(prompts[:2], gen.SamplingParams(**sampling))
+    stop = free[0].text.strip()[-2:]
+    assert len(stop) == 2  # the tiny model writes some visible text
+    stopped = generator.generate(prompts[:2], gen.SamplingParams(**sampling, stop=(stop,)))
+    assert stopped[0].text == free[0].text[:free[0].text.find(stop)] and stopped[0].finished
