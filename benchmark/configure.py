@@ -6,7 +6,11 @@ It edits ``params.yaml`` in place with a round-trip YAML parser, so comments and
 * ``--tjh PATH`` adds the public TJH cohort (``datasets.tjh``) reading the workbook at PATH.
 * ``--mimic-iv DIR`` adds MIMIC-IV (``datasets.mimic_iv``) reading the hosp/icu tables under DIR (or the
   parquet of the paper group's preprocessor).
-* ``--profile FILE`` replaces params.yaml with a profile file (e.g. ``profiles/paper.yaml``) first.
+* ``--profile FILE`` applies a profile first. A complete profile (e.g. ``profiles/paper.yaml``) replaces
+  params.yaml. An *overlay* profile names its base with a top-level ``extends: params.yaml`` and holds only
+  the keys it changes (e.g. ``profiles/ci.yaml``): mappings merge key by key, any other value (a list, a
+  number) replaces the base's; a mapping holding ``_replace: true`` replaces the base's mapping whole (to
+  drop keys, e.g. RL variants). The base's comments stay, so every key keeps its explanation.
 """
 
 from __future__ import annotations
@@ -21,19 +25,22 @@ from benchmark.config import ConfigError
 
 TJH_ENTRY = {"source": "tjh"}
 MIMIC_ENTRY = {"source": "mimic_iv"}
+REPLACE = "_replace"  # in an overlay profile: this mapping replaces the base's instead of merging into it
 
 
 def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, mimic_iv: str | None = None,
               profile: str | None = None) -> None:
     """Apply the requested switches to ``params_path``."""
     params_path = Path(params_path)
-    if profile:
-        if not Path(profile).exists():
-            raise ConfigError(f"{profile}: profile file not found (see profiles/ and the README)")
-        shutil.copyfile(profile, params_path)
     yaml = YAML()
     yaml.preserve_quotes = True
+    if profile:
+        apply_profile(profile, params_path, yaml)
+    if tjh is None and mimic_iv is None:
+        return
     data = yaml.load(params_path.read_text())
+    if not isinstance(data.get("datasets"), dict):
+        raise ConfigError(f"{params_path}: no 'datasets' mapping to add TJH / MIMIC-IV to; restore it from git")
     datasets = data["datasets"]
     for flag, key, entry, value in (("--tjh", "tjh", TJH_ENTRY, tjh), ("--mimic-iv", "mimic_iv", MIMIC_ENTRY, mimic_iv)):
         if value is None:
@@ -49,6 +56,38 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
         datasets[key] = current
     with params_path.open("w") as handle:
         yaml.dump(data, handle)
+
+
+def merge_overlay(base, overlay, where: str = "") -> None:
+    """Deep-merge ``overlay`` into ``base`` in place: mappings key by key, anything else replaces."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and value.get(REPLACE):
+            base[key] = type(value)((k, v) for k, v in value.items() if k != REPLACE)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_overlay(base[key], value, f"{where}{key}.")
+        else:
+            base[key] = value
+
+
+def apply_profile(profile: str | Path, params_path: Path, yaml: YAML | None = None) -> None:
+    """Write the profile's parameters to ``params_path`` (complete file, or overlay on its ``extends`` base)."""
+    profile = Path(profile)
+    if not profile.exists():
+        raise ConfigError(f"{profile}: profile file not found (see profiles/ and the README)")
+    yaml = yaml or YAML()
+    overlay = yaml.load(profile.read_text()) or {}
+    base_name = overlay.pop("extends", None) if isinstance(overlay, dict) else None
+    if base_name is None:
+        shutil.copyfile(profile, params_path)
+        return
+    base_path = Path(base_name) if Path(base_name).is_absolute() else params_path.parent / base_name
+    if not base_path.exists():
+        raise ConfigError(f"{profile}: field 'extends' names {base_name}, which does not exist next to "
+                          f"{params_path}; name the base params file relative to it (usually params.yaml)")
+    base = yaml.load(base_path.read_text())
+    merge_overlay(base, overlay)
+    with params_path.open("w") as handle:
+        yaml.dump(base, handle)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -24,6 +24,17 @@ NaNs are equal. Statuses:
 
 Files and keys matching ``regress.exclude`` (e.g. wall-clock timings) are skipped. Exit status 0 when
 nothing failed, 1 on a failure, 2 on a usage error (no git, unknown ref).
+
+A profile in a scratch copy (what CI runs)
+-------------------------------------------
+The default profile takes far longer than a CI job may, so ``make regress`` runs ``eagrl regress --profile
+profiles/ci.yaml``: a tiny overlay profile that still runs every stage. The working tree's files (tracked
+and untracked, not ignored: the code being tested) are copied into a scratch folder, the profile is
+applied there (``eagrl configure --profile``), ``dvc repro`` runs the whole pipeline from nothing, and the
+scratch ``results/*.json`` are compared with the reference committed under ``regress.profiles[<name>]``
+(``results/ci/`` for the ci profile). The user's params.yaml, results and DVC cache are never touched.
+``--update`` copies the scratch results into that reference folder instead of comparing (then commit them
+deliberately); ``--fresh DIR`` skips the run and compares the results already in ``DIR/results``.
 """
 
 from __future__ import annotations
@@ -32,10 +43,13 @@ import argparse
 import fnmatch
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +71,7 @@ class RegressConfig:
     rel_tol: float = option(0.0, help="Relative tolerance added to abs_tol (times |committed|).")
     tolerances: dict[str, float] = option({}, help="Per-key absolute tolerances: fnmatch pattern on '<file>:<key>' -> tol; the first match wins.")
     exclude: list[str] = option([], help="fnmatch patterns of files (e.g. 'runtime.json') or of '<file>:<key>' that are not compared.")
+    profiles: dict[str, str] = option({}, help="Profile name -> results folder holding the committed reference of that profile's scratch run (e.g. ci: results/ci).")
 
     def __post_init__(self) -> None:
         if self.abs_tol < 0 or self.rel_tol < 0 or any(v < 0 for v in self.tolerances.values()):
@@ -121,12 +136,15 @@ def committed_results(root: str | Path, config: RegressConfig) -> dict[str, Any]
     return out
 
 
-def fresh_results(root: str | Path, config: RegressConfig) -> dict[str, Any]:
-    """``{file name: parsed JSON}`` of the results files in the working tree."""
+def fresh_results(root: str | Path, config: RegressConfig, top_level_only: bool = False) -> dict[str, Any]:
+    """``{file name: parsed JSON}`` of the results files in the working tree (``top_level_only``: not in
+    sub-folders, which hold other profiles' references)."""
     folder = Path(root) / config.results
     out = {}
     for path in sorted(folder.rglob("*")) if folder.exists() else []:
         relative = path.relative_to(folder).as_posix()
+        if top_level_only and "/" in relative:
+            continue
         if path.is_file() and fnmatch.fnmatch(relative, config.files) and not _excluded(relative, config):
             out[relative] = _parse(path.read_text(), str(path))
     return out
@@ -215,13 +233,18 @@ def regress(root: str | Path = ".", params_path: str | Path = "params.yaml", sho
     root = Path(root)
     params = Path(params_path)
     config = regress_config(params if params.is_absolute() else root / params)
-    committed = committed_results(root, config)
-    fresh = fresh_results(root, config)
+    return report(committed_results(root, config), fresh_results(root, config), config, f"{config.results}/",
+                  show_all, out)
+
+
+def report(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig, where: str,
+           show_all: bool = False, out=sys.stdout) -> int:
+    """Compare, print the summary line and the diff table; return the exit status (1 on a failure)."""
     differences = compare(committed, fresh, config)
     counts = summary(differences)
-    print(f"regress: {len(committed)} committed file(s) at {config.ref}, {len(fresh)} fresh file(s) in "
-          f"{config.results}/ ({config.files}); {len(differences)} number(s): "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
+    print(f"regress: {len(committed)} committed file(s) at {config.ref}, {len(fresh)} fresh file(s) in {where} "
+          f"({config.files}); {len(differences)} number(s): " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+          file=out)
     print(diff_table(differences, show_all), file=out)
     if not committed:
         print(f"regress: warning: nothing committed under {config.results}/ at {config.ref}; nothing to regress against",
@@ -229,6 +252,68 @@ def regress(root: str | Path = ".", params_path: str | Path = "params.yaml", sho
     failed = counts["changed"] + counts["missing"]
     print(f"regress: {'FAILED' if failed else 'passed'}" + (f" ({failed} failure(s))" if failed else ""), file=out)
     return 1 if failed else 0
+
+
+def copy_worktree(root: Path, target: Path) -> int:
+    """Copy the repository's tracked and untracked-but-not-ignored files into ``target``; returns the count."""
+    names = [n for n in _git(root, "ls-files", "-co", "--exclude-standard", "-z").split("\0") if n]
+    copied = 0
+    for name in names:
+        source = root / name
+        if source.is_file() and not source.is_symlink():
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+            copied += 1
+    return copied
+
+
+def run_profile(root: Path, profile: str, workdir: Path, out=sys.stdout) -> Path:
+    """Run the whole pipeline under ``profile`` in a fresh copy of the working tree at ``workdir``."""
+    if workdir.exists() and any(workdir.iterdir()):
+        raise ConfigError(f"{workdir}: scratch folder is not empty; remove it or pass another --workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    count = copy_worktree(root, workdir)
+    shutil.rmtree(workdir / "results", ignore_errors=True)  # every result must come from this run
+    print(f"regress: copied {count} files to {workdir}; profile {profile}", file=out, flush=True)
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    for command in (["git", "init", "-q"], [str(Path(bin_dir) / "eagrl"), "configure", "--profile", profile],
+                    [str(Path(bin_dir) / "dvc"), "repro", "--force"]):
+        print(f"regress: $ {' '.join(command)}", file=out, flush=True)
+        if subprocess.run(command, cwd=workdir, env=env).returncode != 0:
+            raise ConfigError(f"`{' '.join(command)}` failed in {workdir} (its output is above); the scratch copy "
+                              f"is kept for inspection")
+    return workdir
+
+
+def regress_profile(root: str | Path, profile: str, workdir: str | Path | None = None, fresh: str | Path | None = None,
+                    update: bool = False, show_all: bool = False, out=sys.stdout) -> int:
+    """Run ``profile`` in a scratch copy (or read ``fresh``) and compare with its committed reference."""
+    root = Path(root).resolve()
+    name = Path(profile).stem
+    if fresh is None:
+        scratch = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"eagrl-regress-{name}-"))
+        fresh = run_profile(root, profile, scratch.resolve(), out)
+    fresh = Path(fresh)
+    config = regress_config(fresh / "params.yaml")
+    if name not in config.profiles:
+        raise ConfigError(f"{fresh / 'params.yaml'}: regress.profiles has no entry '{name}'; add "
+                          f"'{name}: results/{name}' (the folder of its committed reference)")
+    reference = config.profiles[name]
+    produced = fresh_results(fresh, config, top_level_only=True)
+    if update:
+        target = root / reference
+        target.mkdir(parents=True, exist_ok=True)
+        for file in sorted((fresh / config.results).glob("*")):
+            if file.is_file() and file.suffix in (".json", ".md", ".csv"):
+                shutil.copy2(file, target / file.name)
+        print(f"regress: reference of profile '{name}' written to {reference}/ ({len(produced)} JSON file(s)); "
+              f"commit it", file=out)
+        return 0
+    reference_config = replace(config, results=reference)
+    return report(committed_results(root, reference_config), produced, reference_config, f"{fresh}/{config.results}/",
+                  show_all, out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -239,11 +324,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--root", default=".", help="Repository root.")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--all", action="store_true", help="Show every compared number, not only the differences.")
+    parser.add_argument("--profile", help="Run this profile (e.g. profiles/ci.yaml) in a scratch copy and compare with "
+                                          "its committed reference (regress.profiles) instead of results/ (see above).")
+    parser.add_argument("--workdir", help="Scratch folder of --profile (default: a new temporary folder).")
+    parser.add_argument("--fresh", help="With --profile: compare the results already in this scratch folder (no run).")
+    parser.add_argument("--update", action="store_true", help="With --profile: write the reference instead of comparing.")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> None:
-    status = regress(args.root, args.params, args.all)
+    if args.profile:
+        status = regress_profile(args.root, args.profile, args.workdir, args.fresh, args.update, args.all)
+    else:
+        status = regress(args.root, args.params, args.all)
     if status:
         raise SystemExit(status)
 

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from ruamel.yaml import YAML
 
 from benchmark.cli import build_parser, main
@@ -51,3 +52,28 @@ def test_configure_rejects_missing_path(tmp_path, capsys):
 def test_prepare_unknown_dataset_is_named(tmp_path, capsys):
     assert main(["prepare", "nope", "--params", str(REPO / "params.yaml"), "--out", str(tmp_path)]) == 2
     assert "data set 'nope'" in capsys.readouterr().err
+
+
+def test_overlay_profile_merges_onto_its_base_and_keeps_comments(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("profile: default  # name\nllm:\n  evaluation:\n    n_patients: 40  # subset\n    seed: 42\n"
+                      "variants:\n  a: {x: 1}\n  b: {x: 2}\n")
+    profile = tmp_path / "ci.yaml"
+    profile.write_text("extends: params.yaml\nprofile: ci\nllm: {evaluation: {n_patients: 8}}\n"
+                       "variants: {_replace: true, b: {x: 3}}\n")
+    configure(params, profile=str(profile))
+    text = params.read_text()
+    data = yaml.safe_load(text)
+    assert data["profile"] == "ci" and data["llm"]["evaluation"] == {"n_patients": 8, "seed": 42}
+    assert data["variants"] == {"b": {"x": 3}} and "extends" not in data
+    assert "# subset" in text  # the base's comments survive
+
+
+def test_overlay_profile_with_a_missing_base_names_the_field(tmp_path):
+    from benchmark.config import ConfigError
+
+    profile = tmp_path / "ci.yaml"
+    profile.write_text("extends: nowhere.yaml\nprofile: ci\n")
+    (tmp_path / "params.yaml").write_text("profile: default\ndatasets: {}\n")
+    with pytest.raises(ConfigError, match="field 'extends'"):
+        configure(tmp_path / "params.yaml", profile=str(profile))

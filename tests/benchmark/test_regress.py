@@ -148,3 +148,35 @@ def test_unknown_ref_is_a_usage_error(repo, monkeypatch):
     (repo / "params.yaml").write_text(yaml.safe_dump({"regress": {"ref": "no-such-ref"}}))
     monkeypatch.chdir(repo)
     assert main(["regress"]) == 2
+
+
+def test_profile_reference_fails_on_a_hand_edit_and_update_rewrites_it(repo):
+    """--profile compares a scratch run's top-level results with the committed reference results/<profile>/."""
+    from benchmark.regress import copy_worktree, regress_profile
+
+    params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"}}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    scratch = repo.parent / "scratch"
+    scratch.mkdir()
+    copy_worktree(repo, scratch)  # stands in for the scratch run: same files, results included
+    out = io.StringIO()
+    assert regress_profile(repo, "profiles/ci.yaml", fresh=scratch, update=True, out=out) == 0
+    assert json.loads((repo / "results" / "ci" / "main.json").read_text()) == MAIN
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "ci reference")
+    assert regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=io.StringIO()) == 0
+    edited = json.loads(json.dumps(MAIN))
+    edited["synthetic_icu"]["mortality"]["gru"]["auroc_mean"] = 0.83
+    _write(repo, "ci/main.json", edited)
+    _git(repo, "commit", "-q", "-am", "edit the ci reference by hand")
+    out = io.StringIO()
+    assert regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 1
+    assert "main.json:synthetic_icu/mortality/gru/auroc_mean" in out.getvalue() and "changed" in out.getvalue()
+
+
+def test_profile_without_a_reference_entry_is_a_usage_error(repo):
+    from benchmark.config import ConfigError
+    from benchmark.regress import regress_profile
+
+    with pytest.raises(ConfigError, match="regress.profiles has no entry 'ci'"):
+        regress_profile(repo, "profiles/ci.yaml", fresh=repo, out=io.StringIO())
