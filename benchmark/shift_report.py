@@ -9,7 +9,7 @@
 * ``results/robustness.md`` — per data set and task, a method × condition table of AUROC and of AUPRC
   (mean ± std), then the degradation summary: per method the mean change over the shuffle, noise and mask
   levels, sorted by the shuffle degradation (the paper's perturbation): "who degrades least" is its top;
-* ``results/plots/robustness_<dataset>_<task>.png`` — AUROC and AUPRC against the level, one panel per kind,
+* ``results/plots/robustness/<dataset>_<task>.png`` — AUROC and AUPRC against the level, one panel per kind,
   one line per method (solid: DL models, dashed: LLM methods), error bars = bootstrap std.
 
 ``eagrl report-cross-domain`` reads ``outputs/cross_domain/<source>_to_<target>/<method>/<task>/metrics.json``
@@ -210,7 +210,7 @@ def plot_robustness(rows: list[dict[str, Any]], folder: str | Path) -> list[Path
         fig.legend(handles, labels, loc="center right", fontsize=8, title="method (family)", title_fontsize=8)
         fig.suptitle(f"Robustness: {dataset} / {task} (solid: DL models, dashed: LLM methods)", fontsize=11)
         fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.95))
-        path = folder / f"robustness_{dataset}_{task}.png"
+        path = folder / f"{dataset}_{task}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
@@ -236,7 +236,7 @@ def report_robustness(root: str | Path = ROBUSTNESS_ROOT, out: str | Path = RESU
              atomic_write_text(out / "robustness.csv", csv_text(rows, ROBUSTNESS_COLUMNS)),
              atomic_write_json(out / "robustness.json", {"conditions": [_finite(r) for r in rows],
                                                          "degradation": [_finite(s) for s in summary]})]
-    paths += plot_robustness(rows, out / "plots")
+    paths += plot_robustness(rows, out / "plots" / "robustness")
     LOGGER.info("report-robustness: %d evaluations of %d methods -> %s", len(rows), len(summary), paths[0])
     return paths
 
@@ -397,7 +397,7 @@ def report_cross_domain(root: str | Path = CROSS_DOMAIN_ROOT, out: str | Path = 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-robustness`` and ``eagrl report-cross-domain``."""
-    rob = subparsers.add_parser("report-robustness", help="results/robustness.{md,csv,json} + plots/robustness_*.png.",
+    rob = subparsers.add_parser("report-robustness", help="results/robustness.{md,csv,json} + plots/robustness/*.png.",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     rob.add_argument("--root", default=str(ROBUSTNESS_ROOT), help="Folder of the robustness outputs.")
     rob.add_argument("--out", default=str(RESULTS), help="Results folder.")

@@ -47,14 +47,14 @@ def test_report_robustness_writes_tables_and_plots(tmp_path):
     _robustness_tree(tmp_path / "outputs")
     paths = report_robustness(tmp_path / "outputs", tmp_path / "results", tmp_path / "no-params.yaml")
     names = sorted(p.relative_to(tmp_path / "results").as_posix() for p in paths)
-    assert names == ["plots/robustness_ds_mortality.png", "robustness.csv", "robustness.json", "robustness.md"]
+    assert names == ["plots/robustness/ds_mortality.png", "robustness.csv", "robustness.json", "robustness.md"]
     table = pd.read_csv(tmp_path / "results" / "robustness.csv")
     assert len(table) == 8 and set(table["condition"]) == {"none", "shuffle:0.5", "shuffle:1", "noise:0.1"}
     text = (tmp_path / "results" / "robustness.md").read_text()
     assert "0.800 ± 0.050" in text and "## ds / mortality" in text
     data = json.loads((tmp_path / "results" / "robustness.json").read_text())
     assert data["degradation"][1]["mask_d_auroc"] is None  # NaN is written as null
-    assert (tmp_path / "results" / "plots" / "robustness_ds_mortality.png").stat().st_size > 10_000
+    assert (tmp_path / "results" / "plots" / "robustness" / "ds_mortality.png").stat().st_size > 10_000
 
 
 def test_report_cross_domain(tmp_path):
