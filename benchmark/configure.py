@@ -11,6 +11,11 @@ It edits ``params.yaml`` in place with a round-trip YAML parser, so comments and
   the keys it changes (e.g. ``profiles/ci.yaml``): mappings merge key by key, any other value (a list, a
   number) replaces the base's; a mapping holding ``_replace: true`` replaces the base's mapping whole (to
   drop keys, e.g. RL variants). The base's comments stay, so every key keeps its explanation.
+
+With TJH configured, ``cross_domain.pairs`` gains ``synthetic_icu`` → ``tjh`` (when synthetic_icu is a data
+set); with MIMIC-IV and TJH both configured it gains the paper's ``mimic_iv`` → ``tjh`` and
+``eag_rl.rl.pairs`` gains ``{mimic_iv, mortality}`` (the RL variants must be trained on a pair's source to be
+evaluated on its target). Entries already there are kept; nothing is removed.
 """
 
 from __future__ import annotations
@@ -20,12 +25,41 @@ import shutil
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 from benchmark.config import ConfigError
 
 TJH_ENTRY = {"source": "tjh"}
 MIMIC_ENTRY = {"source": "mimic_iv"}
 REPLACE = "_replace"  # in an overlay profile: this mapping replaces the base's instead of merging into it
+CROSS_DOMAIN_TASK = "mortality"  # the only task every domain has
+
+
+def _flow(entry: dict[str, str]) -> CommentedMap:
+    """A one-line YAML mapping ``{a: b, ...}`` (the style of the lists it joins)."""
+    node = CommentedMap(entry)
+    node.fa.set_flow_style()
+    return node
+
+
+def _append_once(items, entry: dict[str, str]) -> None:
+    if not any(dict(item) == entry for item in items):
+        items.append(_flow(entry))
+
+
+def add_cross_domain_pairs(data) -> None:
+    """Add the cross-domain pairs the configured data sets allow (see the module docstring)."""
+    datasets = data["datasets"]
+    if "tjh" not in datasets:
+        return
+    section = data.setdefault("cross_domain", CommentedMap())
+    pairs = section.setdefault("pairs", [])
+    if "synthetic_icu" in datasets:
+        _append_once(pairs, {"source": "synthetic_icu", "target": "tjh", "task": CROSS_DOMAIN_TASK})
+    if "mimic_iv" in datasets:
+        _append_once(pairs, {"source": "mimic_iv", "target": "tjh", "task": CROSS_DOMAIN_TASK})
+        rl = data.setdefault("eag_rl", CommentedMap()).setdefault("rl", CommentedMap())
+        _append_once(rl.setdefault("pairs", []), {"dataset": "mimic_iv", "task": CROSS_DOMAIN_TASK})
 
 
 def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, mimic_iv: str | None = None,
@@ -34,6 +68,8 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
     params_path = Path(params_path)
     yaml = YAML()
     yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the style of params.yaml, so the diff shows only what changed
+    yaml.width = 4096  # do not re-wrap long flow mappings
     if profile:
         apply_profile(profile, params_path, yaml)
     if tjh is None and mimic_iv is None:
@@ -54,6 +90,7 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
         current = dict(datasets.get(key) or entry)
         current["path"] = str(Path(value).resolve())
         datasets[key] = current
+    add_cross_domain_pairs(data)
     with params_path.open("w") as handle:
         yaml.dump(data, handle)
 

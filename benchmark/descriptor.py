@@ -16,7 +16,8 @@ A metrics JSON carries a top-level key ``"descriptor"``::
         "backbone": null,                # LLM the method starts from (null for experts);
                                          # e.g. "smollm2" or "Qwen/Qwen2.5-7B-Instruct"
         "condition": "standard",         # "standard" = unperturbed test set; robustness conditions are
-                                         # "shuffle:<fraction>", "noise:<level>", "mask:<level>"
+                                         # "shuffle:<fraction>", "noise:<level>", "mask:<level>" and "none"
+                                         # (their unperturbed level 0, on the robustness stages' patients)
         "train_dataset": null}}          # the data set it was trained on when it differs from ``dataset``
                                          # (cross-domain); null = same as ``dataset``
 

@@ -298,12 +298,27 @@ def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str
     return float(np.mean([standard.mean(m) - shuffled[level].mean(m) for level in levels for m in metrics]))
 
 
+def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | None:
+    """The unperturbed evaluation a degradation is measured from: the robustness stages' own level 0
+    (``reference_condition``, scored on the same patients as the shuffled sets) when it exists, else the
+    standard evaluation."""
+    for condition in [c for c in (claim.get("reference_condition"), STANDARD) if c]:
+        found = ctx.select(condition=condition, **fields)
+        if found:
+            return found[0]
+    return None
+
+
 def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's."""
-    eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
+    prefix = claim["condition_prefix"]
+    keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
+            for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
+    eags = [ref for dataset, task, backbone in sorted(keys, key=str)
+            if (ref := _reference(ctx, claim, method=claim["eag_rl"], family="eag_rl", dataset=dataset, task=task,
+                                  backbone=backbone)) is not None]
     if not eags:
         return _no_eag(claim, ctx)
-    prefix = claim["condition_prefix"]
 
     def shuffled_of(record: Record) -> dict[str, Record]:
         d = record.descriptor
@@ -320,12 +335,12 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
             continue
         comparators = []
         for spec in claim["compare_to"]:
-            found = ctx.select(method=spec["method"], dataset=d.dataset, task=d.task,
+            found = _reference(ctx, claim, method=spec["method"], dataset=d.dataset, task=d.task,
                                backbone=d.backbone if spec.get("same_backbone") else "any")
-            if not found or not shuffled_of(found[0]):
-                problems.append(f"'{spec['method']}' has no standard + '{prefix}*' evaluations on {d.dataset}/{d.task}")
+            if found is None or not shuffled_of(found):
+                problems.append(f"'{spec['method']}' has no reference + '{prefix}*' evaluations on {d.dataset}/{d.task}")
                 continue
-            comparators.append(found[0])
+            comparators.append(found)
         if len(comparators) != len(claim["compare_to"]):
             continue
         levels = sorted(set(eag_shuffled).intersection(*(shuffled_of(c) for c in comparators)))
@@ -334,7 +349,7 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
             continue
         mine = _degradation(eag, eag_shuffled, levels, ctx.config.metrics)
         row = {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—", "levels": ", ".join(levels),
-               "EAG-RL degradation": f"{mine:+.4f}"}
+               "reference": d.condition, "EAG-RL degradation": f"{mine:+.4f}"}
         for comparator in comparators:
             theirs = _degradation(comparator, shuffled_of(comparator), levels, ctx.config.metrics)
             row[f"{method_key(comparator.descriptor)} degradation"] = f"{theirs:+.4f}"
@@ -344,14 +359,15 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
         return _verdict(claim, NOT_TESTABLE, "; ".join(problems) + f"; {ctx.inventory()}", evidence)
     status = HOLDS if all(outcomes) else FAILS
     reason = (f"EAG-RL degrades less in {sum(outcomes)} of {len(outcomes)} comparisons (mean over shuffle levels and "
-              f"metrics of standard − shuffled)" + _synthetic_note(eags))
+              f"metrics of reference − shuffled)" + _synthetic_note(eags))
     return _verdict(claim, status, reason, evidence, {"wins": sum(outcomes), "comparisons": len(outcomes)})
 
 
-def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C5: trained on a source domain and tested on a target domain, EAG-RL beats each comparator."""
+def _transfer_pairs(pairs: list[list[str]], claim: dict[str, Any], ctx: Context, label: str
+                    ) -> tuple[list[dict[str, Any]], list[bool], list[str], list[Record]]:
+    """Evidence rows, outcomes, missing evaluations and EAG-RL records of C5 over ``pairs``."""
     evidence, outcomes, tried, tested = [], [], [], []
-    for source, target in claim["pairs"]:
+    for source, target in pairs:
         eags = ctx.select(method=claim["eag_rl"], family="eag_rl", dataset=target, source=source)
         if not eags:
             tried.append(f"{source} → {target}: no EAG-RL evaluation")
@@ -368,19 +384,35 @@ def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
                 for metric in ctx.config.metrics:
                     won, p = ctx.won(eag, found[0], metric)
                     outcomes.append(won)
-                    evidence.append({"source → target": f"{source} → {target}", "task": d.task,
+                    evidence.append({"evidence": label, "source → target": f"{source} → {target}", "task": d.task,
                                      "backbone": d.backbone or "—", "metric": metric.upper(),
                                      "EAG-RL": _fmt(eag, metric), "comparator": method_key(found[0].descriptor),
                                      "comparator score": _fmt(found[0], metric),
                                      "Δ": f"{eag.mean(metric) - found[0].mean(metric):+.3f}", "p": _p(p)})
+    return evidence, outcomes, tried, tested
+
+
+def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
+    """C5: trained on a source domain and tested on a target domain, EAG-RL beats each comparator.
+
+    Only ``pairs`` (the paper's MIMIC-IV → TJH) decide the verdict; ``supplementary_pairs`` (synthetic
+    analogs) are reported as evidence beside it, never as the verdict.
+    """
+    evidence, outcomes, tried, tested = _transfer_pairs(claim["pairs"], claim, ctx, "claim")
+    extra, extra_outcomes, _, extra_tested = _transfer_pairs(claim.get("supplementary_pairs", []), claim, ctx,
+                                                             "supplementary")
+    note = (f"; supplementary (not the paper's setting): EAG-RL wins {sum(extra_outcomes)} of {len(extra_outcomes)} "
+            f"comparisons on the analog pair(s){_synthetic_note(extra_tested)}" if extra_outcomes else "")
+    numbers = {"supplementary_wins": sum(extra_outcomes), "supplementary_comparisons": len(extra_outcomes)}
     if not outcomes:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + f"; {ctx.inventory()}", evidence)
+        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + note + f"; {ctx.inventory()}", evidence + extra,
+                        numbers if extra_outcomes else {})
     status = HOLDS if all(outcomes) else FAILS
     reason = f"EAG-RL wins {sum(outcomes)} of {len(outcomes)} (comparator, metric) comparisons on the target domain"
     if tried:
         reason += f" (not tested: {'; '.join(tried)})"
-    return _verdict(claim, status, reason + _synthetic_note(tested), evidence,
-                    {"wins": sum(outcomes), "comparisons": len(outcomes)})
+    return _verdict(claim, status, reason + _synthetic_note(tested) + note, evidence + extra,
+                    {"wins": sum(outcomes), "comparisons": len(outcomes), **(numbers if extra_outcomes else {})})
 
 
 TESTS: dict[str, Callable[[dict[str, Any], Context], Verdict]] = {

@@ -86,7 +86,7 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
         setting = getattr(config.methods, method.key, None) or getattr(config.methods, method.style)
         max_new_tokens = setting.max_new_tokens
     params = SamplingParams.from_config(config.generation, max_new_tokens)
-    completions = generator.generate([r.text for r in rendered], params, desc=f"{method_key} {cohort.name}/{task}")
+    completions = generator.generate([r.text for r in rendered], params, desc=f"{method.key} {cohort.name}/{task}")
     answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
     probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
     parsed = np.array([a.parsed for a in answers], dtype=bool)

@@ -40,6 +40,23 @@ def test_configure_adds_tjh_and_keeps_comments(tmp_path):
     assert data["datasets"]["tjh"]["path"] == str(workbook.resolve())
     assert "# global seed" in params.read_text()
     assert "synthetic_icu" in data["datasets"]
+    pairs = [dict(p) for p in data["cross_domain"]["pairs"]]
+    assert pairs == [{"source": "synthetic_icu", "target": "synthetic_ward", "task": "mortality"},
+                     {"source": "synthetic_icu", "target": "tjh", "task": "mortality"}]
+    configure(params, tjh=str(workbook))  # idempotent
+    assert len(YAML().load(params.read_text())["cross_domain"]["pairs"]) == 2
+
+
+def test_configure_with_mimic_and_tjh_adds_the_papers_pair(tmp_path):
+    from benchmark.configure import add_cross_domain_pairs
+
+    data = YAML().load((REPO / "params.yaml").read_text())
+    data["datasets"]["tjh"] = {"source": "tjh"}
+    data["datasets"]["mimic_iv"] = {"source": "mimic_iv"}
+    add_cross_domain_pairs(data)
+    pairs = [dict(p) for p in data["cross_domain"]["pairs"]]
+    assert {"source": "mimic_iv", "target": "tjh", "task": "mortality"} in pairs
+    assert {"dataset": "mimic_iv", "task": "mortality"} in [dict(p) for p in data["eag_rl"]["rl"]["pairs"]]
 
 
 def test_configure_rejects_missing_path(tmp_path, capsys):

@@ -1,0 +1,163 @@
+"""Stage ``cross-domain``: train on a source domain, test zero-shot on a target domain (issue 8, part 2).
+
+``eagrl cross-domain SOURCE TARGET TASK METHOD`` evaluates one method, trained on SOURCE, on TARGET's
+test patients, for one task both data sets have (mortality is the only shared one). The pairs the pipeline
+runs are ``cross_domain.pairs`` in params.yaml: synthetic ``icu`` → ``ward`` by default;
+``eagrl configure --tjh`` adds ``synthetic_icu`` → ``tjh``, and with MIMIC-IV configured too
+``mimic_iv`` → ``tjh`` (the paper's setting, Table 3).
+
+How each kind of method meets the other domain
+----------------------------------------------
+* **DL models** (experts, hybrids; :mod:`benchmark.method_catalog`) read fixed feature columns. The target's
+  patients are re-expressed on the *source's* feature list with the documented feature mapping
+  (:func:`benchmark.data.mapping.map_cohort`: same-name features and the unit-converted pairs of
+  ``resources/feature_mapping.yaml``); source features with no target counterpart are missing, so the
+  DL view imputes them with the *source's* train median (the value the model saw for "never measured"), and
+  all values are z-scored with the source's train statistics. Evaluated on the whole target test split.
+  ``metrics.json`` records which columns were mapped.
+* **Trained LLM methods** (label_sft, wo_stage2, the RL variants) load the adapter trained on SOURCE and read
+  TARGET's prompts as they are (its own features, units and reference ranges): text needs no mapping.
+* **Prompting methods** (vanilla, think_answer, qd) learn nothing from any domain, so their row of a pair is
+  simply zero-shot on TARGET (identical to their in-domain target evaluation on the same patients); it is
+  kept so that every pair has the base model's row. Their descriptor still names SOURCE as
+  ``train_dataset``, which places the row in the pair.
+* LLM methods are scored on ``llm.evaluation`` (the same seeded target-test subset as the in-domain LLM
+  evaluation of the target, so in-domain and cross-domain rows are paired).
+
+Outputs: ``outputs/cross_domain/<source>_to_<target>/<method>/<task>/`` with ``predictions.csv`` and
+``metrics.json`` (descriptor: ``dataset`` = TARGET, ``train_dataset`` = SOURCE). ``eagrl report-cross-domain``
+(:mod:`benchmark.shift_report`) writes ``results/cross_domain.*`` and its plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.data.mapping import feature_map, map_cohort
+from benchmark.descriptor import MethodDescriptor
+from benchmark.method_catalog import resolve
+from benchmark.prepare import cohort_dir
+from benchmark.robustness import check_adapter, score_dl
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+
+SECTION = "cross_domain"
+OUTPUT_ROOT = Path("outputs/cross_domain")
+METRICS = "metrics.json"
+
+
+@dataclass
+class CrossDomainConfig:
+    """The ``cross_domain`` section of params.yaml."""
+
+    pairs: list[dict[str, str]] = option([{"source": "synthetic_icu", "target": "synthetic_ward", "task": "mortality"}],
+                                         help="(source, target, task) triples evaluated: the DVC matrix 'pair'.")
+    split: str = option("test", help="Target split the DL models are scored on (every patient; LLMs use llm.evaluation).")
+    seed: int = option(42, help="Seed logged with the stage (evaluation itself is deterministic).")
+    threads: int = option(1, help="torch threads of the DL form (LLM methods use llm.threads).")
+
+
+def load_cross_domain_config(params: dict[str, Any], source: str | Path = "params.yaml") -> CrossDomainConfig:
+    """The ``cross_domain`` section, checked (each pair has source, target and task; source != target)."""
+    config = from_mapping(CrossDomainConfig, params.get(SECTION), f"{source}: {SECTION}")
+    for i, pair in enumerate(config.pairs):
+        if not isinstance(pair, dict) or set(pair) != {"source", "target", "task"}:
+            raise ConfigError(f"{source}: {SECTION}.pairs[{i}] must be a mapping with keys source, target and task, "
+                              f"got {pair!r}")
+        if pair["source"] == pair["target"]:
+            raise ConfigError(f"{source}: {SECTION}.pairs[{i}]: source and target are both '{pair['source']}'")
+    return config
+
+
+def pair_dir(source: str, target: str, root: str | Path = OUTPUT_ROOT) -> Path:
+    """``<root>/<source>_to_<target>``."""
+    return Path(root) / f"{source}_to_{target}"
+
+
+def mapping_summary(source: Cohort, target: Cohort) -> dict[str, Any]:
+    """Which source columns a target patient fills (``feature_map`` from target to source), for the record."""
+    mapping = feature_map(target.feature_names, source.feature_names)
+    fed = {name: (None if j is None else {"from": target.feature_names[j], "factor": factor})
+           for name, (j, factor) in zip(source.feature_names, mapping, strict=True)}
+    return {"columns": fed, "mapped": sum(v is not None for v in fed.values()), "of": len(fed)}
+
+
+def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
+        cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+        model_root: str | Path | None = None, llm_config=None) -> Path:
+    """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
+    params = load_params(params_path)
+    config = load_cross_domain_config(params, params_path)
+    spec = resolve(method, params, str(params_path))
+    if model_root is not None and spec.root is not None:
+        spec = dataclasses.replace(spec, root=Path(model_root))
+    if {"source": source, "target": target, "task": task} not in config.pairs:
+        LOGGER.warning("cross-domain: (%s -> %s, %s) is not among %s.pairs; running it anyway", source, target, task,
+                       SECTION)
+    source_cohort = Cohort.load(cohort_dir(source, cohort_root))
+    target_cohort = Cohort.load(cohort_dir(target, cohort_root))
+    for name, cohort in (("source", source_cohort), ("target", target_cohort)):
+        if task not in cohort.tasks:
+            raise ConfigError(f"cross-domain: {name} '{cohort.name}' has no task '{task}' (its tasks: {cohort.tasks})")
+    descriptor = MethodDescriptor(dataset=target, task=task, method=method, family=spec.family,
+                                  train_dataset=source)
+    out = pair_dir(source, target, out_root) / method / task
+    if spec.kind == "dl":
+        from methods.experts import load_expert
+
+        start_stage(f"cross_domain@{source}-{target}-{task}-{method}", config.seed,
+                    {"source": source, "target": target, "task": task, "method": method, "kind": "dl",
+                     "cross_domain": to_mapping(config)}, threads=config.threads)
+        checkpoint = spec.checkpoint(source, task)
+        expert = load_expert(checkpoint)
+        mapped = map_cohort(target_cohort.subset(config.split), source_cohort)
+        with atomic_directory(out) as tmp:
+            summary = mapping_summary(source_cohort, target_cohort)
+            metrics = score_dl(expert, mapped, task, tmp, params_path, descriptor,
+                               {"source": source, "target": target, "task": task, "method": method, "view": "dl",
+                                "split": config.split, "checkpoint": str(checkpoint), "mapping": summary})
+        LOGGER.info("cross-domain %s %s -> %s/%s (%d of %d columns mapped): AUROC %.3f AUPRC %.3f", method, source,
+                    target, task, summary["mapped"], summary["of"], metrics["auroc"]["mean"], metrics["auprc"]["mean"])
+        return out
+
+    from methods.llm.config import load_llm_config
+    from methods.llm.evaluation import _generator_for, evaluate_task
+
+    llm = llm_config or load_llm_config(params_path)
+    start_stage(f"cross_domain@{source}-{target}-{task}-{method}", llm.generation.seed,
+                {"source": source, "target": target, "task": task, "method": method, "kind": "llm",
+                 "trained": spec.trained, "llm": to_mapping(llm)}, threads=llm.threads)
+    adapter = spec.adapter(source, task)
+    check_adapter(adapter, method)
+    with atomic_directory(out) as tmp:
+        metrics = evaluate_task(target_cohort, task, spec.llm_method, llm, _generator_for(llm, adapter), tmp,
+                                params_path, adapter, train_dataset=source)
+        metrics["run"]["zero_shot"] = not spec.trained  # prompting: nothing learnt from the source
+        atomic_write_json(tmp / METRICS, metrics)
+    LOGGER.info("cross-domain %s %s -> %s/%s: AUROC %.3f, parse failures %d/%d", method, source, target, task,
+                metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl cross-domain``."""
+    parser = subparsers.add_parser(
+        "cross-domain", help="One method trained on SOURCE, tested on TARGET (DVC stages cross_domain*).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'cross_domain':\n" + describe(CrossDomainConfig))
+    parser.add_argument("source", help="Data set the method was trained on.")
+    parser.add_argument("target", help="Data set it is tested on.")
+    parser.add_argument("task", help="A task of both data sets (mortality).")
+    parser.add_argument("method", help="A DL model (expert/hybrid) or an LLM method (vanilla, think_answer, qd, "
+                                       "label_sft, wo_stage2, an RL variant).")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    parser.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <source>_to_<target>/<method>/<task>/.")
+    parser.add_argument("--models", default=None, help="Override the method's checkpoint/adapter root.")
+    parser.set_defaults(handler=lambda a: run(a.source, a.target, a.task, a.method, a.params, a.cohorts, a.out,
+                                              a.models))

@@ -1,0 +1,159 @@
+"""Every evaluable method by name: how to load it and run it, for the robustness and cross-domain stages.
+
+A name resolves to a :class:`MethodSpec` of one of two kinds:
+
+* ``dl`` — a model with the expert interface (``predict_proba(cohort)``), loaded with
+  :func:`methods.experts.load_expert` from ``<root>/<dataset>/<model>/<task>/model.pt``. The *groups* of
+  such models are data (``robustness.dl_groups`` in params.yaml): each names a checkpoint root, the params
+  key that lists its models and a result-table family. The default groups are the experts
+  (``models/experts``, ``experts.models``) and the hybrid models (``models/hybrid``, ``hybrid.models``); a
+  group whose params key is absent simply has no models yet.
+* ``llm`` — a :class:`methods.llm.prompting.Method` and, for trained methods, a LoRA adapter:
+
+  =====================  ==========  ===============================================  ===========
+  name                   prompt      adapter                                          family
+  =====================  ==========  ===============================================  ===========
+  vanilla, think_answer  own style   none                                             prompting
+  qd                     qd          none                                             prompting
+  label_sft              vanilla     ``models/label_sft/<dataset>/<task>``            finetune
+  wo_stage2              qd          ``models/eag_rl/<dataset>/<task>/stage1``        ablation
+  an RL variant          qd          ``models/rl/<dataset>/<task>/<variant>/adapter``  the variant's
+  =====================  ==========  ===============================================  ===========
+
+  RL variants are the keys of ``eag_rl.rl.variants`` (eag_rl, grpo, dapo, wo_stage1, wo_ratt, wo_eps,
+  released_weights by default); the family is the variant's ``family`` (eag_rl / rl / ablation).
+
+A name found in two places is an error (the tables could not tell the rows apart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmark.config import ConfigError, from_mapping, option, section
+from benchmark.descriptor import FAMILIES
+
+LABEL_SFT_ROOT = Path("models/label_sft")
+EAG_RL_ROOT = Path("models/eag_rl")
+RL_ROOT = Path("models/rl")
+STAGE1_METHOD = "wo_stage2"
+PROMPTING = ("vanilla", "think_answer", "qd")
+
+DEFAULT_DL_GROUPS = [
+    {"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert"},
+    {"name": "hybrid", "root": "models/hybrid", "models": "hybrid.models", "family": "hybrid"},
+]
+
+
+@dataclass
+class DLGroup:
+    """A group of DL-side models that share a checkpoint root (``robustness.dl_groups`` entry)."""
+
+    name: str = option(help="Name of the group (for messages), e.g. 'experts' or 'hybrid'.")
+    root: str = option(help="Checkpoint root: a model's checkpoint is <root>/<dataset>/<model>/<task>/model.pt.")
+    models: str = option(help="Dotted params key that lists the group's models, e.g. 'experts.models'; absent key = no models.")
+    family: str = option("expert", help="Result-table family of the group's models (benchmark/descriptor.py).")
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"dl_groups: group '{self.name}' has family '{self.family}'; use one of {FAMILIES}")
+
+    def members(self, params: dict[str, Any]) -> list[str]:
+        """The models the params list under ``models`` (empty when that key is absent)."""
+        try:
+            value = section(params, self.models)
+        except ConfigError:
+            return []
+        if not isinstance(value, list):
+            raise ConfigError(f"params.yaml: '{self.models}' (models of group '{self.name}') must be a list")
+        return [str(v) for v in value]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How to run one method: ``kind`` dl (a checkpoint) or llm (a prompt style and maybe an adapter)."""
+
+    name: str
+    kind: Literal["dl", "llm"]
+    family: str
+    root: Path | None = None  # dl: checkpoint root; llm: adapter root (None = no adapter)
+    llm_method: Any = None  # methods.llm.prompting.Method for kind llm
+
+    def checkpoint(self, dataset: str, task: str) -> Path:
+        """The DL checkpoint trained on ``dataset`` for ``task``."""
+        if self.kind != "dl" or self.root is None:
+            raise ConfigError(f"method '{self.name}' is not a DL model")
+        return self.root / dataset / self.name / task / "model.pt"
+
+    def adapter(self, dataset: str, task: str) -> Path | None:
+        """The LoRA adapter trained on ``dataset`` for ``task``, or None for a prompting method."""
+        if self.kind != "llm" or self.root is None:
+            return None
+        if self.name == "label_sft":
+            return self.root / dataset / task
+        if self.name == STAGE1_METHOD:
+            return self.root / dataset / task / "stage1"
+        return self.root / dataset / task / self.name / "adapter"  # an RL variant
+
+    @property
+    def trained(self) -> bool:
+        """Whether the method learns from the source data set (prompting methods do not)."""
+        return self.kind == "dl" or self.root is not None
+
+
+def dl_groups(params: dict[str, Any], where: str = "params.yaml: robustness.dl_groups") -> list[DLGroup]:
+    """The configured DL groups (``robustness.dl_groups``; the experts + hybrid defaults when absent)."""
+    entries = (params.get("robustness") or {}).get("dl_groups", DEFAULT_DL_GROUPS)
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: must be a list of {{name, root, models, family}}")
+    return [from_mapping(DLGroup, entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
+
+
+def rl_variants(params: dict[str, Any], source: str = "params.yaml") -> dict[str, str]:
+    """RL variant name → family (``eag_rl.rl.variants`` resolved over ``eag_rl.rl.train``)."""
+    from methods.eag_rl.rl import load_rl_section, resolve_variant
+
+    rl = load_rl_section(params, source)
+    return {name: resolve_variant(rl, name, source).family for name in rl.variants}
+
+
+def _llm(name: str, params: dict[str, Any], source: str) -> MethodSpec | None:
+    from methods.llm.prompting import METHODS, Method
+
+    if name in PROMPTING:
+        return MethodSpec(name, "llm", METHODS[name].family, None, METHODS[name])
+    if name == "label_sft":
+        return MethodSpec(name, "llm", METHODS[name].family, LABEL_SFT_ROOT, METHODS[name])
+    if name == STAGE1_METHOD:
+        method = Method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "qd", "qd", family="ablation",
+                        trained=True)
+        return MethodSpec(name, "llm", "ablation", EAG_RL_ROOT, method)
+    variants = rl_variants(params, source)
+    if name in variants:
+        method = Method(name, name, "qd", "qd", family=variants[name], trained=True)
+        return MethodSpec(name, "llm", variants[name], RL_ROOT, method)
+    return None
+
+
+def resolve(name: str, params: dict[str, Any], source: str = "params.yaml") -> MethodSpec:
+    """The :class:`MethodSpec` of ``name`` (see the module docstring); unknown names list the known ones."""
+    found: list[MethodSpec] = []
+    llm = _llm(name, params, source)
+    if llm is not None:
+        found.append(llm)
+    groups = dl_groups(params)
+    for group in groups:
+        if name in group.members(params):
+            found.append(MethodSpec(name, "dl", group.family, Path(group.root)))
+    if len(found) > 1:
+        raise ConfigError(f"{source}: method name '{name}' is both {[f'{s.kind}/{s.family}' for s in found]}; "
+                          f"rename one of them")
+    if not found:
+        known = [*PROMPTING, "label_sft", STAGE1_METHOD, *rl_variants(params, source)]
+        for group in groups:
+            known += group.members(params)
+        raise ConfigError(f"{source}: unknown method '{name}'; known methods: {known} (DL groups: "
+                          f"{[g.name + ' <- ' + g.models for g in groups]})")
+    return found[0]

@@ -1,0 +1,238 @@
+"""Stages ``robustness-dl`` and ``robustness-llm``: every method on perturbed test sets (issue 8, part 1).
+
+The perturbations and their levels are those of :mod:`benchmark.perturb` (``robustness.dl.levels`` and
+``robustness.llm.levels`` in params.yaml, e.g. ``none``, ``shuffle:0.2`` ... ``shuffle:1``, ``noise:0.1``,
+``mask:0.5``); one seed (``robustness.seed``) draws every perturbation, per patient, so the DL models and the
+LLMs see the same perturbed values for the patients they share.
+
+``eagrl robustness-dl DATASET MODEL`` — a DL-side model (an expert, or a model of another
+``robustness.dl_groups`` group such as the hybrids) on every task of DATASET: the whole test split, each
+level; under shuffling the *columns* move (the model reads other features' values in a slot). Cheap:
+seconds per model.
+
+``eagrl robustness-llm DATASET TASK METHOD`` — an LLM method (vanilla, think_answer, qd, label_sft,
+wo_stage2 or an RL variant; see :mod:`benchmark.method_catalog`) on one task: a seeded, label-stratified
+subset of ``robustness.llm.n_patients`` test patients (generation on 2 CPU cores is the cost), each level;
+under shuffling the prompt *lines* move (each keeps its name and values), under noise / masking the prompt
+shows the perturbed values. One generator (backbone + adapter) serves every level.
+
+Outputs, one folder per condition: ``outputs/robustness/<dataset>/<method>/<task>/<condition>/`` with
+``predictions.csv`` (:func:`benchmark.evaluate.write_predictions`) and ``metrics.json``
+(:func:`benchmark.evaluate.evaluate` + a ``descriptor`` whose ``condition`` is the perturbation, e.g.
+``shuffle:0.4``; level 0 is ``none``). ``eagrl report-robustness`` (:mod:`benchmark.shift_report`) turns
+them into ``results/robustness.*`` and the curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.data.cohort import Cohort
+from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
+from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
+from benchmark.method_catalog import DEFAULT_DL_GROUPS, MethodSpec, dl_groups, resolve
+from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, perturb_values, serializer_kwargs
+from benchmark.prepare import cohort_dir
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+
+SECTION = "robustness"
+OUTPUT_ROOT = Path("outputs/robustness")
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+LEVELS = ["none", "shuffle:0.2", "shuffle:0.4", "shuffle:0.6", "shuffle:1", "noise:0.1", "noise:0.3", "mask:0.2",
+          "mask:0.5"]
+
+
+@dataclass
+class DLRobustnessConfig:
+    """``robustness.dl``: the levels the DL-side models are evaluated at."""
+
+    levels: list[str] = option(list(LEVELS), help="Conditions: 'none' and '<shuffle|noise|mask>:<level>' (benchmark/perturb.py).")
+    split: str = option("test", help="Split evaluated (every patient of it).")
+
+
+@dataclass
+class LLMRobustnessConfig:
+    """``robustness.llm``: the levels, patients and (dataset, task) pairs of the LLM methods."""
+
+    levels: list[str] = option(list(LEVELS), help="Conditions, as for the DL models.")
+    n_patients: int = option(20, help="Seeded, label-stratified subset of the test split per pair (0 = all): generation is the cost.")
+    seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
+    pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
+                                         help="(dataset, task) pairs of the prompting, label_sft and wo_stage2 stages (RL variants: eag_rl.rl.pairs).")
+
+
+@dataclass
+class RobustnessConfig:
+    """The ``robustness`` section of params.yaml."""
+
+    seed: int = option(42, help="Seed of every perturbation (drawn per patient id).")
+    threads: int = option(1, help="torch threads of the DL stage (LLM stages use llm.threads).")
+    dl_groups: list[dict[str, Any]] = option(DEFAULT_DL_GROUPS, help="DL-side model groups: {name, root, models (dotted params key), family}.")
+    dl: DLRobustnessConfig = option(default_factory=DLRobustnessConfig, help="DL models.")
+    llm: LLMRobustnessConfig = option(default_factory=LLMRobustnessConfig, help="LLM methods.")
+
+    def dl_levels(self) -> list[Perturbation]:
+        return parse_levels(self.dl.levels, f"{SECTION}.dl.levels")
+
+    def llm_levels(self) -> list[Perturbation]:
+        return parse_levels(self.llm.levels, f"{SECTION}.llm.levels")
+
+
+def load_robustness_config(params: dict[str, Any], source: str | Path = "params.yaml") -> RobustnessConfig:
+    """The ``robustness`` section as a checked :class:`RobustnessConfig` (defaults where absent)."""
+    config = from_mapping(RobustnessConfig, params.get(SECTION), f"{source}: {SECTION}")
+    config.dl_levels(), config.llm_levels()  # fail early on a bad level
+    for i, pair in enumerate(config.llm.pairs):
+        if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
+            raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] must be a mapping with keys dataset and task")
+    dl_groups(params)
+    return config
+
+
+def condition_dir(root: str | Path, dataset: str, method: str, task: str, perturbation: Perturbation) -> Path:
+    """``<root>/<dataset>/<method>/<task>/<condition slug>``."""
+    return Path(root) / dataset / method / task / perturbation.slug
+
+
+def score_dl(expert, cohort: Cohort, task: str, out: Path, params_path: str | Path,
+             descriptor: MethodDescriptor, run: dict[str, Any]) -> dict[str, Any]:
+    """Predict ``cohort`` with a DL model and write ``predictions.csv`` + ``metrics.json`` into ``out``.
+
+    Shared by the robustness and cross-domain stages: the metrics are those of every method
+    (:func:`benchmark.evaluate.evaluate`), with the descriptor and a ``run`` block added.
+    """
+    started = time.perf_counter()
+    probabilities = expert.predict_proba(cohort)
+    write_predictions(out / PREDICTIONS, cohort.ids, cohort.label(task), probabilities)
+    metrics = evaluate(read_predictions(out / PREDICTIONS), metrics_config(params_path))
+    metrics["run"] = {**run, "seconds": round(time.perf_counter() - started, 3)}
+    metrics[DESCRIPTOR_KEY] = descriptor.to_dict()
+    atomic_write_json(out / METRICS, metrics)
+    return metrics
+
+
+def _dl_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str) -> MethodSpec:
+    spec = resolve(method, params, str(params_path))
+    if spec.kind != "dl":
+        raise ConfigError(f"'{method}' is an LLM method; `eagrl {stage}` takes DL models (experts, hybrids)")
+    return spec
+
+
+def run_dl(dataset: str, model: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
+           out_root: str | Path = OUTPUT_ROOT, model_root: str | Path | None = None) -> Path:
+    """Stage ``robustness_dl@<dataset>-<model>``: one DL model, every task and level; returns its folder."""
+    from methods.experts import load_expert
+
+    params = load_params(params_path)
+    config = load_robustness_config(params, params_path)
+    spec = _dl_spec(model, params, params_path, "robustness-dl")
+    if model_root is not None:
+        spec = dataclasses.replace(spec, root=Path(model_root))
+    levels = config.dl_levels()
+    start_stage(f"robustness_dl@{dataset}-{model}", config.seed,
+                {"dataset": dataset, "model": model, "family": spec.family, "root": str(spec.root),
+                 "robustness": to_mapping(config)}, threads=config.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root)).subset(config.dl.split)
+    out = Path(out_root) / dataset / model
+    with atomic_directory(out) as tmp:
+        for task in cohort.tasks:
+            checkpoint = spec.checkpoint(dataset, task)
+            expert = load_expert(checkpoint)
+            for perturbation in tqdm(levels, desc=f"robustness {model} {dataset}/{task}", leave=False):
+                perturbed = perturb_for_dl(cohort, perturbation, config.seed)
+                descriptor = MethodDescriptor(dataset=dataset, task=task, method=model, family=spec.family,
+                                              condition=perturbation.condition)
+                run = {"dataset": dataset, "task": task, "method": model, "view": "dl", "split": config.dl.split,
+                       "perturbation": {**dataclasses.asdict(perturbation), "seed": config.seed},
+                       "checkpoint": str(checkpoint)}
+                metrics = score_dl(expert, perturbed, task, tmp / task / perturbation.slug, params_path,
+                                   descriptor, run)
+                LOGGER.info("robustness %s %s/%s %s: AUROC %.3f AUPRC %.3f", model, dataset, task,
+                            perturbation.condition, metrics["auroc"]["mean"], metrics["auprc"]["mean"])
+    return out
+
+
+def _llm_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str) -> MethodSpec:
+    spec = resolve(method, params, str(params_path))
+    if spec.kind != "llm":
+        raise ConfigError(f"'{method}' is a DL model; use `eagrl robustness-dl` / the DL form of `eagrl {stage}`")
+    return spec
+
+
+def check_adapter(adapter: Path | None, method: str) -> None:
+    """Raise a :class:`ConfigError` naming the stage to run when a trained method's adapter is missing."""
+    if adapter is not None and not (adapter / "adapter_config.json").exists():
+        raise ConfigError(f"{adapter}: no LoRA adapter (adapter_config.json) for '{method}'; run its training "
+                          f"stage first (label_sft / sft_stage1 / rl, or `dvc repro`)")
+
+
+def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "params.yaml",
+            cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+            adapter_root: str | Path | None = None, llm_config=None) -> Path:
+    """Stage ``robustness_llm*@...``: one LLM method on one task at every level; returns its folder."""
+    from methods.llm.config import load_llm_config
+    from methods.llm.evaluation import _generator_for, evaluate_task
+
+    params = load_params(params_path)
+    config = load_robustness_config(params, params_path)
+    spec = _llm_spec(method, params, params_path, "robustness-llm")
+    if adapter_root is not None and spec.root is not None:
+        spec = dataclasses.replace(spec, root=Path(adapter_root))
+    llm = llm_config or load_llm_config(params_path)
+    llm = dataclasses.replace(llm, evaluation=dataclasses.replace(llm.evaluation, n_patients=config.llm.n_patients,
+                                                                  seed=config.llm.seed))
+    levels = config.llm_levels()
+    start_stage(f"robustness_llm@{dataset}-{task}-{method}", config.seed,
+                {"dataset": dataset, "task": task, "method": method, "family": spec.family,
+                 "robustness": to_mapping(config), "llm": to_mapping(llm)}, threads=llm.threads)
+    cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    if task not in cohort.tasks:
+        raise ConfigError(f"data set '{dataset}' has no task '{task}' (its tasks: {cohort.tasks})")
+    split = cohort.subset(llm.evaluation.split)
+    adapter = spec.adapter(dataset, task)
+    check_adapter(adapter, method)
+    generator = _generator_for(llm, adapter)
+    out = Path(out_root) / dataset / method / task
+    with atomic_directory(out) as tmp:
+        for perturbation in levels:
+            metrics = evaluate_task(perturb_values(split, perturbation, config.seed), task, spec.llm_method, llm,
+                                    generator, tmp / perturbation.slug, params_path, adapter,
+                                    condition=perturbation.condition, **serializer_kwargs(perturbation, config.seed))
+            LOGGER.info("robustness %s %s/%s %s: AUROC %.3f, parse failures %d/%d", method, dataset, task,
+                        perturbation.condition, metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl robustness-dl`` and ``eagrl robustness-llm``."""
+    epilog = "params.yaml section 'robustness':\n" + describe(RobustnessConfig)
+    dl = subparsers.add_parser(
+        "robustness-dl", help="A DL-side model (expert/hybrid) on perturbed test sets (DVC stage robustness_dl).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    dl.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    dl.add_argument("model", help="A model of a robustness.dl_groups group (e.g. concare, or a hybrid model).")
+    dl.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    dl.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    dl.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<model>/<task>/<condition>/.")
+    dl.add_argument("--models", default=None, help="Override the group's checkpoint root (<root>/<dataset>/<model>/<task>/model.pt).")
+    dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.model, a.params, a.cohorts, a.out, a.models))
+    llm = subparsers.add_parser(
+        "robustness-llm", help="An LLM method on perturbed prompts of one task (DVC stages robustness_llm*).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    llm.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    llm.add_argument("task", help="A task of that data set, e.g. mortality.")
+    llm.add_argument("method", help="vanilla, think_answer, qd, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
+    llm.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    llm.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    llm.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
+    llm.add_argument("--adapters", default=None, help="Override the method's adapter root (models/label_sft, models/eag_rl, models/rl).")
+    llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters))

@@ -1,0 +1,75 @@
+"""The robustness stages and the method catalog on small fixtures (the DL form with the logistic floor)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.config import ConfigError, load_params
+from benchmark.evaluate import read_predictions
+from benchmark.method_catalog import resolve
+from benchmark.robustness import load_robustness_config, run_dl
+from methods.experts import load_expert
+from tests.benchmark.shift_fixtures import fit_logistic, write_params
+
+
+def test_catalog_resolves_every_kind(tmp_path):
+    params = {"experts": {"models": ["gru", "concare"]}, "hybrid": {"models": ["hybrid_fusion"]}}
+    assert resolve("concare", params).kind == "dl" and resolve("concare", params).family == "expert"
+    hybrid = resolve("hybrid_fusion", params)
+    assert hybrid.family == "hybrid" and str(hybrid.checkpoint("ds", "mortality")) == \
+        "models/hybrid/ds/hybrid_fusion/mortality/model.pt"
+    assert resolve("vanilla", params).adapter("ds", "mortality") is None
+    assert str(resolve("label_sft", params).adapter("ds", "mortality")) == "models/label_sft/ds/mortality"
+    assert str(resolve("wo_stage2", params).adapter("ds", "t")) == "models/eag_rl/ds/t/stage1"
+    grpo = resolve("grpo", params)
+    assert grpo.family == "rl" and grpo.llm_method.style == "qd"
+    assert str(grpo.adapter("ds", "t")) == "models/rl/ds/t/grpo/adapter"
+    assert resolve("eag_rl", params).family == "eag_rl" and resolve("wo_eps", params).family == "ablation"
+    assert not resolve("qd", params).trained and resolve("wo_stage2", params).trained
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        resolve("nope", params)
+    with pytest.raises(ConfigError, match="both"):
+        resolve("qd", {"experts": {"models": ["qd"]}})
+    # without a hybrid section the group simply has no models
+    with pytest.raises(ConfigError, match="unknown method"):
+        resolve("hybrid_fusion", {"experts": {"models": ["gru"]}})
+
+
+def test_bad_levels_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="robustness.dl.levels"):
+        load_robustness_config({"robustness": {"dl": {"levels": ["none", "blur:0.1"]}}})
+
+
+def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
+    monkeypatch.chdir(tmp_path)
+    small_icu.save(tmp_path / "cohorts" / "small_icu")
+    fit_logistic(small_icu, tmp_path / "models" / "experts")
+    levels = ["none", "shuffle:0", "shuffle:1", "noise:0.3", "mask:0.5"]
+    write_params(tmp_path, robustness={"dl": {"levels": levels}, "seed": 3})
+    out = run_dl("small_icu", "logistic", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    test = small_icu.subset("test")
+    for task in small_icu.tasks:
+        folders = sorted(p.name for p in (out / task).iterdir())
+        assert folders == ["mask_0.5", "noise_0.3", "none", "shuffle_1"]  # shuffle:0 is none
+        clean = read_predictions(out / task / "none" / "predictions.csv")
+        expert = load_expert(tmp_path / "models" / "experts" / "small_icu" / "logistic" / task / "model.pt")
+        np.testing.assert_allclose(clean["probability"], expert.predict_proba(test))
+        assert list(clean["id"]) == list(test.ids)
+        for folder in folders:
+            metrics = json.loads((out / task / folder / "metrics.json").read_text())
+            assert metrics["descriptor"]["condition"] == folder.replace("_", ":")
+            assert metrics["descriptor"]["family"] == "expert" and metrics["n"] == len(test)
+            assert metrics["run"]["perturbation"]["seed"] == 3
+        shuffled = read_predictions(out / task / "shuffle_1" / "predictions.csv")
+        assert not np.allclose(shuffled["probability"], clean["probability"])
+    assert load_params("params.yaml")  # nothing else was written into the params
+
+
+def test_dl_robustness_refuses_an_llm_method(tmp_path, monkeypatch, small_icu):
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    with pytest.raises(ConfigError, match="LLM method"):
+        run_dl("small_icu", "vanilla", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")

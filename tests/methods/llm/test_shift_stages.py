@@ -1,0 +1,47 @@
+"""The LLM form of the robustness and cross-domain stages, on the tiny model and two patients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from benchmark.config import ConfigError
+from benchmark.evaluate import read_predictions
+from methods.llm.backbone import build_backbone
+from tests.methods.llm.test_sft_and_stages import tiny_config
+
+
+def test_llm_robustness_and_cross_domain(workdir, tiny_model_dir, small_icu, small_ward):
+    from benchmark.cross_domain import run as run_cross_domain
+    from benchmark.robustness import run_llm
+
+    config = tiny_config(tiny_model_dir, workdir)
+    build_backbone(config.backbone)
+    small_icu.save(workdir / "cohorts" / "small_icu")
+    small_ward.save(workdir / "cohorts" / "small_ward")
+    (workdir / "params.yaml").write_text(yaml.safe_dump({
+        "metrics": {"bootstrap_resamples": 20},
+        "robustness": {"seed": 5, "llm": {"levels": ["none", "shuffle:1", "mask:0.5"], "n_patients": 2}}}))
+
+    out = run_llm("small_icu", "mortality", "vanilla", cohort_root=workdir / "cohorts",
+                  out_root=workdir / "outputs", llm_config=config)
+    ids = None
+    for folder, condition in (("none", "none"), ("shuffle_1", "shuffle:1"), ("mask_0.5", "mask:0.5")):
+        frame = read_predictions(out / folder / "predictions.csv")
+        assert len(frame) == 2 and frame["label"].nunique() == 2  # stratified: one of each
+        ids = ids if ids is not None else list(frame["id"])
+        assert list(frame["id"]) == ids  # the same patients at every level
+        metrics = json.loads((out / folder / "metrics.json").read_text())
+        assert metrics["descriptor"]["condition"] == condition and metrics["descriptor"]["method"] == "vanilla"
+
+    with pytest.raises(ConfigError, match="no LoRA adapter"):
+        run_llm("small_icu", "mortality", "label_sft", cohort_root=workdir / "cohorts", out_root=workdir / "outputs",
+                adapter_root=workdir / "missing", llm_config=config)
+
+    cross = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", cohort_root=workdir / "cohorts",
+                             out_root=workdir / "cross", llm_config=config)
+    metrics = json.loads((cross / "metrics.json").read_text())
+    assert metrics["descriptor"]["dataset"] == "small_ward" and metrics["descriptor"]["train_dataset"] == "small_icu"
+    assert metrics["run"]["zero_shot"] is True and metrics["n"] == config.evaluation.n_patients
