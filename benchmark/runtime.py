@@ -9,11 +9,13 @@ leaves a half-written file that a later stage would read.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
 import os
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -73,7 +75,19 @@ def start_stage(name: str, seed: int, config: dict[str, Any], threads: int | Non
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     LOGGER.info("stage %s seed=%d config=%s", name, seed, json.dumps(config, default=str, sort_keys=True))
     safe = name.replace("/", "_").replace("@", "_")
-    atomic_write_text(Path(log_dir) / f"{safe}.json", json.dumps(record, indent=2, default=str) + "\n")
+    path = Path(log_dir) / f"{safe}.json"
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    atexit.register(_record_exit, path, record, time.perf_counter())
+
+
+def _record_exit(path: Path, record: dict[str, Any], started: float) -> None:
+    """At interpreter exit: add the stage's wall time and peak memory to its log (``eagrl runtime-report --from-logs``)."""
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    finished = {**record, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+                "load_average_1m": round(os.getloadavg()[0], 2)}
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, json.dumps(finished, indent=2, default=str) + "\n")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

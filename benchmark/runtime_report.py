@@ -15,7 +15,16 @@ Then, unless ``--no-noop``, a second plain ``dvc repro`` is timed: with nothing 
 hashes and finish in seconds.
 
 Results: ``results/runtime.md`` (table + machine + goals: ≤ 30 min and ≤ 6 GB for the default profile on
-2 cores) and ``results/runtime.json``. Timings depend on the machine and its load: they are not compared by
+2 cores) and ``results/runtime.json``.
+
+From the stage logs (``--from-logs``)
+-------------------------------------
+Every stage records, when its process exits, its wall time, peak resident memory (``getrusage``: the
+process and its waited-for children) and the load average in ``logs/<stage>.json``
+(:func:`benchmark.runtime.start_stage`). ``eagrl runtime-report --from-logs`` tabulates the latest record of
+each stage of ``dvc.yaml`` instead of re-running anything: the sum is what a sequential ``dvc repro``
+of those stages took, under whatever load the machine had then (the table shows it), and stages that do
+not call ``start_stage`` (the small report stages, a few seconds each) are listed as not recorded. Timings depend on the machine and its load: they are not compared by
 ``make regress`` (``regress.exclude``). Run it on an otherwise idle machine: ``make runtime``.
 """
 
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -199,6 +209,71 @@ def runtime_report(command: str = "dvc repro --force", noop_command: str | None 
     return path
 
 
+def stage_names(dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
+    """Every stage name of the pipeline, matrix/foreach entries expanded, in dvc's order."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, env=env,
+                            cwd=Path(dvc_yaml).parent)
+    if listed.returncode != 0:
+        raise SystemExit(f"runtime-report: `dvc stage list` failed: {listed.stderr.strip()}")
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+
+
+def from_logs(log_dir: str | Path = "logs", out: str | Path = RESULTS, goal_minutes: float = 30.0,
+              goal_gb: float = 6.0, noop_seconds: float | None = None) -> Path:
+    """``results/runtime.md`` from the wall time / peak memory each stage logged at exit (module docstring)."""
+    configure_logging()
+    rows, recorded = [], []
+    for stage in stage_names():
+        path = Path(log_dir) / f"{stage.replace('/', '_').replace('@', '_')}.json"
+        record = json.loads(path.read_text()) if path.exists() else {}
+        if "wall_s" in record:
+            recorded.append(record)
+            rows.append({"stage": stage, "finished": record["finished"], "wall (s)": record["wall_s"],
+                         "peak RSS (MB)": round(record["peak_rss_mb"]), "load (1 min)": record["load_average_1m"]})
+        else:
+            rows.append({"stage": stage, "finished": "not recorded", "wall (s)": None, "peak RSS (MB)": None,
+                         "load (1 min)": None})
+    total = sum(r["wall_s"] for r in recorded)
+    peak = max((r["peak_rss_mb"] for r in recorded), default=0.0)
+    info = machine()
+    lines = [
+        "# Runtime of the pipeline (from the stage logs)",
+        "",
+        f"Each stage's wall time and peak resident memory as the stage recorded them when it last ran "
+        f"(`eagrl runtime-report --from-logs`, {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}). Machine: "
+        f"{info['cpus']} CPUs, {info['memory_gb']} GB, {info['platform']}, Python {info['python']}. The load column "
+        "is the 1-minute load average when the stage ended: above the core count, the stage shared the CPUs with "
+        "other work and took longer than it would alone. Stages marked 'not recorded' are report stages that "
+        "do not log (seconds each) or stages that have not run.",
+        "",
+        markdown_table(rows, floatfmt=".1f"),
+        "",
+        f"- sum over the {len(recorded)} recorded stage(s): **{total / 60:.1f} min** (goal ≤ {goal_minutes:g} min for "
+        f"a first `dvc repro` of the default profile: {'met' if total <= goal_minutes * 60 else 'NOT met'})",
+        f"- largest stage peak memory: **{peak / 1024:.2f} GB** (goal ≤ {goal_gb:g} GB: "
+        f"{'met' if peak <= goal_gb * 1024 else 'NOT met'})",
+    ]
+    if noop_seconds is not None:
+        lines.append(f"- a no-change `dvc repro`: **{noop_seconds:.1f} s**")
+    out = Path(out)
+    path = atomic_write_text(out / "runtime.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "runtime.json", {"machine": info, "goal_minutes": goal_minutes, "goal_gb": goal_gb,
+                                             "total_s": total, "peak_rss_mb": peak, "noop_s": noop_seconds,
+                                             "stages": rows})
+    LOGGER.info("runtime-report: %d recorded stages, %.1f min, peak %.2f GB -> %s", len(recorded), total / 60,
+                peak / 1024, path)
+    return path
+
+
+def _time_noop() -> float:
+    """Seconds of a plain ``dvc repro`` (expected to find nothing to do)."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    started = time.perf_counter()
+    subprocess.run(["dvc", "repro"], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl runtime-report``."""
     parser = subparsers.add_parser("runtime-report", help="Time `dvc repro --force` per stage (wall, peak RSS) into results/runtime.md.",
@@ -210,5 +285,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", type=float, default=0.2, help="Memory sampling period in seconds.")
     parser.add_argument("--goal-minutes", type=float, default=30.0, help="Wall-time goal of the profile.")
     parser.add_argument("--goal-gb", type=float, default=6.0, help="Peak-memory goal of the profile.")
-    parser.set_defaults(handler=lambda args: runtime_report(args.command, None if args.no_noop else args.noop_command,
-                                                            args.out, args.interval, args.goal_minutes, args.goal_gb))
+    parser.add_argument("--from-logs", action="store_true",
+                        help="Tabulate the wall time / peak memory each stage logged when it last ran (logs/), "
+                             "and time one no-change `dvc repro` (unless --no-noop), instead of re-running everything.")
+    parser.set_defaults(handler=lambda args: (
+        from_logs("logs", args.out, args.goal_minutes, args.goal_gb, None if args.no_noop else _time_noop())
+        if args.from_logs else
+        runtime_report(args.command, None if args.no_noop else args.noop_command, args.out, args.interval,
+                       args.goal_minutes, args.goal_gb)))

@@ -48,3 +48,34 @@ def test_report_files(tmp_path):
     data = json.loads((tmp_path / "results/runtime.json").read_text())
     assert [s["stage"] for s in data["run"]["stages"]] == ["prepare@a", "small", "big"]
     assert data["noop"]["stages"][0]["status"] == "skipped"
+
+
+def test_a_stage_logs_its_wall_time_and_peak_memory_at_exit(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = ("from benchmark.runtime import start_stage\n"
+              f"start_stage('demo@x', 1, {{'a': 1}}, threads=1, log_dir={str(tmp_path)!r})\n"
+              "import time; time.sleep(0.2)\n")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    record = json.loads((tmp_path / "demo_x.json").read_text())
+    assert record["stage"] == "demo@x" and record["config"] == {"a": 1}
+    assert record["wall_s"] >= 0.2 and record["peak_rss_mb"] > 10 and "finished" in record
+
+
+def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
+    import json
+
+    from benchmark import runtime_report
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "prepare_a.json").write_text(json.dumps({"stage": "prepare@a", "finished": "2026-01-01T00:00:00",
+                                                     "wall_s": 90.0, "peak_rss_mb": 2048.0, "load_average_1m": 1.5}))
+    monkeypatch.setattr(runtime_report, "stage_names", lambda: ["prepare@a", "report_x"])
+    path = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=1.0, goal_gb=6.0, noop_seconds=2.5)
+    text = path.read_text()
+    assert "**1.5 min**" in text and "NOT met" in text and "not recorded" in text and "**2.5 s**" in text
+    data = json.loads((tmp_path / "results" / "runtime.json").read_text())
+    assert data["total_s"] == 90.0 and data["peak_rss_mb"] == 2048.0
