@@ -29,6 +29,7 @@ STAGE_MODULES = [
     "benchmark.cross_domain",
     "benchmark.shift_report",
     "benchmark.main_table",
+    "benchmark.ablations",
     "benchmark.paper.verify",
     "benchmark.results_index",
     "benchmark.regress",

@@ -57,6 +57,8 @@ from benchmark.descriptor import (
     MethodDescriptor,
     embedded_descriptor,
 )
+from benchmark.evaluate import PredictionsError, compare, read_predictions
+from benchmark.metrics import MetricsConfig
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -125,6 +127,7 @@ class Record:
     descriptor: MethodDescriptor
     metrics: dict[str, Any]
     path: Path
+    root: Path = Path(".")  # the folder ``path`` (and a relative ``predictions`` path) is relative to
 
     def mean(self, metric: str) -> float:
         """Bootstrap mean of ``metric`` (NaN when absent)."""
@@ -139,13 +142,29 @@ class Record:
     def predictions(self) -> Path | None:
         """The predictions CSV this file was computed from, when it is still on disk.
 
-        Taken from the metrics file's ``predictions`` key (written by ``evaluate_file``), else a sibling
-        ``predictions.csv`` or ``predictions_test.csv`` (the experts' layout); None when there is none.
+        Taken from the metrics file's ``predictions`` key (written by ``evaluate_file``; a relative path is
+        relative to ``root``), else a sibling ``predictions.csv`` or ``predictions_test.csv`` (the experts'
+        layout); None when there is none.
         """
         value = self.metrics.get("predictions")
-        candidates = [Path(value)] if value else []
-        candidates += [self.path.with_name("predictions.csv"), self.path.with_name("predictions_test.csv")]
+        candidates = [self.root / value] if value else []  # an absolute value stays as it is
+        here = self.root / self.path
+        candidates += [here.with_name("predictions.csv"), here.with_name("predictions_test.csv")]
         return next((path for path in candidates if path.is_file()), None)
+
+
+def paired_test(a: Record, b: Record, config: MetricsConfig | None = None) -> dict[str, dict[str, float]]:
+    """Paired bootstrap test of record A against record B (A − B) from their predictions files.
+
+    :func:`benchmark.evaluate.compare` on the same patients: per metric ``{difference, mean, std, ci_low,
+    ci_high, p_value}`` (two-sided p of "no difference"). Raises :class:`~benchmark.evaluate.PredictionsError`
+    when a predictions file is not on disk or the two files do not cover the same patients and labels.
+    """
+    for record in (a, b):
+        if record.predictions is None:
+            raise PredictionsError(f"{record.path}: no predictions file on disk beside it (nor at its 'predictions' key)")
+    return compare(read_predictions(a.predictions), read_predictions(b.predictions), config,
+                   (a.path.as_posix(), b.path.as_posix()))
 
 
 @dataclass
@@ -243,7 +262,7 @@ def collect(config: ReportConfig, root: str | Path = ".") -> Collection:
                 raise DescriptorError(f"{seen[descriptor]} and {relative} have the same descriptor {descriptor.to_dict()}; "
                                       f"give them different methods/conditions or remove one")
             seen[descriptor] = Path(relative)
-            collection.records.append(Record(descriptor, data, Path(relative)))
+            collection.records.append(Record(descriptor, data, Path(relative), root))
     return collection
 
 
@@ -363,15 +382,15 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
     paths = [
         atomic_write_text(out / "main.md", "\n".join(lines) + "\n"),
         atomic_write_text(out / "main.csv", csv_text(long, columns)),
-        atomic_write_json(out / "main.json", _finite(nested_json(records, config.metrics))),
+        atomic_write_json(out / "main.json", finite_json(nested_json(records, config.metrics))),
     ]
     return paths
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """NaN → None so that the JSON stays standard (and ``dvc metrics`` can read it)."""
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, float) and math.isnan(value):
         return None
     return value

@@ -30,8 +30,8 @@ import yaml
 
 from benchmark.config import ConfigError, option
 from benchmark.descriptor import STANDARD
-from benchmark.evaluate import PredictionsError, compare, read_predictions
-from benchmark.main_table import Record, method_key
+from benchmark.evaluate import PredictionsError
+from benchmark.main_table import Record, method_key, paired_test
 from benchmark.metrics import MetricsConfig
 from benchmark.paper.compare import backbone_matches
 
@@ -120,8 +120,7 @@ class Context:
         key = (a.path, b.path)
         if key not in self._paired:
             try:
-                self._paired[key] = compare(read_predictions(a.predictions), read_predictions(b.predictions),
-                                            self.metrics_config, (str(a.path), str(b.path)))
+                self._paired[key] = paired_test(a, b, self.metrics_config)
             except (PredictionsError, ValueError):
                 self._paired[key] = None
         result = self._paired[key]

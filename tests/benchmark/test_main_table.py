@@ -102,3 +102,20 @@ def test_unknown_placeholder_is_a_config_error(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"report": {"sources": [{"pattern": "x/{model}/metrics.json"}]}}))
     assert main(["report-main", "--params", str(params), "--root", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_predictions_are_found_under_the_collection_root(tmp_path):
+    """Paired tests need the predictions files; with --root elsewhere they are relative to that root."""
+    folder = tmp_path / "outputs/llm/synthetic_icu/vanilla/mortality"
+    path = metrics_file(folder, 0.5, {"dataset": "synthetic_icu", "task": "mortality", "method": "vanilla",
+                                      "family": "prompting"})
+    data = json.loads(path.read_text())
+    data["predictions"] = "outputs/llm/synthetic_icu/vanilla/mortality/predictions.csv"  # as a stage run at the root writes it
+    path.write_text(json.dumps(data))
+    config = ReportConfig(sources=[{"pattern": "outputs/llm/{dataset}/{method}/{task}/metrics.json"}])
+    (record,) = collect(config, tmp_path).records
+    assert record.predictions == folder / "predictions.csv"
+    data["predictions"] = "outputs/llm/.tmp-vanilla/mortality/predictions.csv"  # a stage's temporary folder, gone
+    path.write_text(json.dumps(data))
+    (record,) = collect(config, tmp_path).records
+    assert record.predictions == folder / "predictions.csv"  # the sibling file
