@@ -46,7 +46,7 @@ class FusionConfig:
 
     hidden: int = option(64, help="GRU hidden size (as experts.gru).")
     layers: int = option(1, help="Stacked GRU layers.")
-    projection: int = option(32, help="Width of the projected LLM record embedding.")
+    projection: int = option(8, help="Width of the projected LLM record embedding.")
     dropout: float = option(0.1, help="Dropout on the GRU state and the projected embedding.")
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig, metadata={"help": "Frozen-LLM embedding (hybrid.embedding)."})
     backbone: BackboneConfig = field(default_factory=BackboneConfig, metadata={"help": "The frozen LLM (llm.backbone)."})
