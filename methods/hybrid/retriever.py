@@ -11,8 +11,11 @@ Architecture (``d`` features, width ``h``)
   1. Knowledge vectors — the ``d`` description embeddings, centred over the features (the part all
      descriptions share says nothing about any one feature) and scaled to unit overall std; a shared
      ``Linear(E → h)`` maps them to ``k_j``. The embeddings are frozen, the projection learns.
-  2. Feature tokens — per visit ``t`` and feature ``j``: ``u_tj = x_tj · w_j + b_j + k_j``, a
-     per-feature value embedding (ConCare-style channel-wise) plus the feature's knowledge vector.
+  2. Feature tokens — per visit ``t`` and feature ``j``: ``u_tj = LayerNorm(x_tj · w_j + b_j + k_j)``, a
+     per-feature value embedding (ConCare-style channel-wise, ``w_j ~ N(0, I)``) plus the feature's
+     knowledge vector. The LayerNorm and the unit-scale ``w_j`` matter: without them the heavy-tailed ward
+     labs (z-scores up to ~35) left training on a plateau at the label prior for 15-80 epochs, and early
+     stopping sometimes ended it there (synthetic_ward test AUROC 0.57).
   3. Feature attention — ``a_tj = softmax_j(v · tanh(W u_tj))`` over the features of each visit; the
      visit vector is ``c_t = Σ_j a_tj u_tj``.
   4. Time — a GRU over ``c_1 … c_T``, read at the last real visit, ⊕ static inputs → ``Linear`` → logit.
@@ -69,8 +72,9 @@ class RetrieverNetwork(nn.Module):
         h = config.hidden
         self.register_buffer("knowledge", standardise_knowledge(knowledge.float()))
         self.know = nn.Linear(knowledge.shape[1], h)
-        self.value_weight = nn.Parameter(torch.randn(n_features, h) * 0.1)
+        self.value_weight = nn.Parameter(torch.randn(n_features, h))
         self.value_bias = nn.Parameter(torch.zeros(n_features, h))
+        self.norm = nn.LayerNorm(h)
         self.key = nn.Linear(h, h)
         self.score = nn.Linear(h, 1, bias=False)
         self.dropout = nn.Dropout(config.dropout)
@@ -81,7 +85,7 @@ class RetrieverNetwork(nn.Module):
         values = batch["values"]  # (b, T, d)
         knowledge = self.know(self.knowledge)  # (d, h)
         tokens = values.unsqueeze(-1) * self.value_weight + self.value_bias + knowledge  # (b, T, d, h)
-        tokens = self.dropout(tokens)
+        tokens = self.dropout(self.norm(tokens))
         attention = torch.softmax(self.score(torch.tanh(self.key(tokens))).squeeze(-1), dim=-1)  # (b, T, d)
         visits = (attention.unsqueeze(-1) * tokens).sum(dim=2)  # (b, T, h)
         states, _ = self.gru(visits)
