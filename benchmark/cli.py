@@ -21,6 +21,7 @@ STAGE_MODULES = [
     "methods.experts.stage",
     "methods.experts.report",
     "methods.llm.backbone",
+    "methods.hybrid.stage",
     "methods.llm.sft",
     "methods.llm.evaluation",
     "methods.eag_rl.stage1",

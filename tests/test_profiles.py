@@ -22,6 +22,7 @@ from benchmark.regress import regress_config
 from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config
 from methods.eag_rl.stage1 import load_stage1_config
 from methods.experts.config import load_experts_config
+from methods.hybrid.config import load_hybrid_config
 from methods.llm.backbone import resolve_source
 from methods.llm.config import load_llm_config
 
@@ -68,6 +69,7 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
 
     metrics_config(path)
     experts = load_experts_config(path)
+    load_hybrid_config(path)
     llm = load_llm_config(path)
     report_config(path)
     paper = from_mapping(PaperConfig, params["paper"], f"{path.name}: paper")

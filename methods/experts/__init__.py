@@ -11,7 +11,8 @@ class. Every class implements :class:`methods.experts.base.Expert`::
 
 Modules: ``base`` (interface, checkpoints), ``trainer`` (shared training loop), one module per model,
 ``importance`` (the ranked-feature JSONL files), ``stage`` (``eagrl train-expert``), ``report``
-(``eagrl report-experts``).
+(``eagrl report-experts``). The hybrid baselines of :mod:`methods.hybrid` implement the same interface;
+``load_expert`` / ``expert_class`` find them too.
 """
 
 from __future__ import annotations
@@ -34,14 +35,22 @@ EXPERTS: dict[str, type[Expert]] = {
 
 
 def expert_class(name: str) -> type[Expert]:
-    """The class registered as ``name``; unknown names list the known ones."""
-    if name not in EXPERTS:
-        raise ExpertError(f"unknown expert '{name}'; known experts: {sorted(EXPERTS)}")
-    return EXPERTS[name]
+    """The class registered as ``name`` (an expert, or a hybrid of ``methods.hybrid``); unknown names list both.
+
+    The hybrid registry is imported here, on first need, not at import: ``methods.hybrid`` builds on this
+    package (an import cycle otherwise) and on the LLM layer.
+    """
+    if name in EXPERTS:
+        return EXPERTS[name]
+    from methods.hybrid import HYBRIDS
+
+    if name not in HYBRIDS:
+        raise ExpertError(f"unknown expert '{name}'; known experts: {sorted(EXPERTS)}, hybrids: {sorted(HYBRIDS)}")
+    return HYBRIDS[name]
 
 
 def load_expert(path: str | Path) -> Expert:
-    """Load any expert checkpoint, dispatching on the model name it records."""
+    """Load any expert or hybrid checkpoint, dispatching on the model name it records."""
     return expert_class(read_checkpoint(path)["model"]).load(path)
 
 

@@ -18,14 +18,17 @@ The model's folder is written atomically: an interrupted run leaves the previous
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmark.config import ConfigError, load_params, section, to_mapping
 from benchmark.data.cohort import SPLITS, Cohort
+from benchmark.descriptor import attach_descriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
 from benchmark.prepare import COHORT_ROOT, cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
-from methods.experts import build_expert
+from methods.experts import Expert, build_expert
 from methods.experts.config import describe_experts, load_experts_config
 from methods.experts.importance import importance_records, write_importance
 
@@ -33,7 +36,7 @@ EXPERT_ROOT = Path("models/experts")
 
 
 def expert_dir(dataset: str, model: str, task: str | None = None, root: str | Path = EXPERT_ROOT) -> Path:
-    """``models/experts/<dataset>/<model>[/<task>]``."""
+    """``<root>/<dataset>/<model>[/<task>]`` (``root`` = ``models/experts``, or ``models/hybrid`` for hybrids)."""
     folder = Path(root) / dataset / model
     return folder / task if task else folder
 
@@ -42,29 +45,49 @@ def train_expert(dataset: str, model: str, params_path: str | Path = "params.yam
                  cohorts: str | Path = COHORT_ROOT, out: str | Path = EXPERT_ROOT) -> Path:
     """Train ``model`` on every task of ``dataset`` and write the outputs listed in the module docstring."""
     params = load_params(params_path)
-    datasets = section(params, "datasets", params_path)
-    if dataset not in datasets:
-        raise ConfigError(f"{params_path}: data set '{dataset}' is not under 'datasets' (known: {sorted(datasets)})")
+    check_dataset(params, dataset, params_path)
     config = load_experts_config(params, params_path)
     model_config = config.model(model)
     seed = model_config.train.seed if hasattr(model_config, "train") else model_config.seed
     start_stage(f"train_expert@{dataset}-{model}", int(seed),
                 {"dataset": dataset, "model": model, "top_k": config.top_k, "config": to_mapping(model_config)},
                 threads=config.threads)
+    return train_and_write(dataset, model, lambda task: build_expert(model, task, model_config), config.top_k,
+                           params_path, cohorts, out)
+
+
+def check_dataset(params: dict[str, Any], dataset: str, params_path: str | Path) -> None:
+    """Raise :class:`ConfigError` unless ``dataset`` is a key of the params file's ``datasets``."""
+    datasets = section(params, "datasets", params_path)
+    if dataset not in datasets:
+        raise ConfigError(f"{params_path}: data set '{dataset}' is not under 'datasets' (known: {sorted(datasets)})")
+
+
+def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], top_k: int,
+                    params_path: str | Path = "params.yaml", cohorts: str | Path = COHORT_ROOT,
+                    out: str | Path = EXPERT_ROOT, descriptor: dict[str, Any] | None = None,
+                    stage: str = "train_expert") -> Path:
+    """Fit ``build(task)`` on every task of ``dataset``; write ``<out>/<dataset>/<model>/<task>/`` atomically.
+
+    The body of every stage with the expert file layout (the module docstring): ``train_expert`` and
+    ``train_hybrid`` (:mod:`methods.hybrid.stage`) differ only in how the model is built. ``descriptor``
+    (fields of :class:`benchmark.descriptor.MethodDescriptor` besides dataset/task/method) is attached to
+    each ``metrics.json`` when given, e.g. the family and backbone of a hybrid.
+    """
     cohort = Cohort.load(cohort_dir(dataset, cohorts))
     parts = {split: cohort.subset(split) for split in SPLITS}
     scoring = metrics_config(params_path)
     with atomic_directory(expert_dir(dataset, model, root=out)) as folder:
         for task in cohort.tasks:
             target = folder / task
-            expert = build_expert(model, task, model_config).fit(parts["train"], parts["val"])
+            expert = build(task).fit(parts["train"], parts["val"])
             expert.save(target / "model.pt")
             for split in SPLITS:
                 part = parts[split]
                 probabilities = expert.predict_proba(part)
                 if split != "train":
                     write_predictions(target / f"predictions_{split}.csv", part.ids, part.label(task), probabilities)
-                records = importance_records(part, task, probabilities, expert.feature_importance(part), config.top_k)
+                records = importance_records(part, task, probabilities, expert.feature_importance(part), top_k)
                 write_importance(target / f"importance_{split}.jsonl", records)
             metrics = evaluate(read_predictions(target / "predictions_test.csv"), scoring)
             validation = evaluate(read_predictions(target / "predictions_val.csv"), scoring)
@@ -73,8 +96,11 @@ def train_expert(dataset: str, model: str, params_path: str | Path = "params.yam
                 "val": {m: validation[m] for m in ("auroc", "auprc")},
                 "training": expert.summary, "history": expert.history,
             })
-            LOGGER.info("train_expert@%s-%s %s: test AUROC %.3f±%.3f AUPRC %.3f±%.3f (best epoch %s, %.1fs)",
-                        dataset, model, task, metrics["auroc"]["mean"], metrics["auroc"]["std"],
+            if descriptor is not None:
+                attach_descriptor(target / "metrics.json", {"dataset": dataset, "task": task, "method": model,
+                                                            **descriptor})
+            LOGGER.info("%s@%s-%s %s: test AUROC %.3f±%.3f AUPRC %.3f±%.3f (best epoch %s, %.1fs)",
+                        stage, dataset, model, task, metrics["auroc"]["mean"], metrics["auroc"]["std"],
                         metrics["auprc"]["mean"], metrics["auprc"]["std"], expert.summary.get("best_epoch"),
                         expert.summary.get("train_seconds", 0.0))
     return expert_dir(dataset, model, root=out)

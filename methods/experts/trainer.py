@@ -135,6 +135,14 @@ class TorchExpert(Expert):
         """The untrained network for ``n_features`` dynamic and ``n_static`` static inputs."""
         raise NotImplementedError
 
+    def tensors(self, cohort: Cohort) -> dict[str, torch.Tensor]:
+        """The network's input batch for a whole cohort (:func:`cohort_tensors`).
+
+        Models with inputs beyond the cohort arrays (the hybrids' frozen-LLM embeddings) extend the batch
+        here; training, prediction and importance all build their batches through this method.
+        """
+        return cohort_tensors(cohort, self.age_mean, self.age_std)
+
     # ------------------------------------------------------------------ training
     def _fit(self, train: Cohort, val: Cohort | None) -> None:
         cfg = self.train_config
@@ -144,9 +152,9 @@ class TorchExpert(Expert):
         if age.size and np.isfinite(age).any() and np.nanstd(age) > 0:
             self.age_mean, self.age_std = float(np.nanmean(age)), float(np.nanstd(age))
         self.network = self.build_network(len(train.features), train.static.shape[1]).to(device)
-        data = cohort_tensors(train, self.age_mean, self.age_std)
+        data = self.tensors(train)
         labels = torch.as_tensor(train.label(self.task), dtype=torch.float32)
-        val_data = cohort_tensors(val, self.age_mean, self.age_std) if val is not None else None
+        val_data = self.tensors(val) if val is not None else None
         val_labels = val.label(self.task) if val is not None else None
         optimiser = torch.optim.AdamW(self.network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
@@ -210,11 +218,11 @@ class TorchExpert(Expert):
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
     def _predict(self, cohort: Cohort) -> np.ndarray:
-        return self._probabilities(cohort_tensors(cohort, self.age_mean, self.age_std))
+        return self._probabilities(self.tensors(cohort))
 
     def _importance(self, cohort: Cohort) -> np.ndarray:
         self.network.eval()
-        data = cohort_tensors(cohort, self.age_mean, self.age_std)
+        data = self.tensors(cohort)
         parts = []
         for index in batches(len(cohort), self.train_config.eval_batch_size, None):
             batch = take(data, index, self._device())

@@ -1,0 +1,55 @@
+"""Stage ``train_hybrid``: train one hybrid baseline on every task of one data set (``eagrl train-hybrid DATASET MODEL``).
+
+Same work and same file layout as ``train_expert`` (:mod:`methods.experts.stage`, whose
+:func:`~methods.experts.stage.train_and_write` this calls), under ``models/hybrid/<DATASET>/<MODEL>/<task>/``:
+``model.pt``, ``predictions_{val,test}.csv``, ``metrics.json`` (with a descriptor: family ``hybrid``,
+backbone ``llm.backbone.source``), ``importance_{train,val,test}.jsonl`` (top-k length ``experts.top_k``).
+
+The frozen backbone is loaded once per stage and each distinct text is embedded once
+(:mod:`methods.hybrid.embedding`), so the tasks of a data set share the record embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.config import load_params, to_mapping
+from benchmark.prepare import COHORT_ROOT
+from benchmark.runtime import start_stage
+from methods.experts.config import load_experts_config
+from methods.experts.stage import check_dataset, train_and_write
+from methods.hybrid import HYBRIDS
+from methods.hybrid.config import MODELS, describe_hybrid, load_hybrid_config
+
+HYBRID_ROOT = Path("models/hybrid")
+
+
+def train_hybrid(dataset: str, model: str, params_path: str | Path = "params.yaml",
+                 cohorts: str | Path = COHORT_ROOT, out: str | Path = HYBRID_ROOT) -> Path:
+    """Train hybrid ``model`` on every task of ``dataset`` and write the expert stage's outputs under ``out``."""
+    params = load_params(params_path)
+    check_dataset(params, dataset, params_path)
+    config = load_hybrid_config(params, params_path)
+    model_config = config.model(model)
+    top_k = load_experts_config(params, params_path).top_k
+    start_stage(f"train_hybrid@{dataset}-{model}", int(model_config.train.seed),
+                {"dataset": dataset, "model": model, "top_k": top_k, "config": to_mapping(model_config)},
+                threads=config.threads)
+    descriptor = {"family": "hybrid", "backbone": model_config.backbone.source}
+    return train_and_write(dataset, model, lambda task: HYBRIDS[model](task, model_config), top_k, params_path,
+                           cohorts, out, descriptor=descriptor, stage="train_hybrid")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl train-hybrid``."""
+    parser = subparsers.add_parser(
+        "train-hybrid", help="Train one hybrid baseline on every task of a data set (DVC stage train_hybrid@<ds>-<model>).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="params.yaml section 'hybrid' (the backbone is llm.backbone):\n" + describe_hybrid())
+    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser.add_argument("model", choices=MODELS, help="Hybrid baseline.")
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--out", default=str(HYBRID_ROOT), help="Folder that receives <dataset>/<model>/<task>/.")
+    parser.set_defaults(handler=lambda args: train_hybrid(args.dataset, args.model, args.params, args.cohorts, args.out))
