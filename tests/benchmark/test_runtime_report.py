@@ -76,6 +76,6 @@ def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime_report, "stage_names", lambda: ["prepare@a", "report_x"])
     path = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=1.0, goal_gb=6.0, noop_seconds=2.5)
     text = path.read_text()
-    assert "**1.5 min**" in text and "NOT met" in text and "not recorded" in text and "**2.5 s**" in text
+    assert "**1.5 min**" in text and "not judged: 1 stage(s) not recorded" in text and "**2.5 s**" in text
     data = json.loads((tmp_path / "results" / "runtime.json").read_text())
     assert data["total_s"] == 90.0 and data["peak_rss_mb"] == 2048.0
