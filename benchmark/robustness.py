@@ -67,7 +67,7 @@ class LLMRobustnessConfig:
     n_patients: int = option(20, help="Seeded, label-stratified subset of the test split per pair (0 = all): generation is the cost.")
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
-                                         help="(dataset, task) pairs of the prompting, label_sft and wo_stage2 stages (RL variants: eag_rl.rl.pairs).")
+                                         help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
 
 
 @dataclass
@@ -94,6 +94,14 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
     for i, pair in enumerate(config.llm.pairs):
         if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
             raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] must be a mapping with keys dataset and task")
+    rl = (params.get("eag_rl") or {}).get("rl") or {}
+    if rl.get("variants"):
+        trained = rl.get("pairs") or []
+        for i, pair in enumerate(config.llm.pairs):
+            if pair not in trained:
+                raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] = {pair} is not in eag_rl.rl.pairs {trained}: the "
+                                  f"RL variants' robustness stages (robustness_llm_rl) need policies trained on it; add it "
+                                  f"to eag_rl.rl.pairs or remove it from {SECTION}.llm.pairs")
     dl_groups(params)
     return config
 

@@ -19,6 +19,7 @@ from benchmark.main_table import report_config
 from benchmark.paper.compare import ComparisonConfig
 from benchmark.paper.verify import PaperConfig
 from benchmark.regress import regress_config
+from benchmark.robustness import load_robustness_config
 from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config
 from methods.eag_rl.stage1 import load_stage1_config
 from methods.experts.config import load_experts_config
@@ -87,6 +88,7 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
         tasks = params["datasets"][pair["dataset"]].get("tasks")
         assert tasks is None or pair["task"] in tasks
     assert llm.evaluation.split in ("train", "val", "test")
+    load_robustness_config(params, path)  # its LLM pairs are RL pairs (robustness_llm_rl runs the variants there)
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)

@@ -43,6 +43,18 @@ def test_bad_levels_are_rejected(tmp_path):
         load_robustness_config({"robustness": {"dl": {"levels": ["none", "blur:0.1"]}}})
 
 
+def test_llm_pairs_must_be_rl_pairs():
+    """robustness_llm_rl runs the RL variants on robustness.llm.pairs: a pair without trained policies is refused."""
+    icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
+    ward_mortality = {"dataset": "synthetic_ward", "task": "mortality"}
+    rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}}}
+    load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality]}}, "eag_rl": {"rl": rl}})
+    with pytest.raises(ConfigError, match=r"llm.pairs\[1\].*not in eag_rl.rl.pairs.*add it"):
+        load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality, ward_mortality]}}, "eag_rl": {"rl": rl}})
+    # without RL variants (a profile with no stage 2) any pair is fine
+    load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality]}}, "eag_rl": {"rl": {"variants": {}}}})
+
+
 def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     monkeypatch.chdir(tmp_path)
     small_icu.save(tmp_path / "cohorts" / "small_icu")
