@@ -35,6 +35,17 @@ scratch ``results/*.json`` are compared with the reference committed under ``reg
 (``results/ci/`` for the ci profile). The user's params.yaml, results and DVC cache are never touched.
 ``--update`` copies the scratch results into that reference folder instead of comparing (then commit them
 deliberately); ``--fresh DIR`` skips the run and compares the results already in ``DIR/results``.
+
+The machine of the reference
+----------------------------
+Same seed and thread count give the same numbers *on the same kind of CPU*: greedy decoding in bf16, and
+trained models, follow the floating-point kernels torch dispatches to (AVX2, AVX-512, AVX-512 BF16, AMX),
+and a last-bit difference can flip a token and move a score by far more than any tolerance. ``--update``
+therefore writes the machine's fingerprint (:func:`machine_fingerprint`) beside the reference
+(``machine.json``). When the comparing machine's fingerprint differs, the fields that differ are printed,
+and a number outside its tolerance whose key matches ``regress.machine_sensitive`` gets the status
+``machine`` — reported, not a failure — while every other number (cohort counts and statistics, which come
+from NumPy's generator) is still compared strictly. On a machine like the reference's everything is strict.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ import fnmatch
 import json
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -58,6 +70,9 @@ from tabulate import tabulate
 from benchmark.config import ConfigError, describe, from_mapping, load_params, option
 
 FAILURES = ("changed", "missing")
+STATUSES = ("ok", "changed", "missing", "new", "machine")
+MACHINE_FILE = "machine.json"  # a profile reference's machine fingerprint (not a results file: never compared)
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")  # what CPU kernels branch on
 
 
 @dataclass
@@ -72,6 +87,7 @@ class RegressConfig:
     tolerances: dict[str, float] = option({}, help="Per-key absolute tolerances: fnmatch pattern on '<file>:<key>' -> tol; the first match wins.")
     exclude: list[str] = option([], help="fnmatch patterns of files (e.g. 'runtime.json') or of '<file>:<key>' that are not compared.")
     profiles: dict[str, str] = option({}, help="Profile name -> results folder holding the committed reference of that profile's scratch run (e.g. ci: results/ci).")
+    machine_sensitive: list[str] = option([], help="fnmatch patterns of '<file>:<key>' whose numbers follow the CPU's floating-point kernels: on a machine unlike the reference's (machine.json) a difference there is reported as 'machine', not a failure.")
 
     def __post_init__(self) -> None:
         if self.abs_tol < 0 or self.rel_tol < 0 or any(v < 0 for v in self.tolerances.values()):
@@ -131,6 +147,8 @@ def committed_results(root: str | Path, config: RegressConfig) -> dict[str, Any]
     out = {}
     for name in names:
         relative = Path(name).relative_to(config.results).as_posix()
+        if Path(relative).name == MACHINE_FILE:
+            continue
         if fnmatch.fnmatch(relative, config.files) and not _excluded(relative, config):
             out[relative] = _parse(_git(root, "show", f"{config.ref}:{name}"), f"{config.ref}:{name}")
     return out
@@ -145,9 +163,50 @@ def fresh_results(root: str | Path, config: RegressConfig, top_level_only: bool 
         relative = path.relative_to(folder).as_posix()
         if top_level_only and "/" in relative:
             continue
+        if Path(relative).name == MACHINE_FILE:
+            continue
         if path.is_file() and fnmatch.fnmatch(relative, config.files) and not _excluded(relative, config):
             out[relative] = _parse(path.read_text(), str(path))
     return out
+
+
+# ------------------------------------------------------------------------------------------ the machine
+def machine_fingerprint() -> dict[str, str]:
+    """What decides the floating-point path of a CPU run: architecture, CPU model, the ISA extensions CPU
+    kernels branch on, torch's dispatch level and the versions of the numeric libraries."""
+    import numpy
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 platform.processor() or "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    try:
+        import transformers
+        transformers_version = transformers.__version__
+    except ImportError:  # pragma: no cover - the suite depends on it
+        transformers_version = "absent"
+    return {"machine": platform.machine(), "cpu": model,
+            "isa": " ".join(flag for flag in ISA_FLAGS if flag in flags) or "unknown",
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "transformers": transformers_version, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def committed_machine(root: Path, config: RegressConfig) -> dict[str, str] | None:
+    """The fingerprint committed beside a profile reference at ``config.ref`` (None when there is none)."""
+    name = f"{config.results}/{MACHINE_FILE}"
+    listed = _git(root, "ls-tree", "--name-only", config.ref, "--", name).strip()
+    return _parse(_git(root, "show", f"{config.ref}:{name}"), f"{config.ref}:{name}") if listed else None
+
+
+def machine_differences(reference: dict[str, str] | None, current: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(field, reference, current)`` of every fingerprint field that differs (none without a reference)."""
+    if reference is None:
+        return []
+    return [(k, str(reference.get(k, "—")), str(current.get(k, "—")))
+            for k in sorted(set(reference) | set(current)) if reference.get(k) != current.get(k)]
 
 
 def _parse(text: str, where: str) -> Any:
@@ -185,8 +244,10 @@ def tolerance_for(key: str, committed: float, config: RegressConfig) -> float:
     return base + config.rel_tol * (abs(committed) if math.isfinite(committed) else 0.0)
 
 
-def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig) -> list[Difference]:
-    """Every number of every file, committed against fresh, with its status."""
+def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig,
+            other_machine: bool = False) -> list[Difference]:
+    """Every number of every file, committed against fresh, with its status (``other_machine``: the fresh
+    numbers come from a machine unlike the reference's, see the module docstring)."""
     out: list[Difference] = []
     for name in sorted(set(committed) | set(fresh)):
         if name not in fresh:
@@ -205,7 +266,10 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressCon
                 tol = tolerance_for(key, old[key], config)
                 a, b = old[key], new[key]
                 same = (math.isnan(a) and math.isnan(b)) or (not math.isnan(a) and not math.isnan(b) and abs(b - a) <= tol)
-                out.append(Difference(key, a, b, tol, "ok" if same else "changed"))
+                status = "ok" if same else "changed"
+                if status == "changed" and other_machine and any(fnmatch.fnmatch(key, p) for p in config.machine_sensitive):
+                    status = "machine"
+                out.append(Difference(key, a, b, tol, status))
     return out
 
 
@@ -221,7 +285,7 @@ def diff_table(differences: list[Difference], show_all: bool = False) -> str:
 
 def summary(differences: list[Difference]) -> dict[str, int]:
     """Counts per status."""
-    counts = {status: 0 for status in ("ok", "changed", "missing", "new")}
+    counts = {status: 0 for status in STATUSES}
     for d in differences:
         counts[d.status] += 1
     return counts
@@ -238,9 +302,18 @@ def regress(root: str | Path = ".", params_path: str | Path = "params.yaml", sho
 
 
 def report(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig, where: str,
-           show_all: bool = False, out=sys.stdout) -> int:
-    """Compare, print the summary line and the diff table; return the exit status (1 on a failure)."""
-    differences = compare(committed, fresh, config)
+           show_all: bool = False, out=sys.stdout, machine: list[tuple[str, str, str]] | None = None) -> int:
+    """Compare, print the summary line and the diff table; return the exit status (1 on a failure).
+
+    ``machine``: the fingerprint fields in which this machine differs from the reference's (see
+    :func:`machine_differences`); when there are any, machine-sensitive numbers do not fail.
+    """
+    if machine:
+        print("regress: this machine differs from the reference's (machine.json) in:", file=out)
+        print(tabulate(machine, headers=["field", "reference", "this machine"], tablefmt="github"), file=out)
+        print("regress: numbers matching regress.machine_sensitive that differ are reported as 'machine', not failures; "
+              "regenerate the reference on this kind of machine to compare them strictly", file=out)
+    differences = compare(committed, fresh, config, other_machine=bool(machine))
     counts = summary(differences)
     print(f"regress: {len(committed)} committed file(s) at {config.ref}, {len(fresh)} fresh file(s) in {where} "
           f"({config.files}); {len(differences)} number(s): " + ", ".join(f"{k} {v}" for k, v in counts.items()),
@@ -308,12 +381,14 @@ def regress_profile(root: str | Path, profile: str, workdir: str | Path | None =
         for file in sorted((fresh / config.results).glob("*")):
             if file.is_file() and file.suffix in (".json", ".md", ".csv"):
                 shutil.copy2(file, target / file.name)
-        print(f"regress: reference of profile '{name}' written to {reference}/ ({len(produced)} JSON file(s)); "
-              f"commit it", file=out)
+        (target / MACHINE_FILE).write_text(json.dumps(machine_fingerprint(), indent=2) + "\n")
+        print(f"regress: reference of profile '{name}' written to {reference}/ ({len(produced)} JSON file(s)) with "
+              f"this machine's fingerprint ({MACHINE_FILE}); commit it", file=out)
         return 0
     reference_config = replace(config, results=reference)
+    machine = machine_differences(committed_machine(root, reference_config), machine_fingerprint())
     return report(committed_results(root, reference_config), produced, reference_config, f"{fresh}/{config.results}/",
-                  show_all, out)
+                  show_all, out, machine)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

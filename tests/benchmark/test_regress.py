@@ -180,3 +180,59 @@ def test_profile_without_a_reference_entry_is_a_usage_error(repo):
 
     with pytest.raises(ConfigError, match="regress.profiles has no entry 'ci'"):
         regress_profile(repo, "profiles/ci.yaml", fresh=repo, out=io.StringIO())
+
+
+def _ci_reference(repo, machine_sensitive):
+    """Commit a ci reference written by --update (with this machine's fingerprint); return the scratch copy."""
+    from benchmark.regress import copy_worktree, regress_profile
+
+    params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"},
+                                    "machine_sensitive": machine_sensitive}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    scratch = repo.parent / f"{repo.name}-scratch"
+    scratch.mkdir()
+    copy_worktree(repo, scratch)
+    assert regress_profile(repo, "profiles/ci.yaml", fresh=scratch, update=True, out=io.StringIO()) == 0
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "ci reference")
+    return scratch
+
+
+def test_update_records_the_machine_and_it_is_not_compared(repo):
+    from benchmark.regress import machine_fingerprint, regress_profile
+
+    scratch = _ci_reference(repo, ["main.json:*"])
+    recorded = json.loads((repo / "results" / "ci" / "machine.json").read_text())
+    assert recorded == machine_fingerprint()
+    assert {"cpu", "isa", "torch_cpu_capability", "torch"} <= set(recorded)
+    out = io.StringIO()
+    assert regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 0
+    assert "machine.json" not in out.getvalue() and "differs from the reference" not in out.getvalue()
+
+
+def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, monkeypatch):
+    """A score that moved on a different CPU is reported as 'machine'; a cohort count that moved still fails."""
+    import benchmark.regress as regress_module
+
+    scratch = _ci_reference(repo, ["main.json:*"])
+    edited = json.loads(json.dumps(MAIN))
+    edited["synthetic_icu"]["mortality"]["gru"]["auroc_mean"] = 0.83
+    _write(repo, "ci/main.json", edited)
+    _git(repo, "commit", "-q", "-am", "a reference made on another CPU")
+
+    assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=io.StringIO()) == 1  # same machine: strict
+    other = {**regress_module.machine_fingerprint(), "isa": "avx2", "torch_cpu_capability": "AVX2"}
+    monkeypatch.setattr(regress_module, "machine_fingerprint", lambda: other)
+    out = io.StringIO()
+    assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 0
+    text = out.getvalue()
+    assert "differs from the reference" in text and "torch_cpu_capability" in text
+    assert "gru/auroc_mean" in text and "| machine" in text and "machine 1" in text
+
+    cohorts = json.loads(json.dumps(COHORTS))
+    cohorts[0]["patients"] = 199
+    _write(repo, "ci/cohorts.json", cohorts)
+    _git(repo, "commit", "-q", "-am", "a cohort count edited by hand")
+    out = io.StringIO()
+    assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 1
+    assert "cohorts.json" in out.getvalue() and "changed" in out.getvalue()
