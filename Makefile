@@ -13,7 +13,7 @@ MIMIC  ?=
 PROFILE ?=
 EXTRAS ?= dev
 
-.PHONY: repro test install regress regress-default runtime lint clean-venv
+.PHONY: repro test install regress regress-default runtime tjh-tables lint clean-venv
 
 install: $(STAMP)
 
@@ -50,6 +50,13 @@ regress-default: $(STAMP)
 # into results/runtime.md (run it on an otherwise idle machine).
 runtime: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl runtime-report
+
+# Real-data tables (results/tjh/): the TJH cohort, its experts, their robustness and the synthetic_icu -> tjh transfer,
+# run in a scratch copy of the working tree (`eagrl configure --tjh` + `dvc repro` of those stages only; no LLM
+# stage). Your params.yaml, results/ (except results/tjh/) and DVC cache are untouched; commit results/tjh/.
+tjh-tables: $(STAMP)
+	$(if $(TJH),,$(error make tjh-tables needs TJH=/path/to/time_series_375_prerpocess_en.xlsx))
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl tjh-tables --tjh $(TJH)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
