@@ -13,7 +13,7 @@ MIMIC  ?=
 PROFILE ?=
 EXTRAS ?= dev
 
-.PHONY: repro test install regress regress-default runtime lint clean-venv
+.PHONY: repro test install regress regress-default runtime tjh-tables tjh-argument lint clean-venv
 
 install: $(STAMP)
 
@@ -50,6 +50,15 @@ regress-default: $(STAMP)
 # into results/runtime.md (run it on an otherwise idle machine).
 runtime: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl runtime-report
+
+# Real-data tables (results/tjh/): the TJH cohort, its experts, their robustness and the synthetic_icu -> tjh transfer,
+# run in a scratch copy of the working tree (`eagrl configure --tjh` + `dvc repro` of those stages only; no LLM
+# stage). Your params.yaml, results/ (except results/tjh/) and DVC cache are untouched; commit results/tjh/.
+tjh-tables: tjh-argument $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/eagrl tjh-tables --tjh $(TJH)
+
+tjh-argument:  # fail before any install when TJH= is missing
+	@test -n "$(TJH)" || { echo "make tjh-tables needs TJH=/path/to/time_series_375_prerpocess_en.xlsx" >&2; exit 2; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

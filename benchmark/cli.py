@@ -35,6 +35,7 @@ STAGE_MODULES = [
     "benchmark.results_index",
     "benchmark.regress",
     "benchmark.runtime_report",
+    "benchmark.tjh_tables",
 ]
 
 

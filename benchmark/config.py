@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +58,23 @@ def section(params: dict[str, Any], dotted: str, source: str | Path = DEFAULT_PA
             raise ConfigError(f"{source}: missing key '{'.'.join(walked)}' (see the comments in params.yaml)")
         node = node[key]
     return node
+
+
+def select_datasets(configured: Iterable[str], wanted: Iterable[str] | None, where: str | Path = DEFAULT_PARAMS) -> list[str]:
+    """The configured data sets restricted to ``wanted`` (``None`` = all of them), in configured order.
+
+    Report functions take such a filter so that one data set's tables (e.g. ``results/tjh/``) come from the
+    same code as the full tables. A wanted name that is not configured is an error naming the file and fix.
+    """
+    configured = list(configured)
+    if wanted is None:
+        return configured
+    wanted = list(wanted)
+    unknown = [name for name in wanted if name not in configured]
+    if unknown:
+        raise ConfigError(f"{where}: data set(s) {unknown} not under 'datasets' (configured: {configured}); "
+                          f"add them (e.g. `eagrl configure --tjh PATH`) or drop them from the filter")
+    return [name for name in configured if name in wanted]
 
 
 def _accepts(annotation: Any, value: Any) -> bool:

@@ -7,9 +7,10 @@ and JSON under ``results/``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.config import load_params, section
+from benchmark.config import load_params, section, select_datasets
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.data.signal import signal_check
 from benchmark.prepare import COHORT_ROOT, cohort_dir
@@ -37,12 +38,17 @@ def cohort_rows(cohort: Cohort, source: str) -> list[dict]:
 
 
 def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = COHORT_ROOT,
-                   out: str | Path = RESULTS) -> list[Path]:
-    """``results/cohorts.{md,csv,json}``: counts per data set, task and split, and the signal check."""
+                   out: str | Path = RESULTS, datasets: Sequence[str] | None = None) -> list[Path]:
+    """``results/cohorts.{md,csv,json}``: counts per data set, task and split, and the signal check.
+
+    ``datasets`` restricts the tables to those data sets of params.yaml (default: every one), e.g. for the
+    TJH tables of ``eagrl tjh-tables``.
+    """
     params = load_params(params_path)
-    datasets = section(params, "datasets", params_path)
+    configured = section(params, "datasets", params_path)
     counts, signal = [], []
-    for name, settings in datasets.items():
+    for name in select_datasets(configured, datasets, params_path):
+        settings = configured[name]
         cohort = Cohort.load(cohort_dir(name, root))
         counts += cohort_rows(cohort, settings["source"])
         for task in cohort.tasks:

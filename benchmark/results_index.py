@@ -11,8 +11,10 @@ produced it. The index records, once for the whole folder,
   come from the same settings without diffing the files,
 * the **date** (UTC) the index was written,
 
-and then one line per file: its title (the Markdown heading, or that of the Markdown twin of a CSV/JSON),
-size, sha256 prefix and modification time. The stage runs last (its DVC deps are the other results files)
+then the sub-folders written by other commands than ``dvc repro`` (``ci/``: the ``make regress`` reference;
+``tjh/``: the real-data tables of ``make tjh-tables``), each with the command that writes it, and then one line
+per file: its title (the Markdown heading, or that of the Markdown twin of a CSV/JSON), size, sha256 prefix
+and modification time. The stage runs last (its DVC deps are the other results files)
 so the index lists them all.
 """
 
@@ -32,6 +34,13 @@ from benchmark.tables import markdown_table
 RESULTS = Path("results")
 INDEX = "README.md"
 DEFAULT_PROFILE = "default"
+# Sub-folders of results/ that `dvc repro` does not write: name -> what they hold and which command writes them.
+SUBFOLDERS = {
+    "ci": "the `ci` profile's reference numbers for `make regress`, written by "
+          "`eagrl regress --profile profiles/ci.yaml --update` (a scratch run of that profile)",
+    "tjh": "real-data (TJH) tables of the deep-learning experts, written by `make tjh-tables TJH=/path/to/"
+           "time_series_375_prerpocess_en.xlsx` (a scratch run with the workbook; see tjh/README.md)",
+}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -100,6 +109,13 @@ def index_rows(results: str | Path = RESULTS) -> list[dict[str, Any]]:
     return rows
 
 
+def subfolder_lines(results: str | Path = RESULTS) -> list[str]:
+    """Markdown lines naming the sub-folders of ``results`` that another command writes (``SUBFOLDERS``)."""
+    results = Path(results)
+    lines = [f"- [{name}/]({name}/): {text}" for name, text in SUBFOLDERS.items() if (results / name).is_dir()]
+    return ["Sub-folders written by other commands:", "", *lines, ""] if lines else []
+
+
 def write_index(params_path: str | Path = "params.yaml", results: str | Path = RESULTS, cwd: str | Path = ".") -> Path:
     """Write ``results/README.md``; returns its path."""
     configure_logging()
@@ -109,8 +125,9 @@ def write_index(params_path: str | Path = "params.yaml", results: str | Path = R
     text = "\n".join([
         "# Results",
         "",
-        "Every table here is written by `dvc repro` (see dvc.yaml); nothing is typed in by hand. "
-        "`make regress` re-runs the pipeline and checks every number in the JSON files against the committed ones.",
+        "Every table here is written by `dvc repro` (see dvc.yaml), except in the sub-folders listed below; nothing "
+        "is typed in by hand. `make regress` re-runs the pipeline and checks every number in the JSON files against "
+        "the committed ones.",
         "",
         f"- profile: `{info['profile']}`",
         f"- git commit: `{commit}`",
@@ -119,6 +136,7 @@ def write_index(params_path: str | Path = "params.yaml", results: str | Path = R
         "",
         "`.md` files are for reading, `.csv` for spreadsheets, `.json` for `dvc metrics show` and `make regress`.",
         "",
+        *subfolder_lines(results),
         markdown_table(rows) if rows else "(no results files yet)",
         "",
     ])

@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +80,19 @@ def _family_order(row: dict[str, Any]) -> int:
 
 
 # ------------------------------------------------------------------------------------------ robustness
-def robustness_rows(root: str | Path = ROBUSTNESS_ROOT) -> list[dict[str, Any]]:
-    """One row per robustness metrics file, with the change against the method's ``none`` level."""
+def robustness_rows(root: str | Path = ROBUSTNESS_ROOT, datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """One row per robustness metrics file, with the change against the method's ``none`` level.
+
+    ``datasets``: keep only the files of these data sets (default: every file), e.g. TJH's alone.
+    """
     rows = []
     for path in _files(Path(root), 4):
         read = _read(path)
         if read is None:
             continue
         d, data = read
+        if datasets is not None and d.dataset not in datasets:
+            continue
         perturbation = Perturbation.parse(d.condition)
         rows.append({"dataset": d.dataset, "task": d.task, "family": d.family, "method": d.method,
                      "backbone": d.backbone, "condition": perturbation.condition, "kind": perturbation.kind,
@@ -223,12 +229,16 @@ ROBUSTNESS_COLUMNS = ["dataset", "task", "family", "method", "backbone", "condit
 
 
 def report_robustness(root: str | Path = ROBUSTNESS_ROOT, out: str | Path = RESULTS,
-                      params_path: str | Path = "params.yaml") -> list[Path]:
-    """Write ``results/robustness.{md,csv,json}`` and the per-task PNGs; returns the paths."""
+                      params_path: str | Path = "params.yaml", datasets: Collection[str] | None = None) -> list[Path]:
+    """Write ``results/robustness.{md,csv,json}`` and the per-task PNGs; returns the paths.
+
+    ``datasets`` restricts the tables and plots to those data sets (default: every one found).
+    """
     configure_logging()
-    rows = robustness_rows(root)
+    rows = robustness_rows(root, datasets)
     if not rows:
-        raise FileNotFoundError(f"{root}: no */*/*/*/metrics.json found; run the robustness stages first")
+        which = "" if datasets is None else f" of data set(s) {sorted(datasets)}"
+        raise FileNotFoundError(f"{root}: no */*/*/*/metrics.json{which} found; run the robustness stages first")
     summary = degradation_rows(rows)
     intro = _robustness_intro(params_path)
     out = Path(out)
@@ -284,9 +294,12 @@ def in_domain_scores(params_path: str | Path = "params.yaml", root: str | Path =
     return out
 
 
-def cross_domain_rows(root: str | Path = CROSS_DOMAIN_ROOT,
-                      in_domain: dict[tuple, dict[str, float]] | None = None) -> list[dict[str, Any]]:
-    """One row per cross-domain metrics file, with in-domain references where known."""
+def cross_domain_rows(root: str | Path = CROSS_DOMAIN_ROOT, in_domain: dict[tuple, dict[str, float]] | None = None,
+                      datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """One row per cross-domain metrics file, with in-domain references where known.
+
+    ``datasets``: keep only the pairs whose source or target is one of these (default: every pair).
+    """
     in_domain = in_domain or {}
     rows = []
     for path in _files(Path(root), 3):
@@ -294,6 +307,8 @@ def cross_domain_rows(root: str | Path = CROSS_DOMAIN_ROOT,
         if read is None:
             continue
         d, data = read
+        if datasets is not None and d.dataset not in datasets and d.source_dataset not in datasets:
+            continue
         run = data.get("run", {})
         row = {"source": d.source_dataset, "target": d.dataset, "task": d.task, "family": d.family,
                "method": d.method, "backbone": d.backbone, "n": int(data["n"]), "positives": int(data["positives"]),
@@ -380,12 +395,17 @@ def plot_cross_domain(rows: list[dict[str, Any]], path: str | Path) -> Path:
 
 
 def report_cross_domain(root: str | Path = CROSS_DOMAIN_ROOT, out: str | Path = RESULTS,
-                        params_path: str | Path = "params.yaml", repo: str | Path = ".") -> list[Path]:
-    """Write ``results/cross_domain.{md,csv,json}`` and ``results/plots/cross_domain.png``."""
+                        params_path: str | Path = "params.yaml", repo: str | Path = ".",
+                        datasets: Collection[str] | None = None) -> list[Path]:
+    """Write ``results/cross_domain.{md,csv,json}`` and ``results/plots/cross_domain.png``.
+
+    ``datasets`` restricts them to the pairs whose source or target is one of these (default: every pair).
+    """
     configure_logging()
-    rows = cross_domain_rows(root, in_domain_scores(params_path, repo))
+    rows = cross_domain_rows(root, in_domain_scores(params_path, repo), datasets)
     if not rows:
-        raise FileNotFoundError(f"{root}: no */*/*/metrics.json found; run the cross_domain stages first")
+        which = "" if datasets is None else f" with source or target in {sorted(datasets)}"
+        raise FileNotFoundError(f"{root}: no */*/*/metrics.json{which} found; run the cross_domain stages first")
     out = Path(out)
     paths = [atomic_write_text(out / "cross_domain.md", cross_domain_markdown(rows)),
              atomic_write_text(out / "cross_domain.csv", csv_text(rows, CROSS_DOMAIN_COLUMNS)),

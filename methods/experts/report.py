@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
-from benchmark.config import load_params, section
+from benchmark.config import load_params, section, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.evaluate import compare, evaluate, metrics_config, read_predictions
 from benchmark.metrics import MetricsConfig, bootstrap_indices
@@ -154,10 +155,15 @@ def _write(rows: list[dict[str, Any]], display: list[dict[str, Any]], stem: Path
 
 
 def report_experts(params_path: str | Path = "params.yaml", root: str | Path = EXPERT_ROOT,
-                   cohorts: str | Path = COHORT_ROOT, out: str | Path = RESULTS) -> list[Path]:
-    """Write ``results/experts.*`` and ``results/faithfulness.*`` from the ``train_expert`` outputs."""
+                   cohorts: str | Path = COHORT_ROOT, out: str | Path = RESULTS,
+                   datasets: Sequence[str] | None = None) -> list[Path]:
+    """Write ``results/experts.*`` and ``results/faithfulness.*`` from the ``train_expert`` outputs.
+
+    ``datasets`` restricts both tables to those data sets of params.yaml (default: every one), e.g. for the
+    TJH tables of ``eagrl tjh-tables``; the faithfulness table is then empty when none of them is synthetic.
+    """
     params = load_params(params_path)
-    datasets = list(section(params, "datasets", params_path))
+    datasets = select_datasets(section(params, "datasets", params_path), datasets, params_path)
     experts = load_experts_config(params, params_path)
     scoring = metrics_config(params_path)
     root, cohorts, out = Path(root), Path(cohorts), Path(out)

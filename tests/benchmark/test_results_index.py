@@ -30,6 +30,20 @@ def test_index_lists_every_file_with_provenance(tmp_path):
     assert "| [main.json](main.json) | Main results" in text  # the JSON takes its Markdown twin's title
     assert "The paper's claims, checked" in text
     assert "README.md](README.md)" not in text
+    assert "Sub-folders" not in text  # none here
+
+
+def test_index_names_the_command_of_each_sub_folder(tmp_path):
+    params = _params(tmp_path / "params.yaml")
+    results = tmp_path / "results"
+    (results / "tjh").mkdir(parents=True)
+    (results / "tjh" / "experts.md").write_text("# Expert models\n")
+    (results / "plots").mkdir()
+    assert main(["report-index", "--params", str(params), "--results", str(results)]) == 0
+    text = (results / "README.md").read_text()
+    assert "- [tjh/](tjh/): real-data (TJH) tables" in text and "make tjh-tables TJH=" in text
+    assert "[ci/]" not in text and "[plots/]" not in text
+    assert "| [tjh/experts.md](tjh/experts.md) | Expert models" in text
 
 
 def test_profile_defaults_and_commit_outside_git(tmp_path):
