@@ -341,6 +341,15 @@ def copy_worktree(root: Path, target: Path) -> int:
     return copied
 
 
+def scratch_env(workdir: Path) -> dict[str, str]:
+    """Environment of commands run in a scratch copy: this interpreter's tools first on PATH, and the scratch
+    copy's code first on PYTHONPATH (an editable install would otherwise import the original checkout's)."""
+    bin_dir = str(Path(sys.executable).parent)
+    pythonpath = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": pythonpath,
+            "DVC_NO_ANALYTICS": "1"}
+
+
 def run_profile(root: Path, profile: str, workdir: Path, out=sys.stdout) -> Path:
     """Run the whole pipeline under ``profile`` in a fresh copy of the working tree at ``workdir``."""
     if workdir.exists() and any(workdir.iterdir()):
@@ -350,7 +359,7 @@ def run_profile(root: Path, profile: str, workdir: Path, out=sys.stdout) -> Path
     shutil.rmtree(workdir / "results", ignore_errors=True)  # every result must come from this run
     print(f"regress: copied {count} files to {workdir}; profile {profile}", file=out, flush=True)
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = scratch_env(workdir)
     for command in (["git", "init", "-q"], [str(Path(bin_dir) / "eagrl"), "configure", "--profile", profile],
                     [str(Path(bin_dir) / "dvc"), "repro", "--force"]):
         print(f"regress: $ {' '.join(command)}", file=out, flush=True)

@@ -49,7 +49,7 @@ import yaml
 
 from benchmark.config import ConfigError, describe, load_params, option, section
 from benchmark.data.cohort import SPLITS, Cohort
-from benchmark.regress import copy_worktree
+from benchmark.regress import copy_worktree, scratch_env
 from benchmark.results_index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import markdown_table, write_table
@@ -177,14 +177,6 @@ def _step(command: list[str], cwd: Path, env: dict[str, str], log: TextIO, captu
         raise ConfigError(f"`{' '.join(command)}` failed in {cwd}{detail}; the scratch copy is kept for inspection")
     _say(f"  done in {seconds:.1f} s", log)
     return result.stdout or "", seconds
-
-
-def scratch_env(workdir: Path) -> dict[str, str]:
-    """Environment of the scratch commands: this interpreter's tools first, the scratch code imported."""
-    bin_dir = str(Path(sys.executable).parent)
-    pythonpath = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": pythonpath,
-            "DVC_NO_ANALYTICS": "1"}
 
 
 def find_backbone(root: Path, given: str) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -236,3 +237,14 @@ def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, mo
     out = io.StringIO()
     assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 1
     assert "cohorts.json" in out.getvalue() and "changed" in out.getvalue()
+
+
+def test_scratch_commands_import_the_scratch_copy(tmp_path):
+    """An editable install points at the original checkout: the scratch copy's code must come first."""
+    from benchmark.regress import scratch_env
+
+    env = scratch_env(tmp_path)
+    assert env["PYTHONPATH"].split(":")[0] == str(tmp_path)
+    result = subprocess.run([sys.executable, "-c", "import sys; print(sys.path[1])"], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == str(tmp_path)
