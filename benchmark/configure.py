@@ -35,6 +35,10 @@ REPLACE = "_replace"  # in an overlay profile: this mapping replaces the base's 
 CROSS_DOMAIN_TASK = "mortality"  # the only task every domain has
 
 
+def _represent_null(representer, _value):
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
 def _flow(entry: dict[str, str]) -> CommentedMap:
     """A one-line YAML mapping ``{a: b, ...}`` (the style of the lists it joins)."""
     node = CommentedMap(entry)
@@ -70,6 +74,7 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)  # the style of params.yaml, so the diff shows only what changed
     yaml.width = 4096  # do not re-wrap long flow mappings
+    yaml.representer.add_representer(type(None), _represent_null)  # `key: null` stays `key: null`, not `key:`
     if profile:
         apply_profile(profile, params_path, yaml)
     if tjh is None and mimic_iv is None:
