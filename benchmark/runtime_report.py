@@ -238,7 +238,9 @@ def from_logs(log_dir: str | Path = "logs", out: str | Path = RESULTS, goal_minu
     peak = max((r["peak_rss_mb"] for r in recorded), default=0.0)
     info = machine()
     missing = len(rows) - len(recorded)
-    if missing:
+    if missing and total > goal_minutes * 60:
+        verdict = f"NOT met: the recorded stages alone exceed it ({missing} more stage(s) not recorded)"
+    elif missing:
         verdict = f"not judged: {missing} stage(s) not recorded, so the sum understates a full run"
     else:
         verdict = "met" if total <= goal_minutes * 60 else "NOT met"

@@ -74,8 +74,11 @@ def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
     (logs / "prepare_a.json").write_text(json.dumps({"stage": "prepare@a", "finished": "2026-01-01T00:00:00",
                                                      "wall_s": 90.0, "peak_rss_mb": 2048.0, "load_average_1m": 1.5}))
     monkeypatch.setattr(runtime_report, "stage_names", lambda: ["prepare@a", "report_x"])
-    path = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=1.0, goal_gb=6.0, noop_seconds=2.5)
+    path = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=2.0, goal_gb=6.0, noop_seconds=2.5)
     text = path.read_text()
     assert "**1.5 min**" in text and "not judged: 1 stage(s) not recorded" in text and "**2.5 s**" in text
     data = json.loads((tmp_path / "results" / "runtime.json").read_text())
     assert data["total_s"] == 90.0 and data["peak_rss_mb"] == 2048.0
+    # a goal the recorded stages alone exceed is missed, whatever the unrecorded ones take
+    text = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=1.0, goal_gb=6.0).read_text()
+    assert "NOT met: the recorded stages alone exceed it (1 more stage(s) not recorded)" in text
