@@ -17,6 +17,7 @@ import os
 import random
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -71,7 +72,7 @@ def start_stage(name: str, seed: int, config: dict[str, Any], threads: int | Non
     configure_logging()
     seed_everything(seed)
     make_deterministic(threads)
-    record = {"stage": name, "seed": seed, "threads": threads, "config": config,
+    record = {"stage": name, "argv": sys.argv[1:], "seed": seed, "threads": threads, "config": config,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     LOGGER.info("stage %s seed=%d config=%s", name, seed, json.dumps(config, default=str, sort_keys=True))
     safe = name.replace("/", "_").replace("@", "_")

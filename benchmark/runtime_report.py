@@ -219,14 +219,46 @@ def stage_names(dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
     return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
 
 
+def command_key(words: list[str]) -> str:
+    """A stage's identity that its DVC command and its own log share: the ``eagrl`` arguments joined, with
+    ``-``, ``@`` and ``/`` read as ``_`` (``eagrl rl synthetic_icu mortality eag_rl`` and the log
+    ``rl_synthetic_icu-mortality-eag_rl.json`` are both ``rl_synthetic_icu_mortality_eag_rl``)."""
+    return re.sub(r"[-@/]", "_", "_".join(words))
+
+
+def stage_commands(dvc_yaml: str | Path = "dvc.yaml") -> dict[str, str]:
+    """DVC stage name -> its resolved command (matrix / foreach entries expanded), from DVC's own index."""
+    from dvc.repo import Repo
+
+    with Repo(str(Path(dvc_yaml).resolve().parent)) as repo:
+        return {stage.addressing: stage.cmd for stage in repo.index.stages if getattr(stage, "cmd", None)}
+
+
+def _log_records(log_dir: Path) -> dict[str, dict[str, Any]]:
+    """Finished stage logs by :func:`command_key`: from the ``argv`` a log records, else from its file name
+    (logs written before ``argv`` was recorded)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(log_dir.glob("*.json")) if log_dir.exists() else []:
+        record = json.loads(path.read_text())
+        if "wall_s" in record:
+            out[command_key(record["argv"]) if record.get("argv") else command_key([path.stem])] = record
+    return out
+
+
 def from_logs(log_dir: str | Path = "logs", out: str | Path = RESULTS, goal_minutes: float = 30.0,
               goal_gb: float = 6.0, noop_seconds: float | None = None) -> Path:
-    """``results/runtime.md`` from the wall time / peak memory each stage logged at exit (module docstring)."""
+    """``results/runtime.md`` from the wall time / peak memory each stage logged at exit (module docstring).
+
+    A DVC stage is matched with its log through its command (:func:`command_key`), since a stage's DVC name
+    (``rl@pair0-eag_rl``) and the name its process logs under (``rl@synthetic_icu-mortality-eag_rl``) differ.
+    """
     configure_logging()
     rows, recorded = [], []
+    logs = _log_records(Path(log_dir))
+    commands = stage_commands()
     for stage in stage_names():
-        path = Path(log_dir) / f"{stage.replace('/', '_').replace('@', '_')}.json"
-        record = json.loads(path.read_text()) if path.exists() else {}
+        words = shlex.split(commands.get(stage, ""))[1:]  # without "eagrl"
+        record = logs.get(command_key(words), {}) if words else {}
         if "wall_s" in record:
             recorded.append(record)
             rows.append({"stage": stage, "finished": record["finished"], "wall (s)": record["wall_s"],

@@ -74,6 +74,8 @@ def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
     (logs / "prepare_a.json").write_text(json.dumps({"stage": "prepare@a", "finished": "2026-01-01T00:00:00",
                                                      "wall_s": 90.0, "peak_rss_mb": 2048.0, "load_average_1m": 1.5}))
     monkeypatch.setattr(runtime_report, "stage_names", lambda: ["prepare@a", "report_x"])
+    monkeypatch.setattr(runtime_report, "stage_commands", lambda: {"prepare@a": "eagrl prepare a",
+                                                                   "report_x": "eagrl report-x"})
     path = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=2.0, goal_gb=6.0, noop_seconds=2.5)
     text = path.read_text()
     assert "**1.5 min**" in text and "not judged: 1 stage(s) not recorded" in text and "**2.5 s**" in text
@@ -82,3 +84,43 @@ def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
     # a goal the recorded stages alone exceed is missed, whatever the unrecorded ones take
     text = runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=1.0, goal_gb=6.0).read_text()
     assert "NOT met: the recorded stages alone exceed it (1 more stage(s) not recorded)" in text
+
+
+def test_from_logs_matches_stages_to_logs_by_their_command(tmp_path, monkeypatch):
+    """DVC names a matrix stage by position (rl@pair0-eag_rl), its process logs under its arguments: the command joins them."""
+    import json
+
+    from benchmark import runtime_report
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    done = {"finished": "2026-01-01T00:00:00", "peak_rss_mb": 100.0, "load_average_1m": 1.0}
+    # an older log without argv: matched through its file name
+    (logs / "rl_synthetic_icu-mortality-eag_rl.json").write_text(json.dumps(
+        {"stage": "rl@synthetic_icu-mortality-eag_rl", "wall_s": 60.0, **done}))
+    # a log that records its argv: matched through it, whatever its file is called
+    (logs / "whatever.json").write_text(json.dumps(
+        {"stage": "robustness_llm@x", "argv": ["robustness-llm", "synthetic_icu", "mortality", "qd"], "wall_s": 30.0, **done}))
+    (logs / "unfinished.json").write_text(json.dumps({"stage": "mcts@synthetic_icu", "argv": ["mcts", "synthetic_icu"]}))
+    commands = {"rl@pair0-eag_rl": "eagrl rl synthetic_icu mortality eag_rl",
+                "robustness_llm@pair0-qd": "eagrl robustness-llm synthetic_icu mortality qd",
+                "mcts@synthetic_icu": "eagrl mcts synthetic_icu"}
+    monkeypatch.setattr(runtime_report, "stage_names", lambda: list(commands))
+    monkeypatch.setattr(runtime_report, "stage_commands", lambda: commands)
+    runtime_report.from_logs(logs, tmp_path / "results", goal_minutes=30.0)
+    rows = {r["stage"]: r for r in json.loads((tmp_path / "results" / "runtime.json").read_text())["stages"]}
+    assert rows["rl@pair0-eag_rl"]["wall (s)"] == 60.0
+    assert rows["robustness_llm@pair0-qd"]["wall (s)"] == 30.0
+    assert rows["mcts@synthetic_icu"]["finished"] == "not recorded"
+
+
+def test_stage_logs_record_their_arguments(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.argv = ['eagrl', 'mcts', 'synthetic_icu']\n"
+              "from benchmark.runtime import start_stage\n"
+              f"start_stage('mcts@synthetic_icu', 1, {{}}, threads=1, log_dir={str(tmp_path)!r})\n")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert json.loads((tmp_path / "mcts_synthetic_icu.json").read_text())["argv"] == ["mcts", "synthetic_icu"]
