@@ -311,7 +311,7 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
         records = sft_records(tokenizer, prompts, [row["completion"] for row in rows], llm.prompt.chat_template)
         target = policy_dir(dataset, task, out_root)
         with atomic_directory(target) as tmp:
-            log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp)
+            log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp, length_key="eag_rl.sft.max_length")
             atomic_write_json(tmp / "train_log.json", log)
     return Path(out_root) / dataset
 

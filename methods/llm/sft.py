@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import describe, to_mapping
+from benchmark.config import ConfigError, describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
@@ -76,12 +76,37 @@ def sft_records(tokenizer, prompts: Sequence[Prompt], completions: Sequence[str]
     return [{"prompt": p.text + SEPARATOR, "completion": c} for p, c in zip(prompts, completions, strict=True)]
 
 
+def record_lengths(tokenizer, records: Sequence[dict[str, Any]]) -> list[int]:
+    """Tokens of each SFT record, prompt and completion together, as the trainer will see them."""
+    lengths = []
+    for record in records:
+        if isinstance(record["prompt"], list):  # conversational: the chat template's rendering
+            ids = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            lengths.append(len(ids))
+        else:
+            lengths.append(len(tokenizer(record["prompt"] + record["completion"]).input_ids))
+    return lengths
+
+
+def check_lengths(tokenizer, records: Sequence[dict[str, Any]], max_length: int, key: str) -> None:
+    """Refuse records longer than ``max_length``: the trainer would cut them from the right, so the answer it
+    is meant to learn (at the end) would be lost without a word. ``key`` names the setting to raise."""
+    lengths = record_lengths(tokenizer, records)
+    over = [n for n in lengths if n > max_length]
+    if over:
+        raise ConfigError(f"{key} = {max_length}: {len(over)} of {len(lengths)} training sequences are longer "
+                          f"(longest {max(over)} tokens), and truncation would cut off the answers they teach; "
+                          f"raise {key} to at least {max(over)} (memory grows with it) or shorten the prompts")
+
+
 def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: TrainSettings, lora: LoRASettings,
-                   out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+                   out_dir: str | Path, progress: bool = True, length_key: str = "max_length") -> dict[str, Any]:
     """Train fresh LoRA adapters on ``records`` with TRL's SFTTrainer; save them to ``out_dir``.
 
     Returns the training log: loss per step, seconds per step, trainable parameter count. The base
-    model's weights are not changed (only the adapters train).
+    model's weights are not changed (only the adapters train). Records longer than ``settings.max_length``
+    are refused (:func:`check_lengths`; ``length_key`` names that setting in params.yaml).
     """
     import torch
     from datasets import Dataset
@@ -89,6 +114,7 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
 
     from methods.llm.backbone import add_lora
 
+    check_lengths(tokenizer, records, settings.max_length, length_key)
     torch.manual_seed(settings.seed)
     peft_model = add_lora(model, lora)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
@@ -152,7 +178,8 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
             prompts = build_prompts(subset, task, method.style, config.prompt)
             model, tokenizer = load_backbone(config.backbone, trainable=True)
             records = sft_records(tokenizer, prompts, [label_answer(y) for y in labels], config.prompt.chat_template)
-            log = train_lora_sft(model, tokenizer, records, settings, config.lora, tmp / task)
+            log = train_lora_sft(model, tokenizer, records, settings, config.lora, tmp / task,
+                                 length_key="llm.label_sft.max_length")
             log.update({"dataset": dataset, "task": task, "patients": len(subset), "positives": int(labels.sum()),
                         "ids_sha": _ids_digest(subset.ids)})
             atomic_write_json(tmp / task / TRAIN_LOG, log)

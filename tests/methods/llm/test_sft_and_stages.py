@@ -57,6 +57,27 @@ def test_lora_sft_changes_adapters_only(tmp_path, tiny_model_dir, small_icu):
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
 
 
+def test_sequences_longer_than_max_length_are_refused(tmp_path, tiny_model_dir, small_icu):
+    """Truncation would cut the answer off the end of a record: the run stops and names the setting to raise."""
+    from transformers import AutoModelForCausalLM
+
+    from methods.llm.backbone import load_tokenizer
+    from methods.llm.sft import record_lengths
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    prompts = serialize_cohort(small_icu.select(np.arange(3)), "mortality", "vanilla")
+    for use_template in (True, False):
+        records = sft_records(tokenizer, prompts, [label_answer(y) for y in (0, 1, 0)], use_template=use_template)
+        lengths = record_lengths(tokenizer, records)
+        assert all(n > 20 for n in lengths)
+        with pytest.raises(ConfigError, match=rf"llm.label_sft.max_length = 20: 3 of 3 .*longest {max(lengths)} tokens"):
+            train_lora_sft(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, records,
+                           TrainSettings(max_steps=1, batch_size=2, max_length=20),
+                           LoRASettings(r=4, alpha=8, top_layers=0), tmp_path / "adapter", progress=False,
+                           length_key="llm.label_sft.max_length")
+    assert not (tmp_path / "adapter").exists()
+
+
 def test_plain_records_without_chat_template(tiny_model_dir, small_icu):
     from methods.llm.backbone import load_tokenizer
 
