@@ -350,13 +350,20 @@ def scratch_env(workdir: Path) -> dict[str, str]:
             "DVC_NO_ANALYTICS": "1"}
 
 
-def run_profile(root: Path, profile: str, workdir: Path, out=sys.stdout) -> Path:
-    """Run the whole pipeline under ``profile`` in a fresh copy of the working tree at ``workdir``."""
+def make_scratch_copy(root: Path, workdir: Path) -> int:
+    """Copy the working tree into the empty (or new) ``workdir`` without its ``results/``, so that every
+    result there comes from the scratch run; returns the number of files copied."""
     if workdir.exists() and any(workdir.iterdir()):
         raise ConfigError(f"{workdir}: scratch folder is not empty; remove it or pass another --workdir")
     workdir.mkdir(parents=True, exist_ok=True)
     count = copy_worktree(root, workdir)
-    shutil.rmtree(workdir / "results", ignore_errors=True)  # every result must come from this run
+    shutil.rmtree(workdir / "results", ignore_errors=True)
+    return count
+
+
+def run_profile(root: Path, profile: str, workdir: Path, out=sys.stdout) -> Path:
+    """Run the whole pipeline under ``profile`` in a fresh copy of the working tree at ``workdir``."""
+    count = make_scratch_copy(root, workdir)
     print(f"regress: copied {count} files to {workdir}; profile {profile}", file=out, flush=True)
     bin_dir = str(Path(sys.executable).parent)
     env = scratch_env(workdir)

@@ -49,7 +49,7 @@ import yaml
 
 from benchmark.config import ConfigError, describe, load_params, option, section
 from benchmark.data.cohort import SPLITS, Cohort
-from benchmark.regress import copy_worktree, scratch_env
+from benchmark.regress import make_scratch_copy, scratch_env
 from benchmark.results_index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import markdown_table, write_table
@@ -193,11 +193,7 @@ def find_backbone(root: Path, given: str) -> Path | None:
 
 def run_scratch(root: Path, config: TJHTablesConfig, workbook: Path, workdir: Path, log: TextIO) -> ScratchRun:
     """Steps 1-2 of the module docstring: copy, configure, ``dvc repro`` of the needed stages."""
-    if workdir.exists() and any(workdir.iterdir()):
-        raise ConfigError(f"--workdir {workdir}: scratch folder is not empty; remove it or pass another --workdir")
-    workdir.mkdir(parents=True, exist_ok=True)
-    count = copy_worktree(root, workdir)
-    shutil.rmtree(workdir / "results", ignore_errors=True)  # every table must come from this run
+    count = make_scratch_copy(root, workdir)  # every table must come from this run
     (workdir / "dvc.lock").unlink(missing_ok=True)  # every needed stage runs; dvc.lock then lists exactly those
     _say(f"copied {count} files of {root} to {workdir}", log)
     env = scratch_env(workdir)
