@@ -1,7 +1,7 @@
 """The ``eagrl`` command: one subcommand per pipeline stage, so that dvc.yaml is a thin list of commands.
 
-Each stage module exposes ``register(subparsers)``; adding a stage means adding its module to
-``STAGE_MODULES``. ``eagrl <stage> --help`` documents the stage and its parameters.
+Each stage module exposes ``register(subparsers)``; adding a stage means adding its module and the
+subcommand names it registers to ``STAGE_MODULES`` (``eagrl <stage>`` imports only that module). ``eagrl <stage> --help`` documents the stage and its parameters.
 """
 
 from __future__ import annotations
@@ -12,48 +12,58 @@ import sys
 
 from benchmark.config import ConfigError
 
-# Modules that contribute subcommands, in the order of the pipeline.
-STAGE_MODULES = [
-    "benchmark.configure",
-    "benchmark.prepare",
-    "benchmark.report",
-    "benchmark.evaluate",
-    "methods.experts.stage",
-    "methods.experts.report",
-    "methods.llm.backbone",
-    "methods.hybrid.stage",
-    "methods.llm.sft",
-    "methods.llm.evaluation",
-    "methods.eag_rl.stage1",
-    "methods.eag_rl.rl",
-    "benchmark.robustness",
-    "benchmark.cross_domain",
-    "benchmark.shift_report",
-    "benchmark.main_table",
-    "benchmark.ablations",
-    "benchmark.paper.verify",
-    "benchmark.results_index",
-    "benchmark.regress",
-    "benchmark.runtime_report",
-    "benchmark.tjh_tables",
-]
+# Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
+# The names let ``eagrl <stage>`` import only that stage's module: every stage of `dvc repro` is its own
+# process, and importing every module (torch, transformers, peft, trl, sklearn) costs ~3 s per stage.
+# tests/benchmark/test_cli.py checks that these names are exactly what each module registers.
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "benchmark.configure": ("configure",),
+    "benchmark.prepare": ("prepare",),
+    "benchmark.report": ("report-cohorts",),
+    "benchmark.evaluate": ("evaluate",),
+    "methods.experts.stage": ("train-expert",),
+    "methods.experts.report": ("report-experts",),
+    "methods.llm.backbone": ("build-backbone",),
+    "methods.hybrid.stage": ("train-hybrid",),
+    "methods.llm.sft": ("label-sft",),
+    "methods.llm.evaluation": ("llm-eval", "report-llm"),
+    "methods.eag_rl.stage1": ("mcts", "sft-stage1", "eval-stage1"),
+    "methods.eag_rl.rl": ("rl",),
+    "benchmark.robustness": ("robustness-dl", "robustness-llm"),
+    "benchmark.cross_domain": ("cross-domain",),
+    "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
+    "benchmark.main_table": ("report-main",),
+    "benchmark.ablations": ("report-ablations",),
+    "benchmark.paper.verify": ("verify",),
+    "benchmark.results_index": ("report-index",),
+    "benchmark.regress": ("regress",),
+    "benchmark.runtime_report": ("runtime-report",),
+    "benchmark.tjh_tables": ("tjh-tables",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered stage."""
+def module_of(command: str) -> str | None:
+    """The module that registers ``command``, or None for an unknown name."""
+    return next((module for module, commands in STAGE_MODULES.items() if command in commands), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every registered stage, or only ``command``'s module when it is a known stage."""
     parser = argparse.ArgumentParser(
         prog="eagrl",
         description="EAG-RL reproducibility suite: every pipeline stage as a subcommand (see dvc.yaml).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>")
-    for module_name in STAGE_MODULES:
+    only = module_of(command) if command else None
+    for module_name in [only] if only else STAGE_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``eagrl`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

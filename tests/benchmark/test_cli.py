@@ -24,6 +24,36 @@ def test_every_stage_has_help(command, capsys):
     assert command in capsys.readouterr().out
 
 
+def test_stage_modules_name_exactly_the_subcommands_they_register():
+    import argparse
+    import importlib
+
+    from benchmark.cli import STAGE_MODULES, module_of
+
+    for module, names in STAGE_MODULES.items():
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(subparsers)
+        assert tuple(subparsers.choices) == names, module
+        assert all(module_of(name) == module for name in names)
+    assert module_of("no-such-stage") is None
+
+
+def test_a_stage_imports_only_its_own_module():
+    code = ("import sys; from benchmark.cli import build_parser; parser = build_parser('train-expert'); "
+            "action = next(a for a in parser._actions if a.dest == 'command'); "
+            "print(sorted(action.choices), 'peft' in sys.modules, 'trl' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["['train-expert']", "False", "False"]
+
+
+def test_an_unknown_stage_is_refused_with_the_full_list(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-stage"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "train-expert" in err and "rl" in err
+
+
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0 and "prepare" in out.stdout
