@@ -94,6 +94,7 @@ class RLConfig:
     balance: bool = _option(True, "Draw the training subset with as many positives as negatives (the cohorts are 20-30 % positive; an imbalanced set rewards always answering 'low risk').")
     num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).")
     prompts_per_generation: int = _option(2, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).")
+    micro_batch_size: int = _option(0, "Completions per forward/backward pass (gradient accumulation over the generation batch; 0 = the whole batch at once). Only memory and floating-point summation order change: one optimiser step still uses the whole batch. Must divide prompts_per_generation × num_generations.")
     num_iterations: int = _option(2, "μ: optimiser steps per generation batch. ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.")
     max_steps: int = _option(4, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for a few minutes on 2 CPU cores with SmolLM2-135M.")
     learning_rate: float = _option(5e-4, "AdamW learning rate of the LoRA weights (constant after warm-up). High because the default profile takes few steps, and so that the ratio moves enough for any clip to act.")
@@ -275,15 +276,30 @@ def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype
     return model, tokenizer, None
 
 
+def micro_batches(config: RLConfig) -> tuple[int, int]:
+    """(completions per forward/backward pass, passes per optimiser step) for the generation batch of ``config``."""
+    batch = config.prompts_per_generation * config.num_generations
+    micro = config.micro_batch_size or batch
+    if micro < 1 or batch % micro:
+        raise ConfigError(f"{SECTION}.rl.train.micro_batch_size = {config.micro_batch_size} must divide the generation "
+                          f"batch prompts_per_generation × num_generations = {batch} (or be 0 = the whole batch)")
+    return micro, batch // micro
+
+
 def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str):
-    """The ``trl.GRPOConfig`` of a run (one generation batch per ``num_iterations`` optimiser steps)."""
+    """The ``trl.GRPOConfig`` of a run (one generation batch per ``num_iterations`` optimiser steps).
+
+    With a ``micro_batch_size`` below the generation batch, each optimiser step accumulates gradients over
+    the batch's micro-batches (TRL's ``steps_per_generation`` = ``gradient_accumulation_steps`` = their
+    number): the batch is generated and scored once, as a whole (ε(τ) and dynamic sampling see whole groups).
+    """
     from trl import GRPOConfig
 
-    batch = config.prompts_per_generation * config.num_generations
+    micro, passes = micro_batches(config)
     on_gpu = device.startswith("cuda")
     return GRPOConfig(
-        output_dir=output_dir, max_steps=config.max_steps, per_device_train_batch_size=batch,
-        gradient_accumulation_steps=1, steps_per_generation=1, num_generations=config.num_generations,
+        output_dir=output_dir, max_steps=config.max_steps, per_device_train_batch_size=micro,
+        gradient_accumulation_steps=passes, steps_per_generation=passes, num_generations=config.num_generations,
         num_iterations=config.num_iterations, learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, beta=config.beta, temperature=config.temperature, top_p=config.top_p,

@@ -269,6 +269,48 @@ def test_a_few_steps_change_the_lora_weights(tokenizer, tmp_path):
     assert [r["epsilon_high"] for r in trainer.trajectory_records] == pytest.approx([0.2] * 4)
 
 
+def lora_after_training(tokenizer, tmp_path, config) -> dict[str, torch.Tensor]:
+    """LoRA weights after ``config.max_steps`` optimiser steps of a tiny policy trained with ``grpo_args(config)``."""
+    from methods.eag_rl.rl import grpo_args
+
+    args = grpo_args(config, str(tmp_path), "cpu", "float32")
+    args.max_completion_length, args.disable_tqdm, args.report_to = 8, True, "none"
+    trainer = EAGRLTrainer(
+        model=tiny_model(tokenizer), reward_funcs=[toy_reward], args=args,
+        train_dataset=Dataset.from_list([{"prompt": f"patient {i} record:", "kind": "varying"} for i in range(8)]),
+        processing_class=tokenizer, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        adaptive_clip=AdaptiveClip(0.2, 0.4, "group") if config.adaptive_clip else None)
+    trainer.train()
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
+def test_micro_batches_accumulate_to_the_whole_batch_step(tokenizer, tmp_path, loss_type):
+    """Gradient accumulation over micro-batches takes the same optimiser step as the whole generation batch."""
+    from methods.eag_rl.rl import RLConfig, micro_batches
+
+    base = RLConfig(num_generations=2, prompts_per_generation=4, num_iterations=2, max_steps=2, beta=0.04,
+                    learning_rate=1e-2, loss_type=loss_type, adaptive_clip=loss_type == "grpo", seed=0, progress=False)
+    assert micro_batches(base) == (8, 1)
+    split = RLConfig(**{**base.__dict__, "micro_batch_size": 2})
+    assert micro_batches(split) == (2, 4)
+    whole = lora_after_training(tokenizer, tmp_path / "whole", base)
+    accumulated = lora_after_training(tokenizer, tmp_path / "split", split)
+    initial = {n: p for n, p in lora_after_training(tokenizer, tmp_path / "none",
+                                                    RLConfig(**{**base.__dict__, "max_steps": 0})).items()}
+    assert any(not torch.equal(whole[n], initial[n]) for n in whole)  # the step moved the weights
+    for name in whole:
+        assert torch.allclose(whole[name], accumulated[name], atol=1e-6), name
+
+
+def test_a_micro_batch_must_divide_the_generation_batch():
+    from benchmark.config import ConfigError
+    from methods.eag_rl.rl import RLConfig, micro_batches
+
+    with pytest.raises(ConfigError, match="micro_batch_size = 3 must divide"):
+        micro_batches(RLConfig(num_generations=4, prompts_per_generation=2, micro_batch_size=3))
+
+
 def test_curves_carry_batch_columns_over_the_steps_of_one_batch(tmp_path):
     from methods.eag_rl.rl import _write_curves
 
