@@ -1,6 +1,7 @@
 """Stage 1 of EAG-RL as pipeline stages: expert-guided MCTS → trajectories → SFT → the stage-1 policy.
 
-``eagrl mcts DATASET`` (DVC ``mcts@<dataset>``), for every task of the data set:
+``eagrl mcts DATASET [TASK]`` (DVC ``mcts@pair<i>``, one per (dataset, task) of ``eag_rl.rl.pairs``: stage 1
+exists to start stage 2, so it runs where stage 2 does), for TASK, or every task of the data set:
 
 1. a seeded, label-balanced subset of the *train* split (``eag_rl.search``);
 2. the expert's top-k features of each patient, read from the expert's importance file
@@ -18,10 +19,11 @@ and tree statistics per patient), ``sft.jsonl`` (the SFT set: id, label, reward 
 text), ``summary.json`` and the ``search/`` chunks used for resumption (kept only while the search
 fingerprint — settings, patients, model — is unchanged).
 
-``eagrl sft-stage1 DATASET`` (DVC ``sft_stage1@<dataset>``) fine-tunes LoRA adapters on the whole
+``eagrl sft-stage1 DATASET [TASK]`` (DVC ``sft_stage1@pair<i>``) fine-tunes LoRA adapters on the whole
 trajectory given the prompt (:func:`methods.llm.sft.train_lora_sft`) into
-``models/eag_rl/<dataset>/<task>/stage1/``. ``eagrl eval-stage1 DATASET`` evaluates that policy like every
-LLM method (QD format) — the "EAG-RL w/o stage 2" row.
+``models/eag_rl/<dataset>/<task>/stage1/``. ``eagrl eval-stage1 DATASET [TASK]`` (``eval_stage1@pair<i>``)
+evaluates that policy like every LLM method (QD format) into ``outputs/llm/<dataset>/wo_stage2/<task>/`` —
+the "EAG-RL w/o stage 2" row.
 """
 
 from __future__ import annotations
@@ -226,21 +228,39 @@ def _random_rewards(generator, tasks: list[PatientTask], prompts: list[str], con
     return rewards
 
 
+def stage_tasks(cohort: Cohort, task: str | None) -> list[str]:
+    """``[task]`` (checked against the cohort's tasks), or every task of the cohort when ``task`` is None."""
+    from benchmark.config import ConfigError
+
+    if task is None:
+        return list(cohort.tasks)
+    if task not in cohort.tasks:
+        raise ConfigError(f"data set '{cohort.name}' has no task '{task}' (its tasks: {cohort.tasks}); "
+                          f"fix eag_rl.rl.pairs in params.yaml")
+    return [task]
+
+
+def _stage_name(stage: str, dataset: str, task: str | None) -> str:
+    return f"{stage}@{dataset}" + (f"-{task}" if task else "")
+
+
 def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-             out_root: str | Path = OUTPUT_ROOT) -> Path:
-    """Stage ``mcts@<dataset>``: search, filter and balance, for every task of the data set."""
+             out_root: str | Path = OUTPUT_ROOT, task: str | None = None) -> Path:
+    """Stage ``mcts@pair<i>``: search, filter and balance for ``task`` (None: every task of the data set)."""
     from methods.eag_rl.proposer import LLMProposer, render_trajectory
     from methods.llm.generation import HFGenerator
     from methods.llm.prompting import rendered_prompts
 
     config = load_stage1_config(params_path)
     llm = load_llm_config(params_path)
-    start_stage(f"mcts@{dataset}", config.mcts.seed, {"dataset": dataset, "eag_rl": to_mapping(config),
-                                                      "backbone": to_mapping(llm.backbone)}, threads=llm.threads)
+    start_stage(_stage_name("mcts", dataset, task), config.mcts.seed,
+                {"dataset": dataset, "task": task, "eag_rl": to_mapping(config), "backbone": to_mapping(llm.backbone)},
+                threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
+    tasks_to_search = stage_tasks(cohort, task)
     model, tokenizer = _load_model(llm, config.proposer)
     generator = HFGenerator(model, tokenizer, batch_size=llm.generation.batch_size)
-    for task in cohort.tasks:
+    for task in tasks_to_search:
         subset = search_subset(cohort, task, config.search)
         top_k = expert_top_k(dataset, config.search.expert, task)
         plain = [r.text for r in rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)]
@@ -285,20 +305,22 @@ def _step(data: dict[str, Any]) -> Step:
 
 
 def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-            mcts_root: str | Path = OUTPUT_ROOT, out_root: str | Path = POLICY_ROOT) -> Path:
-    """Stage ``sft_stage1@<dataset>``: LoRA SFT on each task's SFT set → the stage-1 policies."""
+            mcts_root: str | Path = OUTPUT_ROOT, out_root: str | Path = POLICY_ROOT, task: str | None = None) -> Path:
+    """Stage ``sft_stage1@pair<i>``: LoRA SFT on the task's SFT set (None: every task) → the stage-1 policy."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts
     from methods.llm.sft import TrainSettings, sft_records, train_lora_sft
 
     config = load_stage1_config(params_path)
     llm = load_llm_config(params_path)
-    start_stage(f"sft_stage1@{dataset}", config.sft.seed, {"dataset": dataset, "sft": to_mapping(config.sft),
-                                                           "lora": to_mapping(llm.lora)}, threads=llm.threads)
+    start_stage(_stage_name("sft_stage1", dataset, task), config.sft.seed,
+                {"dataset": dataset, "task": task, "sft": to_mapping(config.sft), "lora": to_mapping(llm.lora)},
+                threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     settings = TrainSettings(config.sft.max_steps, config.sft.batch_size, config.sft.gradient_accumulation_steps,
                              config.sft.learning_rate, config.sft.warmup_steps, config.sft.max_length, config.sft.seed)
-    for task in cohort.tasks:
+    tasks_to_train = stage_tasks(cohort, task)
+    for task in tasks_to_train:
         rows = [json.loads(line) for line in (task_dir(dataset, task, mcts_root) / "sft.jsonl").read_text().splitlines()
                 if line.strip()]
         if not rows:
@@ -317,24 +339,27 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
 
 
 def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-             policy_root: str | Path = POLICY_ROOT, out_root: str | Path = "outputs/llm") -> Path:
-    """Stage ``eval_stage1@<dataset>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``."""
+             policy_root: str | Path = POLICY_ROOT, out_root: str | Path = "outputs/llm", task: str | None = None) -> Path:
+    """Stage ``eval_stage1@pair<i>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``.
+
+    Writes ``<out_root>/<dataset>/wo_stage2/<task>/`` for ``task`` (None: every task of the data set).
+    """
     from methods.llm.evaluation import _generator_for, evaluate_task, method_dir
     from methods.llm.prompting import Method
 
     llm = load_llm_config(params_path)
-    start_stage(f"eval_stage1@{dataset}", llm.generation.seed, {"dataset": dataset, "llm": to_mapping(llm)},
-                threads=llm.threads)
+    start_stage(_stage_name("eval_stage1", dataset, task), llm.generation.seed,
+                {"dataset": dataset, "task": task, "llm": to_mapping(llm)}, threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     method = Method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "qd", "qd", family="ablation",
                     trained=True)
     out = method_dir(dataset, STAGE1_METHOD, out_root)
-    with atomic_directory(out) as tmp:
-        for task in cohort.tasks:
-            adapter = policy_dir(dataset, task, policy_root)
-            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp / task,
-                                    params_path, adapter)
-            LOGGER.info("eval_stage1@%s/%s: AUROC %.3f", dataset, task, metrics["auroc"]["point"])
+    tasks_to_evaluate = stage_tasks(cohort, task)
+    for task in tasks_to_evaluate:
+        adapter = policy_dir(dataset, task, policy_root)
+        with atomic_directory(out / task) as tmp:
+            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp, params_path, adapter)
+        LOGGER.info("eval_stage1@%s/%s: AUROC %.3f", dataset, task, metrics["auroc"]["point"])
     return out
 
 
@@ -344,12 +369,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
         ("distill", DistillConfig), ("sft", SFTStageConfig)))
     for name, handler, text in (
-        ("mcts", run_mcts, "Expert-guided MCTS trajectories for every task of a data set (DVC stage mcts@<dataset>)."),
-        ("sft-stage1", run_sft, "LoRA SFT on the MCTS trajectories: the stage-1 policy (DVC stage sft_stage1@<dataset>)."),
-        ("eval-stage1", run_eval, "Evaluate the stage-1 policy, QD format (DVC stage eval_stage1@<dataset>)."),
+        ("mcts", run_mcts, "Expert-guided MCTS trajectories for one task of a data set (DVC stage mcts@pair<i>)."),
+        ("sft-stage1", run_sft, "LoRA SFT on the MCTS trajectories: the stage-1 policy (DVC stage sft_stage1@pair<i>)."),
+        ("eval-stage1", run_eval, "Evaluate the stage-1 policy, QD format (DVC stage eval_stage1@pair<i>)."),
     ):
         parser = subparsers.add_parser(name, help=text, description=__doc__, epilog=epilog,
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+        parser.add_argument("task", nargs="?", default=None,
+                            help="A task of that data set (the pipeline runs one per eag_rl.rl.pairs entry); "
+                                 "omitted = every task of the data set.")
         parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-        parser.set_defaults(handler=lambda args, run=handler: run(args.dataset, args.params))
+        parser.set_defaults(handler=lambda args, run=handler: run(args.dataset, args.params, task=args.task))

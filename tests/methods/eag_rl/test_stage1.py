@@ -93,6 +93,24 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     assert metrics["n"] == 6
 
 
+def test_one_task_at_a_time_leaves_the_other_tasks_alone(stage1_workdir, small_icu, monkeypatch):
+    """The pipeline runs stage 1 per eag_rl.rl.pairs entry: one task's stages write only that task's folders."""
+    from benchmark.config import ConfigError
+
+    monkeypatch.setattr("methods.eag_rl.proposer.LLMProposer", CannedProposer)
+    assert len(small_icu.tasks) > 1
+    stage1.run_mcts("small_icu", task="mortality")
+    stage1.run_sft("small_icu", task="mortality")
+    out = stage1.run_eval("small_icu", task="mortality")
+    assert (stage1.task_dir("small_icu", "mortality") / "sft.jsonl").exists()
+    assert (stage1.policy_dir("small_icu", "mortality") / "adapter_config.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["mortality"]
+    other = small_icu.tasks[1]
+    assert not stage1.task_dir("small_icu", other).exists() and not stage1.policy_dir("small_icu", other).exists()
+    with pytest.raises(ConfigError, match="no task 'nope'.*eag_rl.rl.pairs"):
+        stage1.run_mcts("small_icu", task="nope")
+
+
 def test_missing_expert_file_is_named(stage1_workdir):
     import shutil
 
