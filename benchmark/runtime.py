@@ -76,7 +76,7 @@ def start_stage(name: str, seed: int, config: dict[str, Any], threads: int | Non
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     LOGGER.info("stage %s seed=%d config=%s", name, seed, json.dumps(config, default=str, sort_keys=True))
     safe = name.replace("/", "_").replace("@", "_")
-    path = Path(log_dir) / f"{safe}.json"
+    path = (Path(log_dir) / f"{safe}.json").absolute()  # absolute: the exit record must not follow a later chdir
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     atexit.register(_record_exit, path, record, time.perf_counter())
 

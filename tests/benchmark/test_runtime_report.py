@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from benchmark.runtime_report import measure, runtime_report
+from tests.conftest import REPO
 
 # Prints DVC's stage lines; the 'big' stage runs a child process holding ~80 MB for a moment.
 FAKE = textwrap.dedent("""
@@ -124,3 +125,18 @@ def test_stage_logs_record_their_arguments(tmp_path):
               f"start_stage('mcts@synthetic_icu', 1, {{}}, threads=1, log_dir={str(tmp_path)!r})\n")
     subprocess.run([sys.executable, "-c", script], check=True)
     assert json.loads((tmp_path / "mcts_synthetic_icu.json").read_text())["argv"] == ["mcts", "synthetic_icu"]
+
+
+def test_the_exit_record_stays_in_the_stage_folder_after_a_chdir(tmp_path):
+    """A stage that changes directory (as tests do) must still finish its own log, not one under the new cwd."""
+    import json
+    import subprocess
+    import sys
+
+    stage, elsewhere = tmp_path / "stage", tmp_path / "elsewhere"
+    stage.mkdir(), elsewhere.mkdir()
+    script = ("import os\nfrom benchmark.runtime import start_stage\n"
+              f"os.chdir({str(stage)!r}); start_stage('x@y', 1, {{}}, threads=1); os.chdir({str(elsewhere)!r})\n")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
+    assert "wall_s" in json.loads((stage / "logs" / "x_y.json").read_text())
+    assert not (elsewhere / "logs").exists()
