@@ -279,8 +279,9 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
                                  "p": _p(ctx.p_value(eag, found[0], metric))})
     missing = [claim[key] for key in keys if not drops[key]]
     if missing:
+        hint = f" ({claim['enable']})" if claim.get("enable") else ""
         return _verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
-                        f"EAG-RL; {ctx.inventory()}", evidence)
+                        f"EAG-RL{hint}; {ctx.inventory()}", evidence)
     mean = {key: float(np.mean(values)) for key, values in drops.items()}
     checks = {
         "drop(w/o stage 2) > drop(w/o stage 1)": mean["without_stage2"] > mean["without_stage1"],

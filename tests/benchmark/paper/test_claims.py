@@ -135,3 +135,10 @@ def test_eagrl_verify_writes_claims_and_comparison(tmp_path, monkeypatch):
     comparison = (tmp_path / "results/paper_comparison.md").read_text()
     assert "0 filled" in comparison
     assert json.loads((tmp_path / "results/paper_comparison.json").read_text()) == []
+
+
+def test_c3_without_ablation_variants_says_how_to_get_them(tmp_path):
+    records = [r for r in _records(tmp_path) if r.descriptor.method not in ("wo_stage1", "wo_ratt", "wo_eps")]
+    c3 = _by_id(verify_claims(records, ClaimsConfig(), FAST))["C3"]
+    assert c3.status == NOT_TESTABLE
+    assert "['wo_stage1', 'wo_ratt', 'wo_eps']" in c3.reason and "profiles/cpu-full.yaml" in c3.reason

@@ -115,6 +115,20 @@ def test_completion_logprobs_match_a_manual_forward(tiny, prompts):
     assert np.all((p > 0) & (p < 1))
 
 
+@pytest.mark.parametrize(("option_a", "option_b"), [('{"answer": 0}', '{"answer": 1}'),   # tails of 2+ tokens
+                                                    ("0", "1"),                             # differ at once
+                                                    (" low risk", " high risk, 0.9")])      # unequal tails
+def test_choice_probability_equals_scoring_both_options_whole(tiny, prompts, option_a, option_b):
+    """Scoring the shared prefix once (key-value cache) gives what two full teacher-forced passes give."""
+    model, tokenizer = tiny
+    cached = choice_probability(model, tokenizer, prompts[:5], option_a, option_b, batch_size=2, progress=False)
+    a = completion_logprobs(model, tokenizer, prompts[:5], [option_a] * 5, batch_size=3, progress=False)
+    b = completion_logprobs(model, tokenizer, prompts[:5], [option_b] * 5, batch_size=3, progress=False)
+    assert cached == pytest.approx(1.0 / (1.0 + np.exp(a - b)), abs=1e-5)
+    with pytest.raises(ValueError, match="cannot be told apart"):
+        choice_probability(model, tokenizer, prompts[:1], option_a, option_a, progress=False)
+
+
 def test_cut_at_stop_takes_the_earliest_stop_string():
     assert gen.cut_at_stop("a</A>\nb", ("\n", "</A>")) == ("a", True)
     assert gen.cut_at_stop("abc", ("</A>",)) == ("abc", False)
