@@ -43,7 +43,7 @@ from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.method_catalog import resolve
 from benchmark.prepare import cohort_dir
-from benchmark.robustness import check_adapter, score_dl
+from benchmark.robustness import check_adapter, check_rl_variants, score_dl
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 
 SECTION = "cross_domain"
@@ -60,6 +60,7 @@ class CrossDomainConfig:
     split: str = option("test", help="Target split the DL models are scored on (every patient; LLMs use llm.evaluation).")
     seed: int = option(42, help="Seed logged with the stage (evaluation itself is deterministic).")
     threads: int = option(1, help="torch threads of the DL form (LLM methods use llm.threads).")
+    rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants tested on the target (the DVC matrix 'variant' of cross_domain_rl): C5 needs eag_rl.")
 
 
 def load_cross_domain_config(params: dict[str, Any], source: str | Path = "params.yaml") -> CrossDomainConfig:
@@ -71,6 +72,7 @@ def load_cross_domain_config(params: dict[str, Any], source: str | Path = "param
                               f"got {pair!r}")
         if pair["source"] == pair["target"]:
             raise ConfigError(f"{source}: {SECTION}.pairs[{i}]: source and target are both '{pair['source']}'")
+    check_rl_variants(config.rl_variants, (params.get("eag_rl") or {}).get("rl") or {}, f"{SECTION}.rl_variants", source)
     return config
 
 

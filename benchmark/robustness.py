@@ -68,6 +68,7 @@ class LLMRobustnessConfig:
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
+    rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
 
 
 @dataclass
@@ -87,6 +88,20 @@ class RobustnessConfig:
         return parse_levels(self.llm.levels, f"{SECTION}.llm.levels")
 
 
+def check_rl_variants(chosen: list[str], rl: dict[str, Any], key: str, source: str | Path = "params.yaml") -> None:
+    """Refuse RL variants (``chosen``, read from ``key``) that ``eag_rl.rl.variants`` does not train.
+
+    Without an ``eag_rl.rl.variants`` mapping (a params file without stage 2) there is nothing to check against.
+    """
+    if not rl.get("variants"):
+        return
+    trained = list(rl["variants"])
+    unknown = [v for v in chosen if v not in trained]
+    if unknown:
+        raise ConfigError(f"{source}: {key} names {unknown}, which eag_rl.rl.variants does not train (it has "
+                          f"{trained}); remove them from {key} or add them to eag_rl.rl.variants")
+
+
 def load_robustness_config(params: dict[str, Any], source: str | Path = "params.yaml") -> RobustnessConfig:
     """The ``robustness`` section as a checked :class:`RobustnessConfig` (defaults where absent)."""
     config = from_mapping(RobustnessConfig, params.get(SECTION), f"{source}: {SECTION}")
@@ -95,7 +110,8 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
         if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
             raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] must be a mapping with keys dataset and task")
     rl = (params.get("eag_rl") or {}).get("rl") or {}
-    if rl.get("variants"):
+    check_rl_variants(config.llm.rl_variants, rl, f"{SECTION}.llm.rl_variants", source)
+    if rl.get("variants") and config.llm.rl_variants:
         trained = rl.get("pairs") or []
         for i, pair in enumerate(config.llm.pairs):
             if pair not in trained:

@@ -13,6 +13,7 @@ import pytest
 
 from benchmark.config import from_mapping, load_params
 from benchmark.configure import configure
+from benchmark.cross_domain import load_cross_domain_config
 from benchmark.data.sources import SOURCES
 from benchmark.evaluate import metrics_config
 from benchmark.main_table import report_config
@@ -89,6 +90,7 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
         assert tasks is None or pair["task"] in tasks
     assert llm.evaluation.split in ("train", "val", "test")
     load_robustness_config(params, path)  # its LLM pairs are RL pairs (robustness_llm_rl runs the variants there)
+    load_cross_domain_config(params, path)  # its RL variants are trained variants
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)

@@ -55,6 +55,21 @@ def test_llm_pairs_must_be_rl_pairs():
     load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality]}}, "eag_rl": {"rl": {"variants": {}}}})
 
 
+def test_rl_variants_must_be_trained_variants():
+    """robustness.llm.rl_variants and cross_domain.rl_variants pick RL variants: each must be one eag_rl.rl trains."""
+    from benchmark.cross_domain import load_cross_domain_config
+
+    icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
+    rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}, "grpo": {"family": "rl"}}}
+    config = load_robustness_config({"robustness": {"llm": {"rl_variants": ["eag_rl", "grpo"]}}, "eag_rl": {"rl": rl}})
+    assert config.llm.rl_variants == ["eag_rl", "grpo"]
+    with pytest.raises(ConfigError, match=r"robustness.llm.rl_variants names \['dapo'\].*add them to eag_rl.rl.variants"):
+        load_robustness_config({"robustness": {"llm": {"rl_variants": ["eag_rl", "dapo"]}}, "eag_rl": {"rl": rl}})
+    assert load_cross_domain_config({"eag_rl": {"rl": rl}}).rl_variants == ["eag_rl"]
+    with pytest.raises(ConfigError, match=r"cross_domain.rl_variants names \['wo_eps'\]"):
+        load_cross_domain_config({"cross_domain": {"rl_variants": ["wo_eps"]}, "eag_rl": {"rl": rl}})
+
+
 def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     monkeypatch.chdir(tmp_path)
     small_icu.save(tmp_path / "cohorts" / "small_icu")
