@@ -18,9 +18,12 @@ How each kind of method meets the other domain
 * **Trained LLM methods** (label_sft, wo_stage2, the RL variants) load the adapter trained on SOURCE and read
   TARGET's prompts as they are (its own features, units and reference ranges): text needs no mapping.
 * **Prompting methods** (vanilla, think_answer, qd) learn nothing from any domain, so their row of a pair is
-  simply zero-shot on TARGET (identical to their in-domain target evaluation on the same patients); it is
-  kept so that every pair has the base model's row. Their descriptor still names SOURCE as
-  ``train_dataset``, which places the row in the pair.
+  simply zero-shot on TARGET: their in-domain target evaluation on the same patients. That evaluation
+  (``outputs/llm/<target>/<method>/<task>/``, the llm_eval stage, a DVC dependency of this one) is reused
+  when it covers the same patients with the same generation length — the greedy decoding would repeat it
+  token for token — and generated afresh otherwise; ``run.reused_from`` says which. The row is kept so
+  that every pair has the base model's row; its descriptor names SOURCE as ``train_dataset``, which places
+  it in the pair.
 * LLM methods are scored on ``llm.evaluation`` (the same seeded target-test subset as the in-domain LLM
   evaluation of the target, so in-domain and cross-domain rows are paired).
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ from typing import Any
 from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.data.mapping import feature_map, map_cohort
-from benchmark.descriptor import MethodDescriptor
+from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.method_catalog import resolve
 from benchmark.prepare import cohort_dir
 from benchmark.robustness import check_adapter, check_rl_variants, score_dl
@@ -89,9 +93,46 @@ def mapping_summary(source: Cohort, target: Cohort) -> dict[str, Any]:
     return {"columns": fed, "mapped": sum(v is not None for v in fed.values()), "of": len(fed)}
 
 
+def in_domain_matches(in_domain: Path, target: Cohort, task: str, method: str, llm) -> bool:
+    """Whether a prompting method's target evaluation ``in_domain`` is what this stage would generate.
+
+    True when it scored the patients this stage scores (``llm.evaluation`` on the target) with the same
+    generation length, under greedy decoding, which then repeats it token for token.
+    """
+    import json
+
+    from benchmark.evaluate import read_predictions
+    from methods.llm.prompting import evaluation_subset, get_method
+
+    predictions, metrics_file = in_domain / "predictions.csv", in_domain / METRICS
+    if llm.generation.temperature > 0 or not (predictions.exists() and metrics_file.exists()):
+        return False
+    recorded = json.loads(metrics_file.read_text()).get("run", {})
+    setting = getattr(llm.methods, method, None) or getattr(llm.methods, get_method(method).style)
+    expected = [str(i) for i in evaluation_subset(target, task, llm.evaluation).ids]
+    return recorded.get("max_new_tokens") == setting.max_new_tokens and \
+        list(read_predictions(predictions)["id"]) == expected
+
+
+def copy_in_domain(in_domain: Path, out: Path, params_path: str | Path, descriptor: MethodDescriptor,
+                   backbone: str) -> dict[str, Any]:
+    """Copy ``in_domain``'s predictions to ``out`` and score them under the cross-domain ``descriptor``."""
+    import json
+
+    from benchmark.evaluate import evaluate, metrics_config, read_predictions
+
+    shutil.copyfile(in_domain / "predictions.csv", out / "predictions.csv")
+    metrics = evaluate(read_predictions(out / "predictions.csv"), metrics_config(params_path))
+    recorded = json.loads((in_domain / METRICS).read_text()).get("run", {})
+    metrics["run"] = {**recorded, "zero_shot": True, "reused_from": str(in_domain)}
+    metrics[DESCRIPTOR_KEY] = dataclasses.replace(descriptor, backbone=backbone).to_dict()
+    atomic_write_json(out / METRICS, metrics)
+    return metrics
+
+
 def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
         cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-        model_root: str | Path | None = None, llm_config=None) -> Path:
+        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = "outputs/llm") -> Path:
     """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
     params = load_params(params_path)
     config = load_cross_domain_config(params, params_path)
@@ -136,6 +177,15 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
                  "trained": spec.trained, "llm": to_mapping(llm)}, threads=llm.threads)
     adapter = spec.adapter(source, task)
     check_adapter(adapter, method)
+    if not spec.trained:
+        in_domain = Path(llm_root) / target / method / task
+        if in_domain_matches(in_domain, target_cohort, task, method, llm):
+            with atomic_directory(out) as tmp:
+                metrics = copy_in_domain(in_domain, tmp, params_path, descriptor, llm.backbone.source)
+            LOGGER.info("cross-domain %s %s -> %s/%s: the target's own evaluation %s (same patients and length), "
+                        "AUROC %.3f", method, source, target, task, in_domain, metrics["auroc"]["mean"])
+            return out
+        LOGGER.info("cross-domain %s: no matching in-domain evaluation at %s; generating", method, in_domain)
     with atomic_directory(out) as tmp:
         metrics = evaluate_task(target_cohort, task, spec.llm_method, llm, _generator_for(llm, adapter), tmp,
                                 params_path, adapter, train_dataset=source)

@@ -45,3 +45,35 @@ def test_llm_robustness_and_cross_domain(workdir, tiny_model_dir, small_icu, sma
     metrics = json.loads((cross / "metrics.json").read_text())
     assert metrics["descriptor"]["dataset"] == "small_ward" and metrics["descriptor"]["train_dataset"] == "small_icu"
     assert metrics["run"]["zero_shot"] is True and metrics["n"] == config.evaluation.n_patients
+
+
+def test_prompting_cross_domain_reuses_the_targets_own_evaluation(workdir, tiny_model_dir, small_icu, small_ward):
+    """A prompting method learns nothing from the source: its pair row is its target evaluation, reused when it
+    scored the same patients with the same length (identical to generating it), generated otherwise."""
+    import dataclasses
+
+    from benchmark.cross_domain import run as run_cross_domain
+    from methods.llm.evaluation import run_method
+
+    config = tiny_config(tiny_model_dir, workdir)
+    build_backbone(config.backbone)
+    small_icu.save(workdir / "cohorts" / "small_icu")
+    small_ward.save(workdir / "cohorts" / "small_ward")
+    (workdir / "params.yaml").write_text(yaml.safe_dump({"metrics": {"bootstrap_resamples": 20}}))
+    kwargs = dict(cohort_root=workdir / "cohorts", llm_config=config)
+
+    generated = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "fresh", **kwargs)
+    run_method("small_ward", "vanilla", cohort_root=workdir / "cohorts", out_root=workdir / "llm", config=config)
+    reused = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "reused",
+                              llm_root=workdir / "llm", **kwargs)
+    fresh, copied = (json.loads((folder / "metrics.json").read_text()) for folder in (generated, reused))
+    assert copied["run"]["reused_from"] == str(workdir / "llm" / "small_ward" / "vanilla" / "mortality")
+    assert "reused_from" not in fresh["run"]
+    assert read_predictions(reused / "predictions.csv").equals(read_predictions(generated / "predictions.csv"))
+    assert copied["descriptor"] == fresh["descriptor"] and copied["auroc"] == fresh["auroc"]
+
+    longer = dataclasses.replace(config, methods=dataclasses.replace(
+        config.methods, vanilla=dataclasses.replace(config.methods.vanilla, max_new_tokens=6)))
+    regenerated = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "longer",
+                                   llm_root=workdir / "llm", cohort_root=workdir / "cohorts", llm_config=longer)
+    assert "reused_from" not in json.loads((regenerated / "metrics.json").read_text())["run"]
