@@ -38,6 +38,9 @@ DEFAULT_PROFILE = "default"
 SUBFOLDERS = {
     "ci": "the `ci` profile's reference numbers for `make regress`, written by "
           "`eagrl regress --profile profiles/ci.yaml --update` (a scratch run of that profile)",
+    "cpu-full": "the `cpu-full` profile's tables (EAG-RL and every ablation on every default task), written by "
+                "`eagrl regress --profile profiles/cpu-full.yaml --update` (a scratch run of that profile; hours on "
+                "2 cores; its runtime.md gives the stages' times)",
     "tjh": "real-data (TJH) tables of the deep-learning experts, written by `make tjh-tables TJH=/path/to/"
            "time_series_375_prerpocess_en.xlsx` (a scratch run with the workbook; see tjh/README.md)",
 }
