@@ -5,10 +5,12 @@ The perturbations and their levels are those of :mod:`benchmark.perturb` (``robu
 ``mask:0.5``); one seed (``robustness.seed``) draws every perturbation, per patient, so the DL models and the
 LLMs see the same perturbed values for the patients they share.
 
-``eagrl robustness-dl DATASET MODEL`` — a DL-side model (an expert, or a model of another
-``robustness.dl_groups`` group such as the hybrids) on every task of DATASET: the whole test split, each
-level; under shuffling the *columns* move (the model reads other features' values in a slot). Cheap:
-seconds per model.
+``eagrl robustness-dl DATASET GROUP [MODEL ...]`` — the DL-side models of a ``robustness.dl_groups`` group
+(``experts``, ``hybrid``; all of its models, or the ones named) on every task of DATASET: the whole test
+split, each level; under shuffling the *columns* move (the model reads other features' values in a slot).
+Cheap: seconds per expert (hybrid_fusion re-embeds each perturbed record with the LLM), so the pipeline runs
+one stage per data set and group (``robustness_dl@<dataset>``, ``robustness_hybrid@<dataset>``) rather
+than one per model: a DVC stage costs seconds of its own.
 
 ``eagrl robustness-llm DATASET TASK METHOD`` — an LLM method (vanilla, think_answer, qd, label_sft,
 wo_stage2 or an RL variant; see :mod:`benchmark.method_catalog`) on one task: a seeded, label-stratified
@@ -16,7 +18,8 @@ subset of ``robustness.llm.n_patients`` test patients (generation on 2 CPU cores
 under shuffling the prompt *lines* move (each keeps its name and values), under noise / masking the prompt
 shows the perturbed values. One generator (backbone + adapter) serves every level.
 
-Outputs, one folder per condition: ``outputs/robustness/<dataset>/<method>/<task>/<condition>/`` with
+Outputs, one folder per condition: ``outputs/robustness/<dataset>/<method>/<task>/<condition>/`` (LLM methods)
+and ``outputs/robustness/<dataset>/<group>/<model>/<task>/<condition>/`` (DL models), with
 ``predictions.csv`` (:func:`benchmark.evaluate.write_predictions`) and ``metrics.json``
 (:func:`benchmark.evaluate.evaluate` + a ``descriptor`` whose ``condition`` is the perturbation, e.g.
 ``shuffle:0.4``; level 0 is ``none``). ``eagrl report-robustness`` (:mod:`benchmark.shift_report`) turns
@@ -151,22 +154,47 @@ def _dl_spec(method: str, params: dict[str, Any], params_path: str | Path, stage
     return spec
 
 
-def run_dl(dataset: str, model: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-           out_root: str | Path = OUTPUT_ROOT, model_root: str | Path | None = None) -> Path:
-    """Stage ``robustness_dl@<dataset>-<model>``: one DL model, every task and level; returns its folder."""
-    from methods.experts import load_expert
+def group_models(group: str, params: dict[str, Any], models: list[str] | None = None,
+                 source: str | Path = "params.yaml") -> list[str]:
+    """The models of the ``robustness.dl_groups`` group ``group`` (or the subset ``models``, checked)."""
+    groups = {g.name: g for g in dl_groups(params)}
+    if group not in groups:
+        raise ConfigError(f"{source}: robustness.dl_groups has no group '{group}' (it has {sorted(groups)})")
+    members = groups[group].members(params)
+    unknown = [m for m in models or [] if m not in members]
+    if unknown:
+        raise ConfigError(f"{source}: {unknown} not in group '{group}' (its models, {groups[group].models}: {members})")
+    return list(models) if models else members
 
+
+def run_dl(dataset: str, group: str, models: list[str] | None = None, params_path: str | Path = "params.yaml",
+           cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+           model_root: str | Path | None = None) -> Path:
+    """Stage ``robustness_dl@<dataset>`` / ``robustness_hybrid@<dataset>``: the DL models of ``group`` (or
+    ``models`` of it), every task and level; returns the group's folder ``<out_root>/<dataset>/<group>``."""
     params = load_params(params_path)
     config = load_robustness_config(params, params_path)
-    spec = _dl_spec(model, params, params_path, "robustness-dl")
-    if model_root is not None:
-        spec = dataclasses.replace(spec, root=Path(model_root))
-    levels = config.dl_levels()
-    start_stage(f"robustness_dl@{dataset}-{model}", config.seed,
-                {"dataset": dataset, "model": model, "family": spec.family, "root": str(spec.root),
-                 "robustness": to_mapping(config)}, threads=config.threads)
+    models = group_models(group, params, models, params_path)
+    start_stage(f"robustness_dl@{dataset}-{group}", config.seed,
+                {"dataset": dataset, "group": group, "models": models, "robustness": to_mapping(config)},
+                threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root)).subset(config.dl.split)
-    out = Path(out_root) / dataset / model
+    folder = Path(out_root) / dataset / group
+    folder.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        spec = _dl_spec(model, params, params_path, "robustness-dl")
+        if model_root is not None:
+            spec = dataclasses.replace(spec, root=Path(model_root))
+        _perturbed_scores(dataset, model, spec, cohort, config, params_path, folder / model)
+    return folder
+
+
+def _perturbed_scores(dataset: str, model: str, spec: MethodSpec, cohort: Cohort, config: RobustnessConfig,
+                      params_path: str | Path, out: Path) -> None:
+    """One DL model on every task and level of ``cohort`` into ``out`` (written atomically)."""
+    from methods.experts import load_expert
+
+    levels = config.dl_levels()
     with atomic_directory(out) as tmp:
         for task in cohort.tasks:
             checkpoint = spec.checkpoint(dataset, task)
@@ -182,7 +210,6 @@ def run_dl(dataset: str, model: str, params_path: str | Path = "params.yaml", co
                                    descriptor, run)
                 LOGGER.info("robustness %s %s/%s %s: AUROC %.3f AUPRC %.3f", model, dataset, task,
                             perturbation.condition, metrics["auroc"]["mean"], metrics["auprc"]["mean"])
-    return out
 
 
 def _llm_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str) -> MethodSpec:
@@ -243,12 +270,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "robustness-dl", help="A DL-side model (expert/hybrid) on perturbed test sets (DVC stage robustness_dl).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
     dl.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
-    dl.add_argument("model", help="A model of a robustness.dl_groups group (e.g. concare, or a hybrid model).")
+    dl.add_argument("group", help="A robustness.dl_groups group: experts or hybrid (its models: experts.models, hybrid.models).")
+    dl.add_argument("only", nargs="*", metavar="MODEL", help="Only these models of the group (default: all of them).")
     dl.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     dl.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    dl.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<model>/<task>/<condition>/.")
+    dl.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<group>/<model>/<task>/<condition>/.")
     dl.add_argument("--models", default=None, help="Override the group's checkpoint root (<root>/<dataset>/<model>/<task>/model.pt).")
-    dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.model, a.params, a.cohorts, a.out, a.models))
+    dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.group, a.only, a.params, a.cohorts, a.out, a.models))
     llm = subparsers.add_parser(
         "robustness-llm", help="An LLM method on perturbed prompts of one task (DVC stages robustness_llm*).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)

@@ -1,7 +1,8 @@
 """Stages ``report_robustness`` and ``report_cross_domain``: the distribution-shift tables and plots.
 
 ``eagrl report-robustness`` reads every ``outputs/robustness/<dataset>/<method>/<task>/<condition>/metrics.json``
-(:mod:`benchmark.robustness`) and writes
+(LLM methods) and ``outputs/robustness/<dataset>/<group>/<model>/<task>/<condition>/metrics.json`` (DL models)
+(:mod:`benchmark.robustness`; each file's descriptor names its method) and writes
 
 * ``results/robustness.csv`` / ``.json`` — one row per (data set, task, method, condition): bootstrap mean and
   std of AUROC and AUPRC, the parse-failure rate, and the change against the method's own ``none`` level
@@ -86,7 +87,7 @@ def robustness_rows(root: str | Path = ROBUSTNESS_ROOT, datasets: Collection[str
     ``datasets``: keep only the files of these data sets (default: every file), e.g. TJH's alone.
     """
     rows = []
-    for path in _files(Path(root), 4):
+    for path in _files(Path(root), 4) + _files(Path(root), 5):  # LLM methods, then DL models (<group>/<model>)
         read = _read(path)
         if read is None:
             continue

@@ -13,7 +13,7 @@ deep-learning side instead, so that readers see real-data numbers beside the syn
    (``--models`` then restricts ``experts.models``). The user's params.yaml, results and DVC cache are
    never touched, and the workbook is read where it is, never copied;
 2. ``dvc repro`` of exactly the stages the tables need: ``prepare@tjh``, ``train_expert@tjh-<model>``,
-   ``robustness_dl@tjh-<model>`` and the ``cross_domain_dl`` stages of the ``synthetic_icu`` → ``tjh`` pair
+   ``robustness_dl@tjh`` and the ``cross_domain_dl`` stages of the ``synthetic_icu`` → ``tjh`` pair
    (names read from ``dvc stage list``); DVC runs their upstream (``prepare@synthetic_icu``, the
    ``synthetic_icu`` experts) by itself. ``build_backbone`` runs too when no built backbone is found (below);
 3. the report functions of the pipeline (``report-cohorts``, ``report-experts``, ``report-robustness``,
@@ -132,7 +132,7 @@ def target_stages(params: dict[str, Any], stage_names: list[str], source: str = 
     pair = f"pair{positions[0]}"
     targets = [f"prepare@{dataset}"]
     targets += [f"train_expert@{dataset}-{m}" for m in models]
-    targets += [f"robustness_dl@{dataset}-{m}" for m in models]
+    targets += [f"robustness_dl@{dataset}"]  # every expert of experts.models, one stage
     targets += [f"cross_domain_dl@{pair}-{m}" for m in models]
     missing = [t for t in targets if t not in stage_names]
     if missing:

@@ -93,6 +93,13 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
     load_cross_domain_config(params, path)  # its RL variants are trained variants
 
 
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_profile_reads_every_kind_of_metrics_file(profile, resolved):
+    """report.sources of a profile find what every stage writes (main table, claims C4 and C5 read them)."""
+    patterns = {source["pattern"] for source in load_params(resolved(profile))["report"]["sources"]}
+    assert patterns == {source["pattern"] for source in load_params(PARAMS)["report"]["sources"]}
+
+
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_every_value_carries_a_comment(path):
     """Leaf keys (``key: value``) carry a ``#`` comment on their line; section headers and YAML flow

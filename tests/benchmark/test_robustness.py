@@ -76,7 +76,10 @@ def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     fit_logistic(small_icu, tmp_path / "models" / "experts")
     levels = ["none", "shuffle:0", "shuffle:1", "noise:0.3", "mask:0.5"]
     write_params(tmp_path, robustness={"dl": {"levels": levels}, "seed": 3})
-    out = run_dl("small_icu", "logistic", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    group = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    assert group == tmp_path / "outputs" / "small_icu" / "experts"
+    assert sorted(p.name for p in group.iterdir()) == ["logistic"]  # every model of the group (experts.models)
+    out = group / "logistic"
     test = small_icu.subset("test")
     for task in small_icu.tasks:
         folders = sorted(p.name for p in (out / task).iterdir())
@@ -95,8 +98,10 @@ def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     assert load_params("params.yaml")  # nothing else was written into the params
 
 
-def test_dl_robustness_refuses_an_llm_method(tmp_path, monkeypatch, small_icu):
+def test_dl_robustness_refuses_models_outside_the_group(tmp_path, monkeypatch, small_icu):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path)
-    with pytest.raises(ConfigError, match="LLM method"):
-        run_dl("small_icu", "vanilla", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    with pytest.raises(ConfigError, match=r"\['vanilla'\] not in group 'experts'.*experts.models"):
+        run_dl("small_icu", "experts", ["vanilla"], cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    with pytest.raises(ConfigError, match="no group 'llm'.*experts"):
+        run_dl("small_icu", "llm", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")

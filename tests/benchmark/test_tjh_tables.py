@@ -77,7 +77,7 @@ def workspace(tmp_path_factory) -> Path:
     for name in ("src", "tjh", "other"):
         assert main(["train-expert", name, "logistic", *common, "--out", experts]) == 0
     for name in ("tjh", "other"):
-        assert main(["robustness-dl", name, "logistic", *common, "--out", str(root / "outputs" / "robustness"),
+        assert main(["robustness-dl", name, "experts", "logistic", *common, "--out", str(root / "outputs" / "robustness"),
                      "--models", experts]) == 0
         assert main(["cross-domain", "src", name, "mortality", "logistic", *common,
                      "--out", str(root / "outputs" / "cross_domain"), "--models", experts]) == 0
@@ -196,11 +196,11 @@ def _params(pairs) -> dict:
 def test_target_stages_name_the_tjh_stages_and_the_pair_position():
     pairs = [{"source": "synthetic_icu", "target": "synthetic_ward"}, {"source": "synthetic_icu", "target": "tjh"}]
     names = ["prepare@tjh", "prepare@synthetic_icu", "train_expert@tjh-logistic", "train_expert@tjh-gru",
-             "robustness_dl@tjh-logistic", "robustness_dl@tjh-gru", "cross_domain_dl@pair0-logistic",
+             "robustness_dl@tjh", "robustness_hybrid@tjh", "cross_domain_dl@pair0-logistic",
              "cross_domain_dl@pair0-gru", "cross_domain_dl@pair1-logistic", "cross_domain_dl@pair1-gru", "llm_eval@tjh-qd"]
     assert target_stages(_params(pairs), names) == [
-        "prepare@tjh", "train_expert@tjh-logistic", "train_expert@tjh-gru", "robustness_dl@tjh-logistic",
-        "robustness_dl@tjh-gru", "cross_domain_dl@pair1-logistic", "cross_domain_dl@pair1-gru"]
+        "prepare@tjh", "train_expert@tjh-logistic", "train_expert@tjh-gru", "robustness_dl@tjh",
+        "cross_domain_dl@pair1-logistic", "cross_domain_dl@pair1-gru"]
     with pytest.raises(ConfigError, match="no stage.*cross_domain_dl@pair1-gru"):
         target_stages(_params(pairs), names[:-2])
     with pytest.raises(ConfigError, match="cross_domain.pairs has no .*synthetic_icu, target: tjh"):
