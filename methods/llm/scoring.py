@@ -135,7 +135,7 @@ def choice_probability(model, tokenizer, prompts: Sequence[str], option_a: str, 
                         cont[row, :len(tail) - 1] = torch.tensor(tail[:-1])
                         cont_mask[row, :len(tail) - 1] = 1
                     logits = model(input_ids=cont.to(device), attention_mask=torch.cat([mask, cont_mask], 1).to(device),
-                                   past_key_values=cache, use_cache=True).logits
+                                   cache=cache, use_cache=True).logits
                     cache.crop(-(longest - 1))  # back to the shared prefix for the other option
                     steps = torch.log_softmax(logits.float(), dim=-1)
                     for row, tail in enumerate(tails):
