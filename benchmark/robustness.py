@@ -41,7 +41,7 @@ from benchmark.config import ConfigError, describe, from_mapping, load_params, o
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
-from benchmark.method_catalog import DEFAULT_DL_GROUPS, MethodSpec, dl_groups, resolve
+from benchmark.method_catalog import DEFAULT_DL_GROUPS, PROMPTING, MethodSpec, dl_groups, resolve
 from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, perturb_values, serializer_kwargs
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
@@ -71,6 +71,7 @@ class LLMRobustnessConfig:
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
+    prompting: list[str] = option(list(PROMPTING), help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base model in its own QD format.")
     rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
 
 
@@ -112,6 +113,9 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
     for i, pair in enumerate(config.llm.pairs):
         if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
             raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] must be a mapping with keys dataset and task")
+    unknown = [m for m in config.llm.prompting if m not in PROMPTING]
+    if unknown:
+        raise ConfigError(f"{source}: {SECTION}.llm.prompting names {unknown}; the prompting baselines are {list(PROMPTING)}")
     rl = (params.get("eag_rl") or {}).get("rl") or {}
     check_rl_variants(config.llm.rl_variants, rl, f"{SECTION}.llm.rl_variants", source)
     if rl.get("variants") and config.llm.rl_variants:

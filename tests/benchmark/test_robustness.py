@@ -55,6 +55,13 @@ def test_llm_pairs_must_be_rl_pairs():
     load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality]}}, "eag_rl": {"rl": {"variants": {}}}})
 
 
+def test_prompting_methods_are_checked():
+    assert load_robustness_config({"robustness": {"llm": {"prompting": ["qd"]}}}).llm.prompting == ["qd"]
+    assert load_robustness_config({}).llm.prompting == ["vanilla", "think_answer", "qd"]
+    with pytest.raises(ConfigError, match=r"llm.prompting names \['label_sft'\]"):
+        load_robustness_config({"robustness": {"llm": {"prompting": ["qd", "label_sft"]}}})
+
+
 def test_rl_variants_must_be_trained_variants():
     """robustness.llm.rl_variants and cross_domain.rl_variants pick RL variants: each must be one eag_rl.rl trains."""
     from benchmark.cross_domain import load_cross_domain_config
