@@ -34,7 +34,7 @@ test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 # Score regression (what CI runs after the tests): the ci profile (profiles/ci.yaml: every stage, microscopic
-# sizes, ~21 min alone on 2 cores) runs from nothing in a scratch copy of the working tree, and every number of its
+# sizes, ~13 min alone on 2 cores) runs from nothing in a scratch copy of the working tree, and every number of its
 # results/*.json is compared with the reference committed in results/ci/ within the tolerances of `regress:`
 # in params.yaml; a changed or missing number fails. Your params.yaml, results/ and DVC cache are untouched.
 regress: $(STAMP)
