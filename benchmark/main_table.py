@@ -350,7 +350,9 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
         "mean ± std over test-patient resamples (`metrics.bootstrap_resamples` in params.yaml), as in the paper's "
         "tables. Built by `eagrl report-main` from the metrics files listed in the last column of `main.csv`; "
         "a method appears once its stage has run. Unparsable LLM answers are scored by `metrics.unparsable` "
-        "and counted in the parse-failure rate, never dropped.",
+        "and counted in the parse-failure rate, never dropped. Evaluations under perturbations or across "
+        "domains are in `robustness.md` and `cross_domain.md` (this table does not count them: their files "
+        "are not inputs of this stage, so a count would depend on which stages happened to run first).",
         "",
     ]
     if records:
@@ -369,10 +371,6 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
         lines.append(markdown_table(detail))
     else:
         lines.append("No evaluated method was found yet: no metrics file matches `report.sources` in params.yaml.")
-    other = [r for r in collection.records if r not in records]
-    if other:
-        lines += ["", f"{len(other)} further evaluation(s) under perturbations or across domains were collected; "
-                      "they belong to the robustness and cross-domain tables."]
     if collection.skipped:
         lines += ["", "## Not collected", "",
                   "Metrics files that match `report.sources` but could not be placed (fix the descriptor, see "

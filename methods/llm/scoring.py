@@ -37,13 +37,7 @@ def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: S
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sequences, starts = [], []
     for prompt, completion in zip(prompts, completions, strict=True):
-        prompt_ids = tokenizer(prompt, add_special_tokens=special).input_ids
-        full = tokenizer(prompt + completion, add_special_tokens=special).input_ids
-        start = 0
-        while start < min(len(prompt_ids), len(full)) and prompt_ids[start] == full[start]:
-            start += 1
-        if start >= len(full):
-            raise ValueError(f"completion {completion!r} adds no tokens to its prompt")
+        full, start = _token_ids(tokenizer, prompt, completion, special)
         sequences.append(full)
         starts.append(start)
     out = np.zeros(len(sequences))
@@ -72,15 +66,15 @@ def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: S
     return out
 
 
-def _token_ids(tokenizer, prompt: str, option: str, special: bool) -> tuple[list[int], int]:
-    """Token ids of ``prompt + option`` and the index of the first one that belongs to ``option``."""
+def _token_ids(tokenizer, prompt: str, completion: str, special: bool) -> tuple[list[int], int]:
+    """Token ids of ``prompt + completion`` and the index of the first one that belongs to ``completion``."""
     prompt_ids = tokenizer(prompt, add_special_tokens=special).input_ids
-    full = tokenizer(prompt + option, add_special_tokens=special).input_ids
+    full = tokenizer(prompt + completion, add_special_tokens=special).input_ids
     start = 0
     while start < min(len(prompt_ids), len(full)) and prompt_ids[start] == full[start]:
         start += 1
     if start >= len(full):
-        raise ValueError(f"option {option!r} adds no tokens to its prompt")
+        raise ValueError(f"completion {completion!r} adds no tokens to its prompt")
     return full, start
 
 

@@ -78,7 +78,7 @@ def test_write_main_tables(tmp_path):
     md = paths[0].read_text()
     assert "synthetic_icu · mortality · AUROC" in md and "±" in md
     assert "Not collected" in md and "mystery" in md
-    assert "1 further evaluation" in md
+    assert "robustness.md" in md
     nested = json.loads((tmp_path / "results/main.json").read_text())
     rows = nested["synthetic_icu"]["mortality"]
     assert set(rows) == {"gru", "logistic", "vanilla (smollm2)"}
@@ -119,3 +119,13 @@ def test_predictions_are_found_under_the_collection_root(tmp_path):
     path.write_text(json.dumps(data))
     (record,) = collect(config, tmp_path).records
     assert record.predictions == folder / "predictions.csv"  # the sibling file
+
+
+def test_main_tables_do_not_depend_on_perturbed_evaluations(tmp_path):
+    """Robustness / cross-domain files are not inputs of report_main: whether they exist yet must not change it."""
+    _tree(tmp_path)
+    first = write_main(collect(CONFIG, tmp_path), CONFIG, tmp_path / "a", ["synthetic_icu"])
+    for path in tmp_path.glob("outputs/llm/synthetic_icu/mortality/shuffle/qd/*"):
+        path.unlink()
+    second = write_main(collect(CONFIG, tmp_path), CONFIG, tmp_path / "b", ["synthetic_icu"])
+    assert [p.read_text() for p in first] == [p.read_text() for p in second]

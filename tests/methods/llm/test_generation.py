@@ -113,6 +113,8 @@ def test_completion_logprobs_match_a_manual_forward(tiny, prompts):
         assert score == pytest.approx(manual, abs=1e-4)
     p = choice_probability(model, tokenizer, prompts[:3], '{"answer": 0}', '{"answer": 1}', progress=False)
     assert np.all((p > 0) & (p < 1))
+    with pytest.raises(ValueError, match="adds no tokens"):
+        completion_logprobs(model, tokenizer, prompts[:1], [""], progress=False)
 
 
 @pytest.mark.parametrize(("option_a", "option_b"), [('{"answer": 0}', '{"answer": 1}'),   # tails of 2+ tokens
