@@ -264,6 +264,20 @@ def bootstrap(labels: np.ndarray, probabilities: np.ndarray, config: MetricsConf
     return {name: _summary(values[:, j], point[name], config.ci_level) for j, name in enumerate(METRICS)}
 
 
+def two_sided_p(differences: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of resampled differences against 0 (module docstring); NaN if none is finite.
+
+    One formula for every paired test (:func:`paired_bootstrap`, :func:`benchmark.seeds.pooled_paired_test`).
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return float("nan")
+    below = (np.sum(d <= 0) + 1) / (d.size + 1)
+    above = (np.sum(d >= 0) + 1) / (d.size + 1)
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
 def paired_bootstrap(labels: np.ndarray, probabilities_a: np.ndarray, probabilities_b: np.ndarray,
                      config: MetricsConfig | None = None) -> dict[str, dict[str, float]]:
     """Paired bootstrap test of method A against method B on the same patients (A − B per metric).
@@ -284,11 +298,6 @@ def paired_bootstrap(labels: np.ndarray, probabilities_a: np.ndarray, probabilit
         d = delta[:, j][np.isfinite(delta[:, j])]
         summary = _summary(d, point_a[name] - point_b[name], config.ci_level)
         summary["difference"] = summary.pop("point")
-        if d.size:
-            below = (np.sum(d <= 0) + 1) / (d.size + 1)
-            above = (np.sum(d >= 0) + 1) / (d.size + 1)
-            summary["p_value"] = float(min(1.0, 2.0 * min(below, above)))
-        else:
-            summary["p_value"] = float("nan")
+        summary["p_value"] = two_sided_p(d)
         out[name] = summary
     return out

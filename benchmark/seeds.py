@@ -1,0 +1,134 @@
+"""Several training seeds of one method: their aggregate, and a paired test of two methods pooled over seeds.
+
+A trained method (an RL variant, a fine-tuned LLM, a DL expert) is a random variable of its training seed;
+one run per method confounds the method with the seed. The paper reports one run; this suite trains several
+seeds where the profile allows and states the spread.
+
+Aggregate (:func:`aggregate_seeds`)
+-----------------------------------
+Per metric: the value of every seed, their ``mean`` and the sample standard deviation across seeds
+``std`` (``ddof = 1``: the seeds are a sample of the seeds one could have drawn). With a single seed there
+is no spread to estimate; ``std`` is then reported as ``0.0`` (not NaN) so that tables stay numeric, and
+``n_seeds = 1`` says that it carries no information. A NaN metric of a seed propagates to mean and std.
+
+Pooled paired test (:func:`pooled_paired_test`)
+-----------------------------------------------
+Methods A and B each have predictions on the *same* patients for several training seeds (the seed sets may
+differ in size). The statistic is the difference of the seed-mean metric
+
+    Δ = (1/|S_A|) Σ_{s ∈ S_A} m(A_s) − (1/|S_B|) Σ_{s ∈ S_B} m(B_s).
+
+Its sampling distribution over patients comes from the paired bootstrap of :mod:`benchmark.metrics`: each
+resample draws patient indices once (:func:`benchmark.metrics.bootstrap_indices`, single-class resamples
+redrawn) and every seed of both methods is scored on those same indices, so Δ_b is Δ on resample b. The
+result has the ``difference`` on all patients, the bootstrap ``mean`` and ``std`` of Δ_b, the percentile
+interval at ``ci_level`` (``ci_low``, ``ci_high``) and the two-sided ``p_value`` of
+:func:`benchmark.metrics.paired_bootstrap` (twice the smaller tail beyond zero with the +1 correction;
+identical methods give p = 1). With one seed per method it *is* ``paired_bootstrap`` of that pair.
+
+The bootstrap resamples patients only, not seeds: the interval says how Δ would vary over test sets for
+these trained models, and the seed spread is reported beside it by :func:`aggregate_seeds`.
+
+``min_detectable_effect`` is the smallest true |Δ| that a two-sided test at level ``1 − ci_level`` detects
+with probability ``power`` (default 80 %), under a normal approximation of Δ_b:
+``(z_{1 − α/2} + z_{power}) · std`` — 2.80 · std at the default 95 % / 80 %. A claim whose interval covers
+zero is inconclusive at this n, and this number says how large an effect it could have shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from benchmark.metrics import (
+    METRICS,
+    MetricsConfig,
+    _check,
+    _resampled,
+    _summary,
+    bootstrap_indices,
+    compute_metrics,
+    two_sided_p,
+)
+
+_DEFAULTS = MetricsConfig()
+
+
+def aggregate_seeds(per_seed: Mapping[int, Mapping[str, float]]) -> dict[str, Any]:
+    """Per metric: each seed's value, the mean and the sample std (ddof=1; 0.0 with one seed) over seeds.
+
+    Returns ``{"n_seeds", "seeds", "metrics": {name: {"per_seed": {seed: value}, "mean", "std"}}}``.
+    Every seed must report the same metrics: a metric missing for one seed is an error, not a smaller n.
+    """
+    if not per_seed:
+        raise ValueError("no seeds to aggregate")
+    seeds = sorted(per_seed)
+    names = list(per_seed[seeds[0]])
+    for seed in seeds:
+        if set(per_seed[seed]) != set(names):
+            raise ValueError(f"seed {seed} reports metrics {sorted(per_seed[seed])}, seed {seeds[0]} {sorted(names)}: "
+                             f"every seed must report the same metrics")
+    metrics = {}
+    for name in names:
+        values = np.array([float(per_seed[s][name]) for s in seeds])
+        std = float(values.std(ddof=1)) if values.size > 1 else (0.0 if np.isfinite(values).all() else float("nan"))
+        metrics[name] = {"per_seed": {s: float(per_seed[s][name]) for s in seeds}, "mean": float(values.mean()),
+                         "std": std}
+    return {"n_seeds": len(seeds), "seeds": seeds, "metrics": metrics}
+
+
+def min_detectable_effect(std: float, ci_level: float = _DEFAULTS.ci_level, power: float = 0.8) -> float:
+    """Smallest true difference a two-sided test at level 1 − ci_level detects with ``power`` (normal approx.).
+
+    ``(z_{1−α/2} + z_{power}) · std``; 2.80 · std at 95 % and 80 % power. NaN for a NaN std.
+    """
+    if not 0 < power < 1:
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    normal = NormalDist()
+    return float((normal.inv_cdf(1 - (1 - ci_level) / 2) + normal.inv_cdf(power)) * std)
+
+
+def _seed_mean(y: np.ndarray, by_seed: Mapping[int, np.ndarray], indices: np.ndarray, column: int,
+               threshold: float) -> tuple[float, np.ndarray]:
+    """(seed-mean metric on all patients, (resamples,) seed-mean metric on each resample)."""
+    if not by_seed:
+        raise ValueError("a method needs predictions of at least one seed")
+    points, resampled = [], []
+    for seed in sorted(by_seed):
+        _, p = _check(y, by_seed[seed])
+        points.append(compute_metrics(y, p, threshold)[METRICS[column]])
+        resampled.append(_resampled(y, p, indices, threshold)[:, column])
+    return float(np.mean(points)), np.mean(resampled, axis=0)
+
+
+def pooled_paired_test(labels: np.ndarray, probs_a_by_seed: Mapping[int, np.ndarray],
+                       probs_b_by_seed: Mapping[int, np.ndarray], metric: str = "auroc",
+                       n_resamples: int = _DEFAULTS.bootstrap_resamples, seed: int = _DEFAULTS.seed,
+                       ci_level: float = _DEFAULTS.ci_level, threshold: float = _DEFAULTS.threshold,
+                       power: float = 0.8) -> dict[str, float]:
+    """Paired bootstrap of A − B on the seed-mean ``metric``, every seed scored on the same resamples.
+
+    Returns ``difference``, ``mean``, ``std``, ``ci_low``, ``ci_high``, ``p_value``, ``min_detectable_effect``
+    and the seed counts ``n_seeds_a``, ``n_seeds_b`` (see the module docstring). Probabilities are aligned
+    to ``labels``; unparsable answers must be resolved first (:func:`benchmark.metrics.resolve_unparsable`).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    y = np.asarray(labels).astype(np.int64)
+    column = METRICS.index(metric)
+    indices = bootstrap_indices(y, n_resamples, seed)
+    point_a, resampled_a = _seed_mean(y, probs_a_by_seed, indices, column, threshold)
+    point_b, resampled_b = _seed_mean(y, probs_b_by_seed, indices, column, threshold)
+    delta = resampled_a - resampled_b
+    finite = delta[np.isfinite(delta)]
+    out = _summary(finite, point_a - point_b, ci_level)
+    out["difference"] = out.pop("point")
+    out["p_value"] = two_sided_p(finite)
+    out["min_detectable_effect"] = min_detectable_effect(out["std"], ci_level, power)
+    out["n_seeds_a"], out["n_seeds_b"] = len(probs_a_by_seed), len(probs_b_by_seed)
+    return out
