@@ -36,8 +36,8 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
   ε(τ) statistics, span entropy, clip ratios, step time (``dvc plots show ... -x step -y <column>``).
   Generation-batch columns (reward, reward parts, ε(τ), span entropy, completion lengths, dynamic
   sampling) are those of the batch the step trained on: the μ steps of one batch repeat them;
-* ``epsilon.csv`` — one row per trained trajectory: step, group, reward, advantage, span entropy,
-  ε(τ) (the distribution of ε(τ) over training);
+* ``epsilon.csv`` — one row per trained trajectory (every variant): step, group, patient id, reward, R_att,
+  parsed, advantage, span entropy and ε(τ) (where measured) (:data:`methods.eag_rl.rl_trainer.TRAJECTORY_COLUMNS`);
 * ``predictions.csv`` — QD answers of the trained policy on the evaluation patients (``llm.evaluation``),
   in the predictions format of :mod:`benchmark.evaluate` (written by the LLM layer's ``evaluate_task``);
 * ``metrics.json`` — :func:`benchmark.evaluate.evaluate` of those predictions (bootstrap mean/std/CI),
@@ -378,7 +378,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     """Train ``variant`` on ``dataset``/``task`` and evaluate it (outputs: module docstring)."""
     import torch
 
-    from methods.eag_rl.rl_trainer import CompositeReward
+    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS, CompositeReward
 
     params = load_params(params_path)
     section = load_rl_section(params, params_path)
@@ -414,9 +414,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
         save_adapter(trainer.model, folder / "adapter")
         _write_curves(folder, recorder.rows)
         atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
-            trainer.trajectory_records,
-            columns=["step", "round", "group", "reward", "advantage", "span_entropy", "span_tokens", "epsilon_high"],
-        ).to_csv(index=False))
+            trainer.trajectory_records, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
         step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
         training = {
             "steps": int(result.global_step), "train_patients": len(rows),

@@ -63,6 +63,17 @@ span), ``span_entropy/found`` (share of trajectories with a non-empty ``<Importa
 ``reward_parts/{loglik,margin,attention,parsed,total}`` (from the reward adapter),
 ``dynamic_sampling/{kept_groups,rounds,filled_zero_variance}``, plus TRL's own ``reward``, ``kl``,
 ``entropy``, ``clip_ratio/*``, ``completions/*``, ``step_time``.
+
+Trajectory records (``trajectory_records``, the ``epsilon.csv`` of the stage)
+------------------------------------------------------------------------------
+One row per trained trajectory of every training generation batch, for every variant (columns
+:data:`TRAJECTORY_COLUMNS`): the step and generation round it was generated at, its group (one patient's
+``num_generations`` completions), the patient ``id`` (the dataset column; empty without one), the total
+reward, R_att (``attention``) and whether the answer parsed (from a reward function that keeps its last
+:class:`~methods.eag_rl.rewards.RewardParts` as ``last_parts``, as :class:`CompositeReward` does; NaN
+otherwise), the advantage, and — only where span entropies are measured (ε(τ) or
+``measure_span_entropy``; NaN otherwise) — the span entropy, span length and ε(τ). With dynamic sampling
+the rows are those of the merged batch that was trained on, each keeping its own patient and parts.
 """
 
 from __future__ import annotations
@@ -86,6 +97,10 @@ from methods.llm.parsing import parse_answer
 _QD_TAGS = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
 _ANY_TAG = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _QD_TAGS) + r")\s*>", re.IGNORECASE)
 _FEATURES_OPEN = re.compile(r"<\s*Important Features\s*>", re.IGNORECASE)
+
+# Columns of the trajectory records (epsilon.csv), in order.
+TRAJECTORY_COLUMNS = ("step", "round", "group", "id", "reward", "attention", "parsed", "advantage", "span_entropy",
+                      "span_tokens", "epsilon_high")
 
 # Loss types whose surrogate clips the ratio to [1 - ε_low, 1 + ε_high] (where ε(τ) has a meaning).
 CLAMP_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
@@ -254,6 +269,7 @@ class EAGRLTrainer(GRPOTrainer):
         self.dynamic_sampling = dynamic_sampling
         self.measure_span_entropy = measure_span_entropy or adaptive_clip is not None
         self._last_rewards_per_func: torch.Tensor | None = None
+        self._last_trajectories: list[dict[str, Any]] = []
         self._generation_round = 0
         self.trajectory_records: list[dict[str, Any]] = []  # one row per trained trajectory (epsilon.csv)
 
@@ -261,7 +277,20 @@ class EAGRLTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._last_rewards_per_func = rewards_per_func.detach().clone()
+        self._last_trajectories = self._trajectory_fields(inputs)
         return rewards_per_func
+
+    def _trajectory_fields(self, inputs) -> list[dict[str, Any]]:
+        """Per completion of the batch just scored: patient ``id``, ``attention`` (R_att) and ``parsed``.
+
+        R_att and the parse flag come from the first reward function whose ``last_parts`` covers the batch
+        (:class:`CompositeReward`); without one they are NaN, never a made-up value.
+        """
+        parts = next((f.last_parts for f in self.reward_funcs
+                      if len(getattr(f, "last_parts", None) or ()) == len(inputs)), None)
+        return [{"id": row.get("id"),
+                 "attention": float(parts[i].attention) if parts else math.nan,
+                 "parsed": float(parts[i].parsed) if parts else math.nan} for i, row in enumerate(inputs)]
 
     def _last_rewards(self) -> torch.Tensor:
         """(B,) weighted reward of the last scored batch (NaN where every function returned None)."""
@@ -275,11 +304,12 @@ class EAGRLTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
-        rewards = self._last_rewards()
+        rewards, trajectories = self._last_rewards(), self._last_trajectories
         if mode == "train" and self.dynamic_sampling is not None:
-            output, rewards = self._dynamic_sampling(inputs, output, rewards)
-        if mode == "train" and self.measure_span_entropy:
-            self._attach_epsilon(output, rewards)
+            output, rewards, trajectories = self._dynamic_sampling(inputs, output, rewards, trajectories)
+        if mode == "train":
+            measured = self._attach_epsilon(output) if self.measure_span_entropy else None
+            self._record_trajectories(output, rewards, trajectories, measured)
         self._generation_round += 1
         return output
 
@@ -292,11 +322,16 @@ class EAGRLTrainer(GRPOTrainer):
         rows = [dataset[int(i)] for i in order]
         return [dict(row) for row in rows for _ in range(self.num_generations)]
 
-    def _dynamic_sampling(self, inputs, output, rewards):
-        """Keep groups whose rewards vary; top up with groups of new patients (see module docstring)."""
+    def _dynamic_sampling(self, inputs, output, rewards, trajectories):
+        """Keep groups whose rewards vary; top up with groups of new patients (see module docstring).
+
+        Returns the merged batch, its rewards and its trajectory fields (row-aligned).
+        """
         settings, group = self.dynamic_sampling, self.num_generations
         target = rewards.numel() // group
         kept, kept_rewards, spare, spare_rewards = [], [], [], []
+        kept_fields, spare_fields = [], []
+        pick = lambda fields, rows: [fields[i] for i in rows.tolist()]  # noqa: E731
         n_kept, rounds = 0, 1
         while True:
             varying = varying_groups(rewards, group, settings.tolerance)
@@ -308,29 +343,32 @@ class EAGRLTrainer(GRPOTrainer):
                 chosen[take] = True
                 kept.append(select_rows(output, rows_of(chosen)))
                 kept_rewards.append(rewards[rows_of(chosen)])
+                kept_fields.append(pick(trajectories, rows_of(chosen)))
                 n_kept += take.numel()
             if (~varying).any():
                 spare.append(select_rows(output, rows_of(~varying)))
                 spare_rewards.append(rewards[rows_of(~varying)])
+                spare_fields.append(pick(trajectories, rows_of(~varying)))
             if n_kept >= target or rounds >= settings.max_rounds:
                 break
             output = super()._generate_and_score_completions(self._draw_groups(target, rounds))
-            rewards = self._last_rewards()
+            rewards, trajectories = self._last_rewards(), self._last_trajectories
             rounds += 1
         filled = 0
-        for batch, batch_rewards in zip(spare, spare_rewards, strict=True):
+        for batch, batch_rewards, fields in zip(spare, spare_rewards, spare_fields, strict=True):
             if n_kept + filled >= target:
                 break
             n = min(target - n_kept - filled, batch_rewards.numel() // group)
             rows = torch.arange(n * group)
             kept.append(select_rows(batch, rows))
             kept_rewards.append(batch_rewards[rows])
+            kept_fields.append(pick(fields, rows))
             filled += n
         merged = concat_batches(kept, self._tokenizer.pad_token_id)
         self._metrics["train"]["dynamic_sampling/kept_groups"].append(float(n_kept))
         self._metrics["train"]["dynamic_sampling/rounds"].append(float(rounds))
         self._metrics["train"]["dynamic_sampling/filled_zero_variance"].append(float(filled))
-        return merged, torch.cat(kept_rewards)
+        return merged, torch.cat(kept_rewards), [row for fields in kept_fields for row in fields]
 
     def span_entropies(self, output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-token entropies ``(B, T)``, span mask ``(B, T)``) of a scored batch under the current policy."""
@@ -345,7 +383,8 @@ class EAGRLTrainer(GRPOTrainer):
         span = span_token_mask(self._tokenizer, completion_ids.cpu(), completion_mask.cpu()).to(entropies.device)
         return entropies.float() * completion_mask, span * completion_mask
 
-    def _attach_epsilon(self, output: dict[str, Any], rewards: torch.Tensor) -> None:
+    def _attach_epsilon(self, output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Log span entropies (and set ``output["epsilon_high"]`` under ε(τ)); returns (H, span mask, ε or None)."""
         entropies, span = self.span_entropies(output)
         h = span_mean_entropy(entropies, span)
         found = ~torch.isnan(h)
@@ -361,13 +400,23 @@ class EAGRLTrainer(GRPOTrainer):
             metrics["eps_tau/std"].append(eps.std().item() if eps.numel() > 1 else 0.0)
             metrics["eps_tau/min"].append(eps.min().item())
             metrics["eps_tau/max"].append(eps.max().item())
+        return h, span, eps
+
+    def _record_trajectories(self, output: dict[str, Any], rewards: torch.Tensor,
+                             trajectories: list[dict[str, Any]], measured) -> None:
+        """Append one :data:`TRAJECTORY_COLUMNS` row per trajectory of the batch (module docstring)."""
         step = int(self.state.global_step)
         advantages = output["advantages"].detach().float().cpu()
-        for row in range(h.numel()):
+        h, span, eps = measured if measured is not None else (None, None, None)
+        nan = math.nan
+        for row in range(advantages.numel()):
+            fields = trajectories[row] if row < len(trajectories) else {"id": None, "attention": nan, "parsed": nan}
             self.trajectory_records.append({
                 "step": step, "round": self._generation_round, "group": row // self.num_generations,
-                "reward": float(rewards[row]), "advantage": float(advantages[row]),
-                "span_entropy": float(h[row]), "span_tokens": int(span[row].sum().item()),
+                "id": fields["id"], "reward": float(rewards[row]), "attention": fields["attention"],
+                "parsed": fields["parsed"], "advantage": float(advantages[row]),
+                "span_entropy": float(h[row]) if h is not None else nan,
+                "span_tokens": int(span[row].sum().item()) if span is not None else nan,
                 "epsilon_high": float(eps[row]) if eps is not None else float(self.epsilon_high)})
 
     # -- loss --------------------------------------------------------------------------------------
@@ -413,6 +462,7 @@ class CompositeReward:
         self.config = config
         self.vocabulary = list(vocabulary)
         self.__name__ = name  # TRL names the reward's metrics after it
+        self.last_parts: list = []  # RewardParts of the last call (the trainer's per-trajectory R_att)
 
     def score(self, texts: Sequence[str], labels: Sequence[int], expert_top_k: Sequence[Sequence[str]]):
         """The :class:`~methods.eag_rl.rewards.RewardParts` of each completion."""
@@ -426,6 +476,7 @@ class CompositeReward:
 
     def __call__(self, prompts, completions, label, expert_top_k, log_metric=None, **kwargs) -> list[float]:
         parts = self.score([completion_text(c) for c in completions], label, expert_top_k)
+        self.last_parts = parts
         if log_metric is not None and parts:
             n = len(parts)
             log_metric("reward_parts/total", sum(p.total for p in parts) / n)

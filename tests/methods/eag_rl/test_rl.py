@@ -72,7 +72,7 @@ def grpo_config(tmp_path, **overrides) -> GRPOConfig:
 
 def prompts_dataset(n: int = 4) -> Dataset:
     return Dataset.from_list([{"prompt": f"patient {i} record:", "label": i % 2, "expert_top_k": EXPERT,
-                               "kind": "constant" if i % 2 else "varying"} for i in range(n)])
+                               "kind": "constant" if i % 2 else "varying", "id": f"p{i}"} for i in range(n)])
 
 
 def toy_reward(completions, kind, **kwargs):
@@ -214,6 +214,32 @@ def test_dynamic_sampling_drops_zero_variance_groups(tokenizer, tmp_path):
     kept = trainer._metrics["train"]["dynamic_sampling/kept_groups"][-1]
     assert kept == 2 and trainer._metrics["train"]["dynamic_sampling/rounds"][-1] >= 2
     assert (out["advantages"].view(2, 2).abs().sum(-1) > 0).all()  # zero-variance groups have advantage 0
+    # the trajectory records follow the kept rows: one patient per group, only 'varying' (even) patients
+    records = trainer.trajectory_records
+    assert len(records) == 4 and [r["group"] for r in records] == [0, 0, 1, 1]
+    ids = [r["id"] for r in records]
+    assert ids[0] == ids[1] and ids[2] == ids[3] and all(int(i[1:]) % 2 == 0 for i in ids)
+    assert all(math.isnan(r["attention"]) and math.isnan(r["span_entropy"]) for r in records)  # toy reward: no parts
+
+
+def test_trajectory_records_carry_patient_and_r_att_without_span_entropy(tokenizer, tmp_path):
+    """A fixed-clip run (no extra forward) still records every trajectory with its patient and R_att."""
+    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS
+
+    reward = CompositeReward(RewardConfig(), VOCAB)
+    trainer = EAGRLTrainer(model=tiny_model(tokenizer), reward_funcs=[reward],
+                           args=grpo_config(tmp_path, per_device_train_batch_size=4, num_generations=2),
+                           train_dataset=prompts_dataset(4), processing_class=tokenizer)
+    trainer.model.train()
+    rows = prompts_dataset(4)
+    trainer._generate_and_score_completions([dict(rows[i]) for i in (2, 3) for _ in range(2)])
+    records = trainer.trajectory_records
+    assert [tuple(r) for r in records] == [TRAJECTORY_COLUMNS] * 4
+    assert [r["id"] for r in records] == ["p2", "p2", "p3", "p3"]
+    assert [r["attention"] for r in records] == [p.attention for p in reward.last_parts]
+    assert [r["parsed"] for r in records] == [float(p.parsed) for p in reward.last_parts]
+    assert [r["reward"] for r in records] == pytest.approx([p.total for p in reward.last_parts])
+    assert all(math.isnan(r["span_entropy"]) and r["epsilon_high"] == 0.2 for r in records)
 
 
 # ------------------------------------------------------------------------------------ reward adapter
