@@ -34,6 +34,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
     "benchmark.main_table": ("report-main",),
     "benchmark.ablations": ("report-ablations",),
+    "benchmark.rl_training_report": ("report-rl-training",),
     "benchmark.paper.verify": ("verify",),
     "benchmark.results_index": ("report-index",),
     "benchmark.regress": ("regress",),
