@@ -403,7 +403,8 @@ class EAGRLTrainer(GRPOTrainer):
         return h, span, eps
 
     def _record_trajectories(self, output: dict[str, Any], rewards: torch.Tensor,
-                             trajectories: list[dict[str, Any]], measured) -> None:
+                             trajectories: list[dict[str, Any]],
+                             measured: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None) -> None:
         """Append one :data:`TRAJECTORY_COLUMNS` row per trajectory of the batch (module docstring)."""
         step = int(self.state.global_step)
         advantages = output["advantages"].detach().float().cpu()
