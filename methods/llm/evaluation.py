@@ -32,7 +32,7 @@ from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, load_llm_config
 from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
-from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_answer
+from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_scores
 
 OUTPUT_ROOT = Path("outputs/llm")
 PREDICTIONS = "predictions.csv"
@@ -74,7 +74,6 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     """
     from methods.llm.generation import SamplingParams
     from methods.llm.parsing import parse_all
-    from methods.llm.scoring import choice_probability
 
     method = get_method(method_key)
     started = time.perf_counter()
@@ -90,11 +89,11 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
     probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
     parsed = np.array([a.parsed for a in answers], dtype=bool)
-    if method.answer_format == "label" and config.label_sft.score == "answer_likelihood":
+    if method.answer_format == "label" and config.label_sft.score != "parsed":
         model, scoring_tokenizer = _hf_model(generator, config, adapter)
-        likelihood = choice_probability(model, scoring_tokenizer, [r.text for r in rendered], label_answer(0),
-                                        label_answer(1), batch_size=config.generation.batch_size)
-        probabilities = np.where(parsed, likelihood, np.nan)
+        scores = label_scores(model, scoring_tokenizer, [r.text for r in rendered], config.label_sft.score,
+                              batch_size=config.generation.batch_size)
+        probabilities = np.where(parsed, scores, np.nan)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
     metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
