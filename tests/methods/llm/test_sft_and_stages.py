@@ -193,6 +193,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
             assert "completion" in frame and frame.loc[~frame["parsed"], "probability"].isna().all()
             metrics = json.loads((out / task / "metrics.json").read_text())
             assert metrics["n"] == 6 and metrics["parse_failures"] == int((~frame["parsed"]).sum())
+            assert {"auroc", "auprc"} <= set(metrics["worst_case"])  # the 0.5 rule's lower bound, always on record
             assert metrics["descriptor"] == {"dataset": "small_icu", "task": task, "method": method,
                                              "family": METHODS[method].family, "backbone": str(tiny_model_dir),
                                              "condition": "standard", "train_dataset": None}
@@ -211,3 +212,4 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
     table = pd.read_csv(paths[1])
     assert len(table) == 3 * len(small_icu.tasks) + 1
     assert set(table["method"]) == {"Vanilla", "Question Decomposition", "Label SFT", "Custom policy"}
+    assert table["auroc_worst_case"].str.contains("±").all()
