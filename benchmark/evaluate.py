@@ -23,7 +23,11 @@ The metrics file (``eagrl evaluate PREDICTIONS.csv --out metrics.json``)
 A JSON object with ``n``, ``positives``, ``parse_failures``, ``parse_failure_rate``, one entry per metric
 (``auroc``, ``auprc``, ``minpse``, ``f1``, ``accuracy``), each ``{point, mean, std, ci_low, ci_high}``,
 ``config`` (the :class:`~benchmark.metrics.MetricsConfig` used) and ``predictions`` (the input path).
-With ``--against OTHER.csv`` it adds ``paired``: the paired bootstrap test of this file against the other
+The predictions of an LLM (a file with a ``completion`` column) are scored under the other unparsable rule
+too, under that rule's name: with the default ``metrics.unparsable: uninformative`` the key ``worst_case``
+holds the same metric entries with every unparsable answer scored confidently wrong (a lower bound beside
+the 0.5 rule). The block is there even without failures (it then repeats the metrics), so tables of LLM
+results are uniform. With ``--against OTHER.csv`` it adds ``paired``: the paired bootstrap test of this file against the other
 (same patients required), per metric ``{difference, mean, std, ci_low, ci_high, p_value}``.
 """
 
@@ -44,6 +48,7 @@ import pandas as pd
 from benchmark.config import describe, from_mapping, load_params, to_mapping
 from benchmark.metrics import (
     METRICS,
+    UNPARSABLE_RULES,
     MetricsConfig,
     bootstrap,
     paired_bootstrap,
@@ -197,20 +202,27 @@ def _validate(frame: pd.DataFrame, path: Path | str) -> None:
 def evaluate(frame: pd.DataFrame, config: MetricsConfig | None = None) -> dict[str, Any]:
     """Score a predictions frame (from :func:`read_predictions`): bootstrap CIs per metric + counts.
 
-    Unparsable rows are resolved with ``config.unparsable`` and counted in ``parse_failures``.
+    Unparsable rows are resolved with ``config.unparsable`` and counted in ``parse_failures``. An LLM's
+    predictions (with completions) also get the metrics under every other rule, keyed by the rule's name
+    (module docstring), so the effect of the rule on an LLM's score is always on record.
     """
     config = config or MetricsConfig()
     labels = frame["label"].to_numpy(dtype=np.int64)
-    probabilities, failures = resolve_unparsable(labels, frame["probability"].to_numpy(dtype=np.float64),
-                                                 frame["parsed"].to_numpy(dtype=bool), config.unparsable)
+    raw, parsed = frame["probability"].to_numpy(dtype=np.float64), frame["parsed"].to_numpy(dtype=bool)
+    probabilities, failures = resolve_unparsable(labels, raw, parsed, config.unparsable)
     scores = bootstrap(labels, probabilities, config)
     n = int(labels.size)
+    others = {}
+    if "completion" in frame:
+        for rule in (r for r in UNPARSABLE_RULES if r != config.unparsable):
+            others[rule] = bootstrap(labels, resolve_unparsable(labels, raw, parsed, rule)[0], config)
     return {
         "n": n,
         "positives": int(labels.sum()),
         "parse_failures": failures,
         "parse_failure_rate": failures / n,
         **scores,
+        **others,
         "config": to_mapping(config),
     }
 

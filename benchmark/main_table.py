@@ -31,8 +31,8 @@ The table
 ---------
 Rows: methods (family, method, backbone) on the standard (unperturbed, in-domain) test sets; columns:
 data set × task; cells: bootstrap mean ± std of each metric of ``report.metrics`` (AUROC and AUPRC by
-default, as in the paper), with the parse-failure rate and the number of test patients in the long
-table below it. ``main.csv`` is the long table (one row per method × data set × task, with CIs);
+default, as in the paper), with the parse-failure rate, the number of test patients and, for LLM methods,
+the metrics with unparsable answers scored worst case (``1 − label``) in the long table below it. ``main.csv`` is the long table (one row per method × data set × task, with CIs);
 ``main.json`` nests ``{dataset: {task: {method: {...numbers}}}}`` for ``dvc metrics show/diff`` and for
 ``make regress``. Perturbed and cross-domain evaluations are collected too (``eagrl verify`` uses them)
 but belong to the robustness and cross-domain tables, not to this one.
@@ -133,10 +133,17 @@ class Record:
         """Bootstrap mean of ``metric`` (NaN when absent)."""
         return _number(self.metrics.get(metric, {}).get("mean"))
 
-    def summary(self, metric: str) -> dict[str, float]:
-        """``{point, mean, std, ci_low, ci_high}`` of ``metric`` (NaN where absent)."""
-        entry = self.metrics.get(metric) or {}
+    def summary(self, metric: str, block: dict[str, Any] | None = None) -> dict[str, float]:
+        """``{point, mean, std, ci_low, ci_high}`` of ``metric`` in ``block`` (the file's top level; NaN where absent)."""
+        entry = (self.metrics if block is None else block).get(metric) or {}
         return {key: _number(entry.get(key)) for key in ("point", "mean", "std", "ci_low", "ci_high")}
+
+    def worst_case(self, metric: str) -> dict[str, float]:
+        """:meth:`summary` with unparsable answers scored ``worst_case`` (an LLM's file holds it beside the main
+        rule, :func:`benchmark.evaluate.evaluate`); NaN for files without LLM answers (experts)."""
+        if (self.metrics.get("config") or {}).get("unparsable") == "worst_case":
+            return self.summary(metric, {} if "uninformative" not in self.metrics else None)
+        return self.summary(metric, self.metrics.get("worst_case") or {})
 
     @property
     def predictions(self) -> Path | None:
@@ -280,7 +287,8 @@ def method_key(descriptor: MethodDescriptor) -> str:
 
 
 def long_rows(records: Iterable[Record], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per record: descriptor, counts, and per metric mean/std/CI (full precision)."""
+    """One row per record: descriptor, counts, per metric mean/std/CI, then the same with unparsable answers
+    scored worst case (``<metric>_worst_case_*``: LLM files only, NaN for experts), in full precision."""
     rows = []
     for record in records:
         d = record.descriptor
@@ -292,6 +300,9 @@ def long_rows(records: Iterable[Record], metrics: Sequence[str]) -> list[dict[st
         for metric in metrics:
             summary = record.summary(metric)
             row.update({f"{metric}_{key}": summary[key] for key in ("mean", "std", "ci_low", "ci_high")})
+        for metric in metrics:
+            summary = record.worst_case(metric)
+            row.update({f"{metric}_worst_case_{key}": summary[key] for key in ("mean", "std", "ci_low", "ci_high")})
         row["metrics_file"] = record.path.as_posix()
         rows.append(row)
     return rows
@@ -357,7 +368,9 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
     ]
     if records:
         lines += [markdown_table(wide, wide_columns), "", "## Details", "",
-                  "`n`: test patients scored; `pf rate`: share of unparsable answers; CI: percentile bootstrap interval.", ""]
+                  "`n`: test patients scored; `pf rate`: share of unparsable answers; CI: percentile bootstrap interval; "
+                  "`(worst case)`: LLM methods scored with every unparsable answer confidently wrong "
+                  "(probability 1 − label) instead of 0.5, a lower bound (blank for experts, which always answer).", ""]
         detail = []
         for row in long:
             item = {"dataset": row["dataset"], "task": row["task"], "family": row["family"], "method": row["method"],
@@ -367,6 +380,10 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
                 item[metric.upper()] = _pm(row[f"{metric}_mean"], row[f"{metric}_std"], config.decimals)
                 low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
                 item[f"{metric.upper()} CI"] = "n/a" if math.isnan(low) else f"[{low:.{config.decimals}f}, {high:.{config.decimals}f}]"
+            for metric in config.metrics:
+                worst = row[f"{metric}_worst_case_mean"]
+                item[f"{metric.upper()} (worst case)"] = ("" if math.isnan(worst) else
+                                                          _pm(worst, row[f"{metric}_worst_case_std"], config.decimals))
             detail.append(item)
         lines.append(markdown_table(detail))
     else:

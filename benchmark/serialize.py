@@ -63,6 +63,15 @@ OUTCOMES = {
 }
 
 
+# What the QD answer tags hold, said in a sentence outside them (see answer_instructions).
+QD_FEATURES_HINT = "list 1-3 names of the clinical features above, comma-separated"
+QD_ANSWER_HINT = "one number between 0 and 1"
+# Text that the QD instructions show (or showed, before the hints moved out of the tags) where an answer
+# belongs: an answer that repeats it is a copy of the instructions, not an answer (methods.llm.parsing).
+QD_PLACEHOLDERS = ("...", QD_FEATURES_HINT, QD_ANSWER_HINT, "the most important feature names, comma-separated",
+                   "the probability, a number between 0 and 1")
+
+
 def persona_for(domain: str) -> str:
     """The persona sentence for a cohort domain: ICU-like (icu, mimic*) or ward-like (ward, tjh)."""
     domain = domain.lower()
@@ -89,7 +98,9 @@ def answer_instructions(style: str, task: str) -> str:
     * ``vanilla`` — the final answer only, as ``{"answer": p}``.
     * ``think_answer`` — Think & Answer: ``{"think": "...", "answer": p}``.
     * ``qd`` — Question Decomposition: ``<Subquestion>``/``<Answer>`` pairs, then ``<Final subquestion>``,
-      ``<Important Features>`` (comma-separated feature names) and ``<Final answer>``.
+      ``<Important Features>`` (comma-separated feature names) and ``<Final answer>``. The tags are shown
+      holding ``...`` and what they hold is said in a sentence after them (no tag holds copyable prose:
+      the 135M default copied the earlier in-tag descriptions verbatim into 38-39 of 40 answers).
     """
     outcome = outcome_of(task)
     if style == "vanilla":
@@ -108,8 +119,9 @@ def answer_instructions(style: str, task: str) -> str:
                 "<Answer>...</Answer>\n"
                 "(one pair per sub-question)\n"
                 f"<Final subquestion>What is the probability that {outcome}?</Final subquestion>\n"
-                "<Important Features>the most important feature names, comma-separated</Important Features>\n"
-                "<Final answer>the probability, a number between 0 and 1</Final answer>")
+                "<Important Features>...</Important Features>\n"
+                "<Final answer>...</Final answer>\n"
+                f"In Important Features, {QD_FEATURES_HINT}; in Final answer, {QD_ANSWER_HINT}.")
     raise ValueError(f"unknown prompting style '{style}'; expected one of {STYLES}")
 
 

@@ -96,7 +96,7 @@ class LabelSFTConfig:
     learning_rate: float = option(1.0e-3, help="AdamW learning rate of the LoRA weights.")
     warmup_steps: int = option(2, help="Linear warm-up steps.")
     max_length: int = option(640, help="Tokens per training sequence at most (prompt + answer); longer ones are truncated.")
-    score: Literal["answer_likelihood", "parsed"] = option("answer_likelihood", help="Probability reported: 'answer_likelihood' = P(answer 1)/(P(answer 0)+P(answer 1)) under the tuned model (teacher-forced, a continuous score); 'parsed' = the generated 0/1 itself.")
+    score: Literal["first_token", "expected_digits", "parsed"] = option("first_token", help="Probability reported for a parsed answer: 'first_token' = P(1)/(P(0)+P(1)) at the label token of {\"answer\": 0|1}, where the two answers first differ (tokenized); 'expected_digits' = sum of d/10 * P(d) over the first decimal after {\"answer\": 0., normalised over the ten digits (for a model that writes decimals); 'parsed' = the generated number itself.")
     seed: int = option(42, help="Seed of the subset, the LoRA initialisation and the data order.")
 
 

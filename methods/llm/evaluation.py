@@ -6,7 +6,8 @@ parsing, then under ``outputs/llm/<dataset>/<method>/<task>/``:
 
 * ``predictions.csv`` — the predictions file of :mod:`benchmark.evaluate` (id, label, probability,
   parsed, completion); unparsable answers have ``parsed=False`` and no probability;
-* ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on it (bootstrap CIs, parse-failure rate), plus
+* ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on it (bootstrap CIs, parse-failure rate, and
+  under ``"worst_case"`` the same metrics with every unparsable answer scored confidently wrong), plus
   the method, the generation throughput and the stage's wall time under ``"run"``.
 
 Label SFT loads its adapter from ``models/label_sft/<dataset>/<task>/`` (stage ``label_sft``).
@@ -32,7 +33,7 @@ from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, load_llm_config
 from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
-from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_answer
+from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_scores
 
 OUTPUT_ROOT = Path("outputs/llm")
 PREDICTIONS = "predictions.csv"
@@ -74,7 +75,6 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     """
     from methods.llm.generation import SamplingParams
     from methods.llm.parsing import parse_all
-    from methods.llm.scoring import choice_probability
 
     method = get_method(method_key)
     started = time.perf_counter()
@@ -90,11 +90,11 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
     probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
     parsed = np.array([a.parsed for a in answers], dtype=bool)
-    if method.answer_format == "label" and config.label_sft.score == "answer_likelihood":
+    if method.answer_format == "label" and config.label_sft.score != "parsed":
         model, scoring_tokenizer = _hf_model(generator, config, adapter)
-        likelihood = choice_probability(model, scoring_tokenizer, [r.text for r in rendered], label_answer(0),
-                                        label_answer(1), batch_size=config.generation.batch_size)
-        probabilities = np.where(parsed, likelihood, np.nan)
+        scores = label_scores(model, scoring_tokenizer, [r.text for r in rendered], config.label_sft.score,
+                              batch_size=config.generation.batch_size)
+        probabilities = np.where(parsed, scores, np.nan)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
     metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
@@ -140,7 +140,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
 
 # ---------------------------------------------------------------------------------------------- report
 REPORT_COLUMNS = ["dataset", "task", "method", "n", "positives", "auroc", "auroc_ci", "auprc", "auprc_ci",
-                  "parse_failure_rate", "seconds"]
+                  "parse_failure_rate", "auroc_worst_case", "seconds"]
 
 
 def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
@@ -158,10 +158,16 @@ def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
             "auroc_ci": f"[{data['auroc']['ci_low']:.3f}, {data['auroc']['ci_high']:.3f}]",
             "auprc": f"{data['auprc']['mean']:.3f} ± {data['auprc']['std']:.3f}",
             "auprc_ci": f"[{data['auprc']['ci_low']:.3f}, {data['auprc']['ci_high']:.3f}]",
-            "parse_failure_rate": round(data["parse_failure_rate"], 3), "seconds": run.get("seconds"),
+            "parse_failure_rate": round(data["parse_failure_rate"], 3),
+            "auroc_worst_case": _pm(data.get("worst_case", {}).get("auroc")), "seconds": run.get("seconds"),
         })
     rows.sort(key=lambda r: (r["dataset"], r["task"], r.pop("_order")))
     return rows
+
+
+def _pm(entry: dict[str, float] | None) -> str:
+    """``mean ± std`` of a metric entry; empty when the file has none (written before the block existed)."""
+    return f"{entry['mean']:.3f} ± {entry['std']:.3f}" if entry else ""
 
 
 def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", params_path: str | Path = "params.yaml") -> list[Path]:
@@ -173,7 +179,8 @@ def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", par
     intro = (f"LLM baselines on the evaluation subset of each data set ({config.evaluation.split} split, "
              f"{config.evaluation.n_patients or 'all'} patients stratified by label, seed {config.evaluation.seed}); "
              f"backbone `{config.backbone.source}`. Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
-             f"by the `metrics.unparsable` rule and counted in parse_failure_rate. `seconds` is the stage's wall "
+             f"by the `metrics.unparsable` rule and counted in parse_failure_rate; auroc_worst_case scores them "
+             f"confidently wrong instead (a lower bound). `seconds` is the stage's wall "
              f"time for that task on the machine that ran it.")
     return write_table(rows, stem, "LLM baselines", intro, REPORT_COLUMNS)
 

@@ -22,6 +22,9 @@ Rules, the same for every format:
 * Important features are split on commas, semicolons and new lines, stripped of bullets, numbering,
   quotes and trailing units in parentheses; with a ``vocabulary`` (the cohort's feature names) they are
   mapped to canonical names (case, spacing and punctuation ignored) and unknown names are dropped.
+* A feature list that repeats the instructions (an item that is an ellipsis or a piece of
+  :data:`benchmark.serialize.QD_PLACEHOLDERS`, e.g. ``...`` or ``comma-separated``) is a copy of the
+  prompt, not an answer: it yields no features at all, with or without a vocabulary.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from benchmark.serialize import QD_PLACEHOLDERS
 
 FORMATS = ("vanilla", "label", "think_answer", "qd")
 
@@ -142,11 +147,26 @@ def feature_key(name: str) -> str:
     return re.sub(r"[^0-9a-zα-ωµμ]", "", name.lower())
 
 
+_ITEM_SPLIT_RE = re.compile(r"[,;\n]")
+_ELLIPSIS_RE = re.compile(r"\s*[\"'`]?\s*(?:\.{2,}|\u2026)\s*[\"'`]?\s*")
+_PLACEHOLDER_KEYS = frozenset(key for phrase in QD_PLACEHOLDERS for part in (phrase, *_ITEM_SPLIT_RE.split(phrase))
+                              if (key := feature_key(part)))
+
+
+def is_placeholder(item: str) -> bool:
+    """Whether one listed item repeats the QD instructions (an ellipsis or a piece of their placeholder text)."""
+    return bool(_ELLIPSIS_RE.fullmatch(item)) or feature_key(item) in _PLACEHOLDER_KEYS
+
+
 def split_features(text: str, vocabulary: Sequence[str] | None = None) -> list[str]:
-    """The feature names listed in ``text`` (see module docstring), de-duplicated in order."""
+    """The feature names listed in ``text`` (see module docstring), de-duplicated in order; none when the
+    list repeats the instructions (:func:`is_placeholder`), so a copied prompt never names features."""
     out: list[str] = []
     canonical = {feature_key(v): v for v in vocabulary} if vocabulary else None
-    for item in re.split(r"[,;\n]", text):
+    items = _ITEM_SPLIT_RE.split(text)
+    if any(is_placeholder(item) for item in items):
+        return []
+    for item in items:
         item = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s*", "", item).strip().strip("\"'`.").strip()
         item = re.sub(r"^(?:and|or)\s+", "", item, flags=re.IGNORECASE)  # "a, b, and c"
         item = re.sub(r"\s*\((?:unit|reference)[^)]*\)?\s*$", "", item, flags=re.IGNORECASE).strip()

@@ -1,12 +1,16 @@
-"""Teacher-forced scoring: log-probabilities of given completions under the model.
+"""Teacher-forced scoring: log-probabilities of given completions, and the model's choice among answers.
 
 :func:`completion_logprobs` returns ``log P(completion | prompt)`` summed over the completion's tokens,
-batched with left padding. :func:`choice_probability` turns two candidate completions into the model's
-probability of the second one, ``P(b) / (P(a) + P(b))``; Label SFT uses it with the answers ``0`` and
-``1`` to report a continuous risk instead of a hard 0/1. The two answers share all tokens up to the label
-(``{"answer": ``), so the prompt and that shared prefix go through the model once and only the tokens after
-it are scored for each answer, from the prefix's key-value cache: one prompt-length forward per patient
-instead of two (the prompt is ~95 % of the tokens).
+batched with left padding.
+
+:func:`next_token_choice` reads the model's choice among candidate answers where it is made: at the first
+token in which the tokenized answers differ, as the next-token probabilities of their tokens there,
+normalised over the candidates. Label SFT reports its risk this way (:func:`methods.llm.sft.label_scores`):
+the answers ``{"answer": 0}`` and ``{"answer": 1}`` differ in the label token, the ten answers
+``{"answer": 0.0`` … ``{"answer": 0.9`` in the first decimal. Scoring the whole answers instead (the
+earlier readout) multiplies in how likely each is to *end* there: under a model that writes decimals
+``P("}" | "0")`` is small for every patient, so that ratio measured the formatting, not the answer.
+The prompt and the shared prefix run once; only the last position's logits are computed.
 """
 
 from __future__ import annotations
@@ -78,66 +82,57 @@ def _token_ids(tokenizer, prompt: str, completion: str, special: bool) -> tuple[
     return full, start
 
 
-def choice_probability(model, tokenizer, prompts: Sequence[str], option_a: str, option_b: str,
-                       batch_size: int = 16, progress: bool = True) -> np.ndarray:
-    """``P(option_b) / (P(option_a) + P(option_b))`` per prompt, from teacher-forced log-probabilities.
+def next_token_choice(model, tokenizer, prompts: Sequence[str], options: Sequence[str], batch_size: int = 16,
+                      progress: bool = True, desc: str = "score answers") -> np.ndarray:
+    """The model's choice among ``options`` at the first token where they differ, shape (n, len(options)).
 
-    Equal to scoring both options with :func:`completion_logprobs` (tested): tokens the two options share
-    before they differ have the same log-probability under both and cancel in the ratio, so each prompt and
-    that shared prefix run once (left-padded batches, key-value cache kept), and only the differing tails are
-    scored, each continuing from the cache.
+    Row i holds ``P(t_k | prompt_i + shared prefix)`` of each option's token ``t_k`` at that position,
+    normalised over the options (the softmax of their logits there). The position comes from the tokenized
+    ``prompt + option`` sequences, not from characters: a tokenizer may merge ``" 0"`` or ``"0."`` into one
+    token. Each prompt and the shared prefix run once (left-padded batches; only the last position's logits
+    are computed). Raises ``ValueError`` when the options share their tokens into the prompt or do not
+    differ in one token each (e.g. one is a prefix of another).
     """
     import torch
 
+    if len(options) < 2:
+        raise ValueError(f"at least two options are needed, got {list(options)!r}")
     if not prompts:
-        return np.zeros(0)
+        return np.zeros((0, len(options)))
     special = add_special_tokens_for(tokenizer, prompts[0])
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    rows = []
-    for prompt in prompts:
-        (full_a, start_a), (full_b, start_b) = (_token_ids(tokenizer, prompt, o, special) for o in (option_a, option_b))
-        shared = 0
-        while shared < min(len(full_a), len(full_b)) - 1 and full_a[shared] == full_b[shared]:
-            shared += 1
-        if shared < min(start_a, start_b) or full_a == full_b:
-            raise ValueError(f"options {option_a!r} and {option_b!r} cannot be told apart after the prompt")
-        rows.append((full_a[:shared], full_a[shared:], full_b[shared:]))
-    out = np.zeros(len(rows))
-    bar = tqdm(total=len(rows), desc="score answers", unit="seq", disable=not progress, leave=False)
+    rows = [_choice_position(tokenizer, prompt, options, special) for prompt in prompts]
+    out = np.zeros((len(rows), len(options)))
+    bar = tqdm(total=len(rows), desc=desc, unit="seq", disable=not progress, leave=False)
     for begin in range(0, len(rows), batch_size):
         chunk = rows[begin:begin + batch_size]
-        width = max(len(prefix) for prefix, _, _ in chunk)
+        width = max(len(prefix) for prefix, _ in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, (prefix, _, _) in enumerate(chunk):
+        for row, (prefix, _) in enumerate(chunk):
             ids[row, width - len(prefix):] = torch.tensor(prefix)
             mask[row, width - len(prefix):] = 1
         with torch.inference_mode():
-            result = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(result.logits[:, -1].float(), dim=-1)
-            cache = result.past_key_values
-            scores = []
-            for option in (1, 2):
-                tails = [entry[option] for entry in chunk]
-                lp = first.gather(-1, torch.tensor([[t[0]] for t in tails], device=device)).squeeze(-1)
-                longest = max(len(t) for t in tails)
-                if longest > 1:  # feed tail[:-1] from the cache; right padding sits after every scored position
-                    cont = torch.full((len(chunk), longest - 1), pad_id, dtype=torch.long)
-                    cont_mask = torch.zeros_like(cont)
-                    for row, tail in enumerate(tails):
-                        cont[row, :len(tail) - 1] = torch.tensor(tail[:-1])
-                        cont_mask[row, :len(tail) - 1] = 1
-                    logits = model(input_ids=cont.to(device), attention_mask=torch.cat([mask, cont_mask], 1).to(device),
-                                   cache=cache, use_cache=True).logits
-                    cache.crop(-(longest - 1))  # back to the shared prefix for the other option
-                    steps = torch.log_softmax(logits.float(), dim=-1)
-                    for row, tail in enumerate(tails):
-                        if len(tail) > 1:
-                            targets = torch.tensor(tail[1:], device=device)
-                            lp[row] += steps[row, :len(tail) - 1].gather(-1, targets.unsqueeze(-1)).sum()
-                scores.append(lp.cpu().numpy().astype(float))
-        out[begin:begin + len(chunk)] = 1.0 / (1.0 + np.exp(scores[0] - scores[1]))
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1).logits[:, -1]
+        chosen = logits.float().gather(-1, torch.tensor([tokens for _, tokens in chunk], device=device))
+        out[begin:begin + len(chunk)] = torch.softmax(chosen, dim=-1).cpu().numpy()
         bar.update(len(chunk))
     bar.close()
     return out
+
+
+def _choice_position(tokenizer, prompt: str, options: Sequence[str], special: bool) -> tuple[list[int], list[int]]:
+    """``(prompt + shared prefix token ids, each option's token at the first position where they differ)``."""
+    tokenized = [_token_ids(tokenizer, prompt, option, special) for option in options]
+    sequences = [full for full, _ in tokenized]
+    shared = 0
+    while all(len(s) > shared for s in sequences) and len({s[shared] for s in sequences}) == 1:
+        shared += 1
+    if shared < min(start for _, start in tokenized) or any(len(s) <= shared for s in sequences):
+        raise ValueError(f"options {list(options)!r} do not differ in a token of their own after the prompt")
+    tokens = [s[shared] for s in sequences]
+    if len(set(tokens)) < len(tokens):
+        raise ValueError(f"options {list(options)!r}: some share their first differing token, so the model's "
+                         f"choice among them cannot be read at one position")
+    return sequences[0][:shared], tokens

@@ -11,9 +11,15 @@ the Vanilla answer format, ``{"answer": 1}`` or ``{"answer": 0}`` — a direct a
 One adapter per task, trained on a seeded subset of the train split (``llm.label_sft``), saved under
 ``models/label_sft/<dataset>/<task>/`` with ``train_log.json`` (loss per step, seconds per step).
 At evaluation the tuned model generates its answer as every method does (parsed flag, completion);
-with ``score: answer_likelihood`` the reported probability is the model's own
-``P({"answer": 1}) / (P({"answer": 0}) + P({"answer": 1}))`` (teacher-forced, see
-:mod:`methods.llm.scoring`), a continuous risk that AUROC can rank, instead of a hard 0/1.
+the reported probability of a parsed answer is read from the model (``llm.label_sft.score``,
+:func:`label_scores`), a continuous risk that AUROC can rank, instead of a hard 0/1:
+
+* ``first_token`` — ``P(1) / (P(0) + P(1))`` at the label token of ``{"answer": 0}`` / ``{"answer": 1}``,
+  the answer the training taught;
+* ``expected_digits`` — ``Σ_d d/10 · P(d)`` over the first decimal after ``{"answer": 0.``, normalised over
+  the ten digits: for a model that still writes decimals (it then writes ``0`` first for every patient,
+  and ``first_token`` only sees the little mass left on ``1``);
+* ``parsed`` — the generated number itself.
 """
 
 from __future__ import annotations
@@ -63,6 +69,31 @@ class TrainSettings:
 def label_answer(label: int) -> str:
     """The Label SFT target: the label in the Vanilla answer format, e.g. ``{"answer": 1}``."""
     return json.dumps({"answer": int(label)})
+
+
+def decimal_answers() -> list[str]:
+    """``{"answer": 0.0`` … ``{"answer": 0.9``: the Vanilla answer cut after its first decimal, one per digit."""
+    return [json.dumps({"answer": digit / 10})[:-1] for digit in range(10)]
+
+
+def label_scores(model, tokenizer, prompts: Sequence[str], score: str, batch_size: int = 16,
+                 progress: bool = True) -> np.ndarray:
+    """The risk Label SFT reports for each rendered prompt under readout ``score`` (module docstring).
+
+    Both readouts look at one next-token distribution (:func:`methods.llm.scoring.next_token_choice`), so
+    they measure the answer the model would write and nothing after it; values lie in [0, 1].
+    ``expected_digits`` assumes digits are single tokens after ``0.`` (as in SmolLM2, Llama and Qwen
+    tokenizers); where digit pairs merge, the mass of a merged pair such as ``83`` is not counted.
+    """
+    from methods.llm.scoring import next_token_choice
+
+    if score == "first_token":
+        return next_token_choice(model, tokenizer, prompts, [label_answer(0), label_answer(1)], batch_size,
+                                 progress)[:, 1]
+    if score == "expected_digits":
+        choice = next_token_choice(model, tokenizer, prompts, decimal_answers(), batch_size, progress)
+        return choice @ (np.arange(10) / 10.0)
+    raise ValueError(f"no model readout for score {score!r}; expected 'first_token' or 'expected_digits'")
 
 
 def sft_records(tokenizer, prompts: Sequence[Prompt], completions: Sequence[str],

@@ -30,12 +30,20 @@ def probabilities(quality: float, n: int = 120, seed: int = 1) -> np.ndarray:
 
 
 def metrics_file(folder: Path, quality: float, descriptor: dict[str, Any] | None = None, seed: int = 1,
-                 name: str = "metrics.json") -> Path:
-    """Write predictions + a metrics JSON (with ``descriptor`` inside when given) into ``folder``."""
+                 name: str = "metrics.json", unparsable: int | None = None) -> Path:
+    """Write predictions + a metrics JSON (with ``descriptor`` inside when given) into ``folder``.
+
+    ``unparsable`` makes them an LLM's: completions are written and that many first answers are unparsable.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     y = labels()
-    predictions = write_predictions(folder / "predictions.csv", [f"P{i}" for i in range(y.size)], y,
-                                    probabilities(quality, y.size, seed))
+    p = probabilities(quality, y.size, seed)
+    completions = None
+    if unparsable is not None:
+        p[:unparsable] = np.nan
+        completions = [f'{{"answer": {value}}}' for value in p]
+    predictions = write_predictions(folder / "predictions.csv", [f"P{i}" for i in range(y.size)], y, p,
+                                    completions=completions)
     result = evaluate(read_predictions(predictions), FAST)
     result["predictions"] = str(predictions)
     if descriptor is not None:

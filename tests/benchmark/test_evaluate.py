@@ -67,6 +67,31 @@ def test_evaluate_matches_sklearn_and_counts_failures(tmp_path):
     assert worst["auroc"]["point"] < result["auroc"]["point"]
 
 
+def test_llm_predictions_are_also_scored_worst_case(tmp_path):
+    """With completions (an LLM's file) the other unparsable rule is scored too, with or without failures."""
+    ids, y, p = _predictions(2)
+    p[[1, 2, 4, 9]] = np.nan
+    completions = ["..."] * len(ids)
+    frame = read_predictions(write_predictions(tmp_path / "llm.csv", ids, y, p, completions=completions))
+    result = evaluate(frame, SMALL)
+    worst = p.copy()
+    worst[[1, 2, 4, 9]] = 1 - y[[1, 2, 4, 9]]
+    assert set(result["worst_case"]) == set(METRICS)
+    assert result["worst_case"]["auroc"]["point"] == pytest.approx(sk.roc_auc_score(y, worst))
+    assert result["worst_case"]["auprc"]["point"] == pytest.approx(sk.average_precision_score(y, worst))
+    assert result["worst_case"]["auroc"]["mean"] < result["auroc"]["mean"]
+    assert "uninformative" not in result
+    # Under the worst-case rule the other block is the 0.5 rule's.
+    flipped = evaluate(frame, MetricsConfig(bootstrap_resamples=100, unparsable="worst_case"))
+    assert flipped["uninformative"]["auroc"] == result["auroc"] and flipped["auroc"] == result["worst_case"]["auroc"]
+    # Present without failures too (then equal to the main metrics); never for files without completions.
+    complete = read_predictions(write_predictions(tmp_path / "all.csv", ids, y, _predictions(2)[2],
+                                                  completions=completions))
+    assert evaluate(complete, SMALL)["worst_case"]["auroc"] == evaluate(complete, SMALL)["auroc"]
+    expert = read_predictions(write_predictions(tmp_path / "expert.csv", ids, y, _predictions(2)[2]))
+    assert "worst_case" not in evaluate(expert, SMALL)
+
+
 def test_compare_needs_same_patients(tmp_path):
     ids, y, p = _predictions(2)
     a = read_predictions(write_predictions(tmp_path / "a.csv", ids, y, p))

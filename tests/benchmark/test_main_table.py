@@ -34,7 +34,8 @@ def _tree(root):
     metrics_file(root / "models/experts/synthetic_icu/gru/mortality", 1.5)
     metrics_file(root / "models/experts/synthetic_icu/logistic/mortality", 0.8)
     metrics_file(root / "outputs/llm/synthetic_icu/mortality/vanilla", 0.2,
-                 {"dataset": "synthetic_icu", "task": "mortality", "method": "vanilla", "backbone": "smollm2"})
+                 {"dataset": "synthetic_icu", "task": "mortality", "method": "vanilla", "backbone": "smollm2"},
+                 unparsable=30)
     # A robustness evaluation: collected, but not in the main table.
     metrics_file(root / "outputs/llm/synthetic_icu/mortality/shuffle/qd", 0.1,
                  {"dataset": "synthetic_icu", "task": "mortality", "method": "qd", "family": "prompting",
@@ -88,6 +89,19 @@ def test_write_main_tables(tmp_path):
     assert csv[0].startswith("dataset,task,family,method,backbone,n,") and len(csv) == 4
     # Experts come before prompting (family order), as in the paper's tables.
     assert [line.split(",")[3] for line in csv[1:]] == ["gru", "logistic", "vanilla"]
+    # LLM rows carry the worst-case scoring of their unparsable answers; experts leave it blank.
+    llm = rows["vanilla (smollm2)"]
+    assert llm["parse_failures"] == 30 and llm["auroc_worst_case_mean"] < llm["auroc_mean"]
+    assert rows["gru"]["auroc_worst_case_mean"] is None
+    vanilla_file = json.loads((tmp_path / "outputs/llm/synthetic_icu/mortality/vanilla/metrics.json").read_text())
+    assert llm["auroc_worst_case_mean"] == vanilla_file["worst_case"]["auroc"]["mean"]  # full precision
+    details = md.split("## Details")[1]
+    header = next(line for line in details.splitlines() if line.startswith("|"))
+    cells = {line.split("|")[4].strip(): [c.strip() for c in line.split("|")]
+             for line in details.splitlines() if line.startswith("|") and "synthetic_icu" in line}
+    column = [c.strip() for c in header.split("|")].index("AUROC (worst case)")
+    assert cells["gru"][column] == "" and "±" in cells["vanilla"][column]
+    assert cells["vanilla"][column].startswith(f"{llm['auroc_worst_case_mean']:.3f}")
 
 
 def test_report_main_with_nothing_run_yet(tmp_path):
@@ -129,3 +143,20 @@ def test_main_tables_do_not_depend_on_perturbed_evaluations(tmp_path):
         path.unlink()
     second = write_main(collect(CONFIG, tmp_path), CONFIG, tmp_path / "b", ["synthetic_icu"])
     assert [p.read_text() for p in first] == [p.read_text() for p in second]
+
+
+def test_worst_case_column_when_the_main_rule_is_already_worst_case(tmp_path):
+    """A file scored with metrics.unparsable: worst_case shows its main numbers there (its other block is the 0.5 rule)."""
+    from benchmark.descriptor import MethodDescriptor
+    from benchmark.evaluate import evaluate, read_predictions
+    from benchmark.main_table import Record
+    from benchmark.metrics import MetricsConfig
+
+    descriptor = MethodDescriptor(dataset="d", task="t", method="qd", family="prompting")
+    rule = MetricsConfig(bootstrap_resamples=40, seed=3, unparsable="worst_case")
+    llm = read_predictions(json.loads(metrics_file(tmp_path / "llm", 0.5, unparsable=20).read_text())["predictions"])
+    expert = read_predictions(json.loads(metrics_file(tmp_path / "expert", 0.5).read_text())["predictions"])
+    scored = evaluate(llm, rule)
+    assert Record(descriptor, scored, tmp_path).worst_case("auroc") == Record(descriptor, scored, tmp_path).summary("auroc")
+    assert scored["uninformative"]["auroc"]["mean"] > scored["auroc"]["mean"]
+    assert all(v != v for v in Record(descriptor, evaluate(expert, rule), tmp_path).worst_case("auroc").values())

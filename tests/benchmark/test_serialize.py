@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from benchmark.serialize import (
+    QD_ANSWER_HINT,
+    QD_FEATURES_HINT,
     STYLES,
     answer_instructions,
     feature_line,
@@ -134,7 +136,13 @@ def test_every_style_has_instructions_and_unknown_style_fails(small_ward):
     for style in STYLES:
         prompt = serialize_patient(small_ward, 0, "mortality", style)
         assert prompt.text.endswith(answer_instructions(style, "mortality"))
-    assert "<Important Features>" in answer_instructions("qd", "mortality")
+    qd = answer_instructions("qd", "mortality")
+    # Every answer tag is shown empty ('...'): a small model copies whatever a tag holds.
+    shown = dict(re.findall(r"<([A-Za-z ]+)>(.*?)</\1>", qd))
+    assert set(shown) == {"Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer"}
+    assert {tag: text for tag, text in shown.items() if tag != "Final subquestion"} == dict.fromkeys(
+        ["Subquestion", "Answer", "Important Features", "Final answer"], "...")
+    assert QD_FEATURES_HINT in qd and QD_ANSWER_HINT in qd
     assert '"think"' in answer_instructions("think_answer", "mortality")
     with pytest.raises(ValueError, match="unknown prompting style"):
         answer_instructions("cot", "mortality")

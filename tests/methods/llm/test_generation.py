@@ -13,7 +13,8 @@ from benchmark.serialize import serialize_patient
 from methods.llm import generation as gen
 from methods.llm.chat import add_special_tokens_for, end_of_turn, render
 from methods.llm.config import GenerationConfig
-from methods.llm.scoring import choice_probability, completion_logprobs
+from methods.llm.scoring import completion_logprobs, next_token_choice
+from methods.llm.sft import decimal_answers
 
 
 @pytest.fixture(scope="module")
@@ -111,24 +112,40 @@ def test_completion_logprobs_match_a_manual_forward(tiny, prompts):
             logp = torch.log_softmax(model(torch.tensor([full])).logits[0], -1)
         manual = sum(float(logp[t - 1, full[t]]) for t in range(start, len(full)))
         assert score == pytest.approx(manual, abs=1e-4)
-    p = choice_probability(model, tokenizer, prompts[:3], '{"answer": 0}', '{"answer": 1}', progress=False)
-    assert np.all((p > 0) & (p < 1))
     with pytest.raises(ValueError, match="adds no tokens"):
         completion_logprobs(model, tokenizer, prompts[:1], [""], progress=False)
 
 
-@pytest.mark.parametrize(("option_a", "option_b"), [('{"answer": 0}', '{"answer": 1}'),   # tails of 2+ tokens
-                                                    ("0", "1"),                             # differ at once
-                                                    (" low risk", " high risk, 0.9")])      # unequal tails
-def test_choice_probability_equals_scoring_both_options_whole(tiny, prompts, option_a, option_b):
-    """Scoring the shared prefix once (key-value cache) gives what two full teacher-forced passes give."""
+def _hand_choice(model, tokenizer, prompt: str, options: list[str]) -> np.ndarray:
+    """The choice among ``options`` from one full forward pass per option (no cache, no batching)."""
+    sequences = [tokenizer(prompt + option, add_special_tokens=False).input_ids for option in options]
+    at = next(i for i in range(min(map(len, sequences))) if len({s[i] for s in sequences}) > 1)
+    probabilities = []
+    for sequence in sequences:
+        with torch.no_grad():
+            logits = model(torch.tensor([sequence])).logits[0]
+        probabilities.append(float(torch.softmax(logits[at - 1].float(), -1)[sequence[at]]))
+    return np.array(probabilities) / sum(probabilities)
+
+
+@pytest.mark.parametrize("options", [['{"answer": 0}', '{"answer": 1}'], decimal_answers(), [" low", " high, 0.9"]])
+def test_next_token_choice_equals_full_forward_passes(tiny, prompts, options):
+    """One prefix pass per prompt, left-padded in batches, gives what one full pass per option gives."""
     model, tokenizer = tiny
-    cached = choice_probability(model, tokenizer, prompts[:5], option_a, option_b, batch_size=2, progress=False)
-    a = completion_logprobs(model, tokenizer, prompts[:5], [option_a] * 5, batch_size=3, progress=False)
-    b = completion_logprobs(model, tokenizer, prompts[:5], [option_b] * 5, batch_size=3, progress=False)
-    assert cached == pytest.approx(1.0 / (1.0 + np.exp(a - b)), abs=1e-5)
-    with pytest.raises(ValueError, match="cannot be told apart"):
-        choice_probability(model, tokenizer, prompts[:1], option_a, option_a, progress=False)
+    choice = next_token_choice(model, tokenizer, prompts[:5], options, batch_size=2, progress=False)
+    assert choice.shape == (5, len(options)) and np.allclose(choice.sum(1), 1.0)
+    hand = np.stack([_hand_choice(model, tokenizer, prompt, options) for prompt in prompts[:5]])
+    assert choice == pytest.approx(hand, abs=1e-5)
+    # The label token is where the answers differ, also where the tokenizer merged ' 0' into one token.
+    assert tokenizer.decode(tokenizer('{"answer": 0}').input_ids[-2]) == " 0"
+
+
+def test_next_token_choice_refuses_options_it_cannot_tell_apart(tiny, prompts):
+    model, tokenizer = tiny
+    for options in (['{"answer": 0}', '{"answer": 0}'], ['{"answer": 0', '{"answer": 0}'], ["0"]):
+        with pytest.raises(ValueError):
+            next_token_choice(model, tokenizer, prompts[:1], options, progress=False)
+    assert next_token_choice(model, tokenizer, [], ["0", "1"]).shape == (0, 2)
 
 
 def test_cut_at_stop_takes_the_earliest_stop_string():

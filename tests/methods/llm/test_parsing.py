@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from methods.llm.parsing import parse_answer, parse_number, split_features
+from benchmark.serialize import QD_ANSWER_HINT, QD_FEATURES_HINT, answer_instructions
+from methods.llm.parsing import is_placeholder, parse_answer, parse_number, split_features
 
 VOCAB = ["Heart Rate", "Oxygen saturation", "D-D dimer", "(%)lymphocyte", "pH"]
 
@@ -96,6 +97,35 @@ def test_qd_features_kept_when_answer_fails():
     answer = parse_answer("<Important Features>pH, Heart Rate</Important Features><Final answer>?</Final answer>",
                           "qd", VOCAB)
     assert not answer.parsed and answer.features == ["pH", "Heart Rate"]
+
+
+def test_a_copy_of_the_qd_instructions_names_no_features_and_is_unparsable():
+    """The instructions' tags hold '...': a completion that repeats them verbatim answers nothing."""
+    instructions = answer_instructions("qd", "mortality")
+    for vocabulary in (VOCAB, None):
+        copy = parse_answer(instructions, "qd", vocabulary)
+        assert copy.features == [] and not copy.parsed and copy.probability is None
+    # The hints of the sentence (or of the earlier instructions) written into the tags are copies too.
+    hinted = (f"<Important Features>{QD_FEATURES_HINT}</Important Features>"
+              f"<Final answer>{QD_ANSWER_HINT}</Final answer>")
+    old = ("<Important Features>the most important feature names, comma-separated</Important Features>"
+           "<Final answer>the probability, a number between 0 and 1</Final answer>")
+    for text in (hinted, old):
+        for vocabulary in (VOCAB, None):
+            answer = parse_answer(text, "qd", vocabulary)
+            assert answer.features == [] and not answer.parsed
+    # A list that mixes names with the ellipsis repeats the template: no features either.
+    assert parse_answer("<Important Features>pH, ...</Important Features><Final answer>0.4</Final answer>",
+                        "qd", VOCAB).features == []
+    assert parse_answer("<Important Features>pH, Heart Rate.</Important Features><Final answer>0.4</Final answer>",
+                        "qd", VOCAB).features == ["pH", "Heart Rate"]
+
+
+@pytest.mark.parametrize("item, expected", [("...", True), (" … ", True), ('"..."', True),
+                                            ("Comma-separated", True), ("pH", False), ("pH.", False),
+                                            ("Heart Rate", False)])
+def test_is_placeholder(item, expected):
+    assert is_placeholder(item) is expected
 
 
 def test_split_features_strips_bullets_numbers_and_units():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from benchmark.serialize import serialize_cohort
 from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import LLMConfig, LoRASettings
 from methods.llm.prompting import METHODS, Method, evaluation_subset, stratified_indices
-from methods.llm.sft import TrainSettings, label_answer, sft_records, train_lora_sft
+from methods.llm.sft import TrainSettings, label_answer, label_scores, sft_records, train_lora_sft
 
 
 def tiny_config(model_dir, root) -> LLMConfig:
@@ -89,6 +90,72 @@ def test_plain_records_without_chat_template(tiny_model_dir, small_icu):
         sft_records(tokenizer, prompts, ["a"])
 
 
+class WritingLM(torch.nn.Module):
+    """A scripted causal LM with the Hugging Face forward signature: after ``prompt`` it writes ``answers[prompt]``.
+
+    At a context that is a prompt followed by the start of its answer, the answer's next token gets logit
+    ``margin`` and every other token 0; elsewhere the distribution is uniform. Only the last position's
+    logits are computed (``logits_to_keep=1``, as the readouts ask).
+    """
+
+    def __init__(self, tokenizer, answers: dict[str, str], margin: float = 4.0):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a parameter, so the readout finds the device
+        self.vocabulary, self.margin = len(tokenizer), margin
+        self.paths = [tokenizer(p + a, add_special_tokens=False).input_ids for p, a in answers.items()]
+
+    def forward(self, input_ids, attention_mask, logits_to_keep=0, **_):
+        assert logits_to_keep == 1
+        logits = torch.zeros(len(input_ids), 1, self.vocabulary)
+        for row, (ids, mask) in enumerate(zip(input_ids.tolist(), attention_mask.tolist(), strict=True)):
+            context = [token for token, keep in zip(ids, mask, strict=True) if keep]
+            for path in self.paths:
+                if len(path) > len(context) and path[:len(context)] == context:
+                    logits[row, 0, path[len(context)]] = self.margin
+        return SimpleNamespace(logits=logits)
+
+
+@pytest.fixture(scope="module")
+def rendered_patients(tiny_model_dir, small_icu):
+    """Six rendered Vanilla prompts (3 positives, 3 negatives) and their labels, with the tiny tokenizer."""
+    from methods.llm.backbone import load_tokenizer
+    from methods.llm.chat import render
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    labels = small_icu.label("mortality")
+    chosen = np.concatenate([np.flatnonzero(labels == 1)[:3], np.flatnonzero(labels == 0)[:3]])
+    prompts = [render(tokenizer, p).text for p in serialize_cohort(small_icu.select(chosen), "mortality", "vanilla")]
+    return tokenizer, prompts, labels[chosen]
+
+
+def test_expected_digits_ranks_a_model_that_writes_decimals(rendered_patients):
+    """A model writing 0.8... for positives and 0.1... for negatives: the decimals carry the answer."""
+    from benchmark.metrics import auroc
+
+    tokenizer, prompts, labels = rendered_patients
+    model = WritingLM(tokenizer, {p: json.dumps({"answer": 0.83 if y else 0.12}) for p, y in zip(prompts, labels, strict=True)})
+    scores = label_scores(model, tokenizer, prompts, "expected_digits", batch_size=4, progress=False)
+    assert np.all((scores > 0) & (scores < 1)) and auroc(labels, scores) == 1.0
+    weights = np.exp([model.margin if d == 8 else 0.0 for d in range(10)])  # by hand, for a positive patient
+    assert scores[0] == pytest.approx(float(weights @ np.arange(10) / 10 / weights.sum()))
+    # Such a model writes "0" first for every patient: the label token cannot tell them apart.
+    flat = label_scores(model, tokenizer, prompts, "first_token", progress=False)
+    assert np.allclose(flat, flat[0]) and flat[0] < 0.5
+
+
+def test_first_token_ranks_a_model_that_writes_the_label(rendered_patients):
+    """A model that writes {"answer": 1} / {"answer": 0} by label (what Label SFT teaches)."""
+    from benchmark.metrics import auroc
+
+    tokenizer, prompts, labels = rendered_patients
+    model = WritingLM(tokenizer, {p: label_answer(y) for p, y in zip(prompts, labels, strict=True)}, margin=2.0)
+    scores = label_scores(model, tokenizer, prompts, "first_token", progress=False)
+    assert np.all((scores > 0) & (scores < 1)) and auroc(labels, scores) == 1.0
+    assert scores[labels == 1] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    with pytest.raises(ValueError, match="no model readout"):
+        label_scores(model, tokenizer, prompts, "parsed")
+
+
 def test_stratified_indices():
     labels = np.array([1] * 10 + [0] * 40)
     idx = stratified_indices(labels, 10, seed=0)
@@ -126,6 +193,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
             assert "completion" in frame and frame.loc[~frame["parsed"], "probability"].isna().all()
             metrics = json.loads((out / task / "metrics.json").read_text())
             assert metrics["n"] == 6 and metrics["parse_failures"] == int((~frame["parsed"]).sum())
+            assert {"auroc", "auprc"} <= set(metrics["worst_case"])  # the 0.5 rule's lower bound, always on record
             assert metrics["descriptor"] == {"dataset": "small_icu", "task": task, "method": method,
                                              "family": METHODS[method].family, "backbone": str(tiny_model_dir),
                                              "condition": "standard", "train_dataset": None}
@@ -144,3 +212,4 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
     table = pd.read_csv(paths[1])
     assert len(table) == 3 * len(small_icu.tasks) + 1
     assert set(table["method"]) == {"Vanilla", "Question Decomposition", "Label SFT", "Custom policy"}
+    assert table["auroc_worst_case"].str.contains("±").all()
