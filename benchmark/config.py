@@ -138,6 +138,24 @@ def from_mapping(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
     return cls(**kwargs)
 
 
+REPLACE = "_replace"  # in an overlay mapping: this mapping replaces the base's instead of merging into it
+
+
+def merge_overlay(base, overlay, where: str = "") -> None:
+    """Deep-merge ``overlay`` into ``base`` in place: mappings key by key, anything else replaces.
+
+    The one override rule of the suite: profiles over params.yaml (``extends:``) and ``llm.finetuned``
+    over the ``llm`` section. A mapping with ``_replace: true`` replaces the base's mapping whole.
+    """
+    for key, value in overlay.items():
+        if isinstance(value, dict) and value.get(REPLACE):
+            base[key] = type(value)((k, v) for k, v in value.items() if k != REPLACE)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_overlay(base[key], value, f"{where}{key}.")
+        else:
+            base[key] = value
+
+
 def to_mapping(config: Any) -> dict[str, Any]:
     """A plain dict of a config dataclass (for logs and metadata)."""
     return dataclasses.asdict(config)

@@ -27,11 +27,10 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from benchmark.config import ConfigError
+from benchmark.config import ConfigError, merge_overlay
 
 TJH_ENTRY = {"source": "tjh"}
 MIMIC_ENTRY = {"source": "mimic_iv"}
-REPLACE = "_replace"  # in an overlay profile: this mapping replaces the base's instead of merging into it
 CROSS_DOMAIN_TASK = "mortality"  # the only task every domain has
 
 
@@ -98,17 +97,6 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
     add_cross_domain_pairs(data)
     with params_path.open("w") as handle:
         yaml.dump(data, handle)
-
-
-def merge_overlay(base, overlay, where: str = "") -> None:
-    """Deep-merge ``overlay`` into ``base`` in place: mappings key by key, anything else replaces."""
-    for key, value in overlay.items():
-        if isinstance(value, dict) and value.get(REPLACE):
-            base[key] = type(value)((k, v) for k, v in value.items() if k != REPLACE)
-        elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge_overlay(base[key], value, f"{where}{key}.")
-        else:
-            base[key] = value
 
 
 def apply_profile(profile: str | Path, params_path: Path, yaml: YAML | None = None) -> None:

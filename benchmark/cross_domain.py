@@ -171,7 +171,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     from methods.llm.config import load_llm_config
     from methods.llm.evaluation import _generator_for, evaluate_task
 
-    llm = llm_config or load_llm_config(params_path)
+    llm = llm_config or load_llm_config(params_path, finetuned=spec.trained)
     start_stage(f"cross_domain@{source}-{target}-{task}-{method}", llm.generation.seed,
                 {"source": source, "target": target, "task": task, "method": method, "kind": "llm",
                  "trained": spec.trained, "llm": to_mapping(llm)}, threads=llm.threads)

@@ -303,9 +303,36 @@ def long_rows(records: Iterable[Record], metrics: Sequence[str]) -> list[dict[st
         for metric in metrics:
             summary = record.worst_case(metric)
             row.update({f"{metric}_worst_case_{key}": summary[key] for key in ("mean", "std", "ci_low", "ci_high")})
+        row.update(seed_columns(record.metrics, metrics))
+        row.update(mechanism_columns(record.metrics))
         row["metrics_file"] = record.path.as_posix()
         rows.append(row)
     return rows
+
+
+MECHANISM = ("names_feature_rate", "truncation_rate", "alignment_truth", "alignment_expert")
+
+
+def seed_columns(metrics_file: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+    """``n_seeds`` and, per metric, the mean and std over training seeds of the file's ``seeds`` block (RL
+    variants: :func:`methods.eag_rl.rl.seed_block`); NaN for a method with one run (n_seeds 1)."""
+    block = metrics_file.get("seeds") or {}
+    row: dict[str, Any] = {"n_seeds": int(block.get("n_seeds", 1))}
+    for metric in metrics:
+        entry = (block.get("metrics") or {}).get(metric) or {}
+        row[f"{metric}_seeds_mean"] = _number(entry.get("mean", float("nan")))
+        row[f"{metric}_seeds_std"] = _number(entry.get("std", float("nan")))
+    return row
+
+
+def mechanism_columns(metrics_file: dict[str, Any]) -> dict[str, float]:
+    """The ``mechanism`` block of an LLM's file (:mod:`benchmark.alignment`); NaN where absent (experts)."""
+    block = metrics_file.get("mechanism") or {}
+    return {name: _number(block.get(name) if block.get(name) is not None else float("nan")) for name in MECHANISM}
+
+
+def _rate(value: float, decimals: int) -> str:
+    return "" if math.isnan(value) else f"{value:.{decimals}f}"
 
 
 def _pm(mean: float, std: float, decimals: int) -> str:
@@ -370,7 +397,12 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
         lines += [markdown_table(wide, wide_columns), "", "## Details", "",
                   "`n`: test patients scored; `pf rate`: share of unparsable answers; CI: percentile bootstrap interval; "
                   "`(worst case)`: LLM methods scored with every unparsable answer confidently wrong "
-                  "(probability 1 − label) instead of 0.5, a lower bound (blank for experts, which always answer).", ""]
+                  "(probability 1 − label) instead of 0.5, a lower bound (blank for experts, which always answer); "
+                  "`over seeds`: mean ± std of the bootstrap means over training seeds (their number in brackets; "
+                  "blank for a method with one run: its ± is over test patients only); `names feature`, `truncation`: "
+                  "share of answers naming a cohort feature / cut at max_new_tokens; `alignment truth` / "
+                  "`alignment expert`: mean Jaccard of the named features with the patient's true salient set / the "
+                  "guiding expert's top-k (benchmark/alignment.py; blank where not measured).", ""]
         detail = []
         for row in long:
             item = {"dataset": row["dataset"], "task": row["task"], "family": row["family"], "method": row["method"],
@@ -384,6 +416,13 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
                 worst = row[f"{metric}_worst_case_mean"]
                 item[f"{metric.upper()} (worst case)"] = ("" if math.isnan(worst) else
                                                           _pm(worst, row[f"{metric}_worst_case_std"], config.decimals))
+            for metric in config.metrics:
+                seeds_mean = row[f"{metric}_seeds_mean"]
+                item[f"{metric.upper()} over seeds"] = ("" if math.isnan(seeds_mean) else
+                                                        f"{_pm(seeds_mean, row[f'{metric}_seeds_std'], config.decimals)} "
+                                                        f"({row['n_seeds']})")
+            for name in MECHANISM:
+                item[name.replace("_rate", "").replace("_", " ")] = _rate(row[name], config.decimals)
             detail.append(item)
         lines.append(markdown_table(detail))
     else:

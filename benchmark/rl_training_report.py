@@ -32,9 +32,10 @@ Missing, never invented
 A column that the run's files cannot give is missing — NaN in the CSV, null in the JSON, ``—`` in the
 Markdown — and the Markdown lists, per column, how many runs lack it. This is the case for: runs written
 before ``epsilon.csv`` carried ``id`` and ``attention`` (``train_patients``, ``ratt_varying_groups``); a loss
-without a clipped ratio (no ``clip_ratio/high_mean``); a seed with no ``summary.json`` (``seed``); and the
-R_att columns of variants trained without R_att (``reward.use_attention: false`` in ``summary.json``:
-GRPO, DAPO, w/o R_att), whose reward logs a constant 0 for a quantity that was not computed.
+without a clipped ratio (no ``clip_ratio/high_mean``); and a seed with no ``summary.json`` (``seed``).
+R_att is measured for every completion of every variant (:func:`methods.eag_rl.rewards.composite_reward`);
+``ratt_rewarded`` says whether the variant's reward used it (false for GRPO, DAPO and w/o R_att, whose
+R_att columns show what the policy does without being paid for it).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ PLOTS = Path("plots") / STEM
 WINDOW = 0.10  # share of the steps in the "first" and "last" windows (at least one step each)
 VARIES = 1e-9  # a group's R_att varies when max - min exceeds this
 COLUMNS = ["dataset", "task", "variant", "seed", "steps", "train_patients", "reward_first", "reward_last",
-           "ratt_first", "ratt_last", "ratt_varying_groups", "upper_clip_share", "parse_failure_final",
+           "ratt_rewarded", "ratt_first", "ratt_last", "ratt_varying_groups", "upper_clip_share", "parse_failure_final",
            "train_seconds"]
 _SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING_MD = "—"
@@ -121,7 +122,6 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     n = int(curves["step"].nunique()) if len(curves) else 0
     k = window(n)
     first, last = curves.head(k), curves.tail(k)
-    attention = _uses_attention(summary)
     trajectories = _trajectories(folder / "epsilon.csv")
     parsed_last = _mean(last, "reward_parts/parsed")
     seconds = ((summary.get("training") or {}).get("seconds_train")
@@ -129,9 +129,10 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": run["dataset"], "task": run["task"], "variant": run["variant"], "seed": run["seed"],
             "steps": n, "train_patients": _distinct_patients(trajectories),
             "reward_first": _mean(first, "reward"), "reward_last": _mean(last, "reward"),
-            "ratt_first": _mean(first, "reward_parts/attention") if attention else None,
-            "ratt_last": _mean(last, "reward_parts/attention") if attention else None,
-            "ratt_varying_groups": varying_share(trajectories) if attention else None,
+            "ratt_rewarded": _uses_attention(summary),
+            "ratt_first": _mean(first, "reward_parts/attention"),
+            "ratt_last": _mean(last, "reward_parts/attention"),
+            "ratt_varying_groups": varying_share(trajectories),
             "upper_clip_share": _mean(curves, "clip_ratio/high_mean"),
             "parse_failure_final": None if parsed_last is None else 1.0 - parsed_last,
             "train_seconds": None if seconds is None else float(seconds)}
@@ -231,8 +232,6 @@ def plot_training(root: str | Path, folder: str | Path) -> list[Path]:
             seeds = [r for r in part if r["variant"] == variant]
             curves = [pd.read_csv(r["folder"] / "curves.csv") for r in seeds]
             for ax, (column, _) in zip(axes[0], panels, strict=True):
-                if column != "reward" and not all(_uses_attention(r["summary"]) for r in seeds):
-                    continue  # R_att was not computed for this variant
                 logged = [c[["step", column]].dropna() for c in curves if column in c]
                 if not logged:
                     continue

@@ -67,7 +67,7 @@ class LLMRobustnessConfig:
     """``robustness.llm``: the levels, patients and (dataset, task) pairs of the LLM methods."""
 
     levels: list[str] = option(list(LEVELS), help="Conditions, as for the DL models.")
-    n_patients: int = option(20, help="Seeded, label-stratified subset of the test split per pair (0 = all): generation is the cost.")
+    n_patients: int = option(20, help="Seeded, label-stratified subset of the test split per pair for the prompting baselines on the pretrained LLM (0 = all): generation is the cost. Fine-tuned methods (llm.finetuned) use their own llm.evaluation patients.")
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
@@ -242,9 +242,10 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     spec = _llm_spec(method, params, params_path, "robustness-llm")
     if adapter_root is not None and spec.root is not None:
         spec = dataclasses.replace(spec, root=Path(adapter_root))
-    llm = llm_config or load_llm_config(params_path)
-    llm = dataclasses.replace(llm, evaluation=dataclasses.replace(llm.evaluation, n_patients=config.llm.n_patients,
-                                                                  seed=config.llm.seed))
+    llm = llm_config or load_llm_config(params_path, finetuned=spec.trained)
+    if not spec.trained:  # prompting on the pretrained LLM: the robustness subset; fine-tuned methods: their own evaluation
+        llm = dataclasses.replace(llm, evaluation=dataclasses.replace(llm.evaluation, n_patients=config.llm.n_patients,
+                                                                      seed=config.llm.seed))
     levels = config.llm_levels()
     start_stage(f"robustness_llm@{dataset}-{task}-{method}", config.seed,
                 {"dataset": dataset, "task": task, "method": method, "family": spec.family,

@@ -48,6 +48,12 @@ from benchmark.data.cohort import Cohort, FeatureSpec
 SEPARATOR = "\n\n"
 Style = Literal["vanilla", "think_answer", "qd"]
 STYLES: tuple[str, ...] = ("vanilla", "think_answer", "qd")
+Layout = Literal["full", "compact"]
+LAYOUTS: tuple[str, ...] = ("full", "compact")
+# The compact layout's QD instructions: the testbed LM learns the format from its corpus, so the prompt only
+# names it. No tag holds prose that a model could copy as an answer.
+COMPACT_QD_INSTRUCTIONS = ("Reply in QD tags: Subquestion, Answer, Important Features (1-3 feature names), "
+                           "Final answer (a probability).")
 
 PERSONAS = {
     "icu": "You are an experienced ICU physician who predicts clinical outcomes from longitudinal patient records.",
@@ -214,21 +220,42 @@ def patient_seed(seed: int, patient_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(str(patient_id).encode("utf-8"))])
 
 
+def compact_line(spec: FeatureSpec, values: Sequence[float], decimals: int = 2) -> str:
+    """``- <name>: v1, v2, ...``: the compact layout's feature line (no unit, no range: fewer tokens)."""
+    return f"- {spec.name}: " + ", ".join(format_value(v, decimals) for v in values)
+
+
+def compact_head(cohort: Cohort, index: int, task: str, decimals: int = 2) -> str:
+    """The compact layout's lines before the features: task, visit days, sex and age."""
+    n_visits = int(cohort.n_visits[index])
+    times = ", ".join(format_value(t, decimals) for t in cohort.times[index, :n_visits])
+    sex = _sex_text(_static_value(cohort, index, "sex"))
+    age = format_value(_static_value(cohort, index, "age"), 0)
+    return (f"Task: {task_description(task)}\n"
+            f"Visits at days {times}. Sex {sex}, age {age}.\n")
+
+
 def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanilla", *, decimals: int = 2,
                       shuffle_fraction: float = 0.0, seed: int = 0, instructions: str | None = None,
-                      persona: str | None = None) -> Prompt:
+                      persona: str | None = None, layout: str = "full") -> Prompt:
     """The prompt of patient ``index`` of ``cohort`` for ``task`` in prompting ``style``.
 
     ``instructions`` replaces the style's answer instructions (e.g. for a new reasoning format), and
     ``persona`` the domain's persona. ``shuffle_fraction`` and ``seed`` control the robustness
-    shuffle of feature lines (seeded per patient id, see :func:`shuffled_order`).
+    shuffle of feature lines (seeded per patient id, see :func:`shuffled_order`). ``layout`` 'full' is
+    the layout of the module docstring; 'compact' keeps the same facts but one short line per feature
+    (``- Heart Rate: NaN, 69, 67``) and a one-line QD instruction: about a third of the tokens, for the
+    testbed LM that is trained on this layout (:mod:`methods.llm.testbed`).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown prompt layout '{layout}'; expected one of {LAYOUTS}")
     n_visits = int(cohort.n_visits[index])
     times = ", ".join(format_value(t, decimals) for t in cohort.times[index, :n_visits])
     visit_word = "visit" if n_visits == 1 else "visits"
     day_word = "day" if n_visits == 1 else "days"
     system = persona if persona is not None else persona_for(cohort.domain)
-    head = (
+    compact = layout == "compact"
+    head = compact_head(cohort, index, task, decimals) if compact else (
         f"Task: {task_description(task)}\n"
         f"The record has {n_visits} {visit_word}, at {day_word} {times} after admission. Each feature below lists "
         f"one value per visit, in that order; NaN marks a value that was not measured.\n"
@@ -244,11 +271,13 @@ def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanil
     spans: dict[str, list[tuple[int, int]]] = {}
     for j in order:
         spec = cohort.features[j]
-        line = feature_line(spec, cohort.raw[index, :n_visits, j], decimals)
+        line = (compact_line if compact else feature_line)(spec, cohort.raw[index, :n_visits, j], decimals)
         spans[spec.name] = [(offset, offset + len(line))]
         lines.append(line)
         offset += len(line) + 1
-    tail = "Answer format:\n" + (instructions if instructions is not None else answer_instructions(style, task))
+    if instructions is None:
+        instructions = (COMPACT_QD_INSTRUCTIONS if compact and style == "qd" else answer_instructions(style, task))
+    tail = ("" if compact else "Answer format:\n") + instructions
     user = head + "\n".join(lines) + "\n" + tail
     return Prompt(id=str(cohort.ids[index]), system=system, user=user, spans=spans,
                   feature_order=[cohort.features[j].name for j in order])

@@ -122,7 +122,8 @@ def composite_reward(probability: float | None, features: Iterable[str] | None, 
     if probability is None or not math.isfinite(probability):
         return RewardParts(unparsable_reward(config), math.log(config.epsilon), 0.0, 0.0, False)
     loglik, margin = classification_terms(probability, label, config.epsilon)
-    attention = attention_alignment(features or [], expert_top_k, vocabulary) if config.use_attention else 0.0
+    # R_att is measured for every answer (logged for outcome-only variants too) and rewarded only with use_attention.
+    attention = attention_alignment(features or [], expert_top_k, vocabulary)
     if config.weighting == "paper":
         r_cls = loglik + config.beta * margin
         total = config.lam * r_cls + (1 - config.lam) * attention if config.use_attention else r_cls

@@ -65,7 +65,14 @@ from benchmark.config import ConfigError, describe, from_mapping, load_params, o
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.prepare import COHORT_ROOT, cohort_dir
-from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
+from benchmark.runtime import (
+    LOGGER,
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    seed_everything,
+    start_stage,
+)
 from methods.eag_rl.rewards import RewardConfig
 from methods.llm.config import LLMConfig, load_llm_config
 
@@ -123,7 +130,8 @@ class RLConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _option(
         "auto", "Weights during RL: 'auto' = float32 on CPU (no bf16 on CPU: log-ratios near 1 need the precision), llm.backbone.dtype on a GPU (then also bf16 autocast).")
     device: str = _option("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'. CPU threads: llm.threads, as in every LLM stage.")
-    seed: int = _option(42, "Seed of the training subset, LoRA initialisation, sampling and data order.")
+    seed: int = _option(42, "Seed of the training subset, LoRA initialisation, sampling and data order (each run of eag_rl.rl.seeds replaces it).")
+    n_seeds: int = _option(0, "How many of eag_rl.rl.seeds this variant trains, the first ones (0 = all of them).")
     progress: bool = _option(True, "Progress bars (stderr).")
 
 
@@ -137,6 +145,7 @@ class RLSection:
         "(dataset, task) pairs trained (the DVC matrix 'pair'; stage names rl@pair<i>-<variant>).")
     train: RLConfig = option(default_factory=RLConfig, help="Settings shared by every variant.")
     variants: dict[str, dict[str, Any]] = _option({}, "Variant name -> overrides of 'train' (the DVC matrix 'variant').")
+    seeds: list[int] = _option([42], "Training seeds: every variant trains one run per seed (the first n_seeds of them, see train.n_seeds) in its stage; the first seed's run is the variant's row, the others go to seed<k>/ beside it and every table reports the spread.")
 
 
 DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
@@ -179,6 +188,15 @@ def resolve_variant(section: RLSection, variant: str, source: str | Path = "para
     return from_mapping(RLConfig, merged, f"{source}: {SECTION}.rl.variants.{variant}")
 
 
+def variant_seeds(section: RLSection, config: RLConfig, source: str | Path = "params.yaml") -> list[int]:
+    """The training seeds of a variant: the first ``n_seeds`` of ``eag_rl.rl.seeds`` (all when 0)."""
+    if not section.seeds or len(set(section.seeds)) != len(section.seeds):
+        raise ConfigError(f"{source}: {SECTION}.rl.seeds must be a non-empty list of distinct integers, got {section.seeds}")
+    if config.n_seeds < 0 or config.n_seeds > len(section.seeds):
+        raise ConfigError(f"{source}: n_seeds = {config.n_seeds} but {SECTION}.rl.seeds has {len(section.seeds)} seeds")
+    return list(section.seeds[:config.n_seeds or len(section.seeds)])
+
+
 def reward_config(params: dict[str, Any], config: RLConfig, source: str | Path = "params.yaml") -> RewardConfig:
     """The shared ``eag_rl.reward`` settings (stage 1's) with the variant's ``reward`` overrides."""
     base = (params.get(SECTION) or {}).get("reward") or {}
@@ -194,8 +212,14 @@ def stage1_dir(dataset: str, task: str, root: str | Path = EAG_RL_ROOT) -> Path:
 
 
 def rl_dir(dataset: str, task: str, variant: str, root: str | Path = RL_ROOT) -> Path:
-    """Outputs of one stage-2 run: ``models/rl/<dataset>/<task>/<variant>``."""
+    """Outputs of one variant: ``models/rl/<dataset>/<task>/<variant>`` (its first seed's run; the others in
+    ``seed<k>/`` inside)."""
     return Path(root) / dataset / task / variant
+
+
+def seed_subdir(seed: int) -> str:
+    """Folder name of a further seed's run inside the variant's folder."""
+    return f"seed{seed}"
 
 
 def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:
@@ -337,19 +361,20 @@ def save_adapter(model, folder: Path) -> None:
 
 # ------------------------------------------------------------------------------------- evaluation
 def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params_path: str | Path,
-                    out: Path) -> dict[str, Any]:
+                    out: Path, expert_top_k: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """QD answers of backbone + ``adapter`` on the LLM evaluation patients → ``predictions.csv`` + metrics.
 
     Delegates to the LLM layer's :func:`methods.llm.evaluation.evaluate_task` with the ``qd`` method: the
     same patients (``llm.evaluation``), prompt rendering (``llm.prompt``), decoding (``llm.generation``) and
     length (``llm.methods.qd.max_new_tokens``) as the QD baseline, so paired tests against it apply. The
-    caller replaces the descriptor (method = the RL variant).
+    caller replaces the descriptor (method = the RL variant). ``expert_top_k`` (id → the guiding expert's
+    top-k on the evaluated split) adds the test-time alignment with the expert.
     """
     from methods.llm.evaluation import evaluate_task
     from methods.llm.generation import make_generator
 
     generator = make_generator(llm.generation, llm.backbone, adapter=adapter)
-    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter)
+    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter, expert_top_k=expert_top_k)
     del generator
     gc.collect()
     return metrics
@@ -375,11 +400,7 @@ def _write_curves(folder: Path, rows: list[dict[str, float]]) -> None:
 def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
            cohorts: str | Path = COHORT_ROOT, experts: str | Path = EXPERT_ROOT, stage1_root: str | Path = EAG_RL_ROOT,
            out_root: str | Path = RL_ROOT, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
-    """Train ``variant`` on ``dataset``/``task`` and evaluate it (outputs: module docstring)."""
-    import torch
-
-    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS, CompositeReward
-
+    """Train ``variant`` on ``dataset``/``task`` in each of its seeds and evaluate every run (outputs: module docstring)."""
     params = load_params(params_path)
     section = load_rl_section(params, params_path)
     if {"dataset": dataset, "task": task} not in section.pairs:
@@ -387,63 +408,125 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     config = resolve_variant(section, variant, params_path)
     if max_steps is not None:
         config = dataclasses.replace(config, max_steps=max_steps)
+    seeds = variant_seeds(section, config, params_path)
     rewards = reward_config(params, config, params_path)
-    llm = load_llm_config(params_path)
+    llm = load_llm_config(params_path, finetuned=True)
     device, dtype = _device_and_dtype(config, llm)
-    start_stage(f"rl@{dataset}-{task}-{variant}", config.seed,
-                {"dataset": dataset, "task": task, "variant": variant, "rl": to_mapping(config),
+    start_stage(f"rl@{dataset}-{task}-{variant}", seeds[0],
+                {"dataset": dataset, "task": task, "variant": variant, "seeds": seeds, "rl": to_mapping(config),
                  "reward": to_mapping(rewards), "device": device, "dtype": dtype},
                 threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohorts))
     if task not in cohort.tasks:
         raise ConfigError(f"data set '{dataset}' has no task '{task}' (its tasks: {cohort.tasks})")
-    vocabulary = [f.name for f in cohort.features]
-
-    started = time.perf_counter()
-    model, tokenizer, peft_config = load_policy(dataset, task, config, llm, dtype, device, stage1_root)
     expert = guiding_expert(params, config)
-    rows = training_rows(cohort, task, config, tokenizer, llm, importance_path(dataset, expert, task, "train", experts))
-    reward = CompositeReward(rewards, vocabulary, name="composite")
+    run = RunContext(dataset, task, variant, cohort, rewards, llm, device, dtype, expert,
+                     importance_path(dataset, expert, task, "train", experts),
+                     importance_path(dataset, expert, task, "test", experts), stage1_root, params_path)
     target = rl_dir(dataset, task, variant, out_root)
-    with atomic_directory(target) as folder, tempfile.TemporaryDirectory(prefix="grpo-") as scratch:
+    with atomic_directory(target) as folder:
+        results = {}
+        for i, seed in enumerate(seeds):
+            LOGGER.info("rl@%s-%s-%s: seed %d (%d of %d)", dataset, task, variant, seed, i + 1, len(seeds))
+            seed_folder = folder if i == 0 else folder / seed_subdir(seed)
+            results[seed] = train_one(run, dataclasses.replace(config, seed=seed), seed_folder, evaluate_after)
+        if evaluate_after:
+            metrics = results[seeds[0]]
+            metrics["seeds"] = seed_block(results, seeds)
+            atomic_write_json(folder / "metrics.json", metrics)
+            LOGGER.info("rl@%s-%s-%s: AUROC over %d seeds %.3f ± %.3f", dataset, task, variant, len(seeds),
+                        metrics["seeds"]["metrics"]["auroc"]["mean"], metrics["seeds"]["metrics"]["auroc"]["std"])
+    return target
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every seed of one variant's stage shares: data, reward, backbone, device and the guiding expert."""
+
+    dataset: str
+    task: str
+    variant: str
+    cohort: Cohort
+    rewards: RewardConfig
+    llm: LLMConfig
+    device: str
+    dtype: str
+    expert: str
+    importance: Path  # the expert's train-split importance (R_att during training)
+    test_importance: Path  # its test-split importance (test-time alignment)
+    stage1_root: str | Path
+    params_path: str | Path
+
+
+def seed_block(results: dict[int, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """The ``seeds`` block of the variant's metrics.json: each seed's bootstrap means, their mean and std
+    (:func:`benchmark.seeds.aggregate_seeds`), and where each seed's predictions are (relative to the file)."""
+    from benchmark.seeds import aggregate_seeds
+
+    per_seed = {seed: {"auroc": results[seed]["auroc"]["mean"], "auprc": results[seed]["auprc"]["mean"],
+                       "parse_failure_rate": results[seed]["parse_failure_rate"]} for seed in seeds}
+    block = aggregate_seeds(per_seed)
+    block["predictions"] = {str(seed): ("" if i == 0 else seed_subdir(seed) + "/") + "predictions.csv"
+                            for i, seed in enumerate(seeds)}
+    return block
+
+
+def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: bool = True) -> dict[str, Any]:
+    """One seed: train with GRPOTrainer, save adapter, curves, trajectories, summary and (evaluated) metrics in
+    ``folder``; returns the metrics (empty without evaluation)."""
+    import torch
+
+    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS, CompositeReward
+
+    seed_everything(config.seed)
+    started = time.perf_counter()
+    model, tokenizer, peft_config = load_policy(run.dataset, run.task, config, run.llm, run.dtype, run.device,
+                                                run.stage1_root)
+    rows = training_rows(run.cohort, run.task, config, tokenizer, run.llm, run.importance)
+    reward = CompositeReward(run.rewards, run.cohort.feature_names, name="composite")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="grpo-") as scratch:
         trainer, recorder = build_trainer(model, tokenizer, rows, reward, config,
-                                          grpo_args(config, scratch, device, dtype), peft_config)
+                                          grpo_args(config, scratch, run.device, run.dtype), peft_config)
         loaded = time.perf_counter()
         result = trainer.train()
         trained = time.perf_counter()
         save_adapter(trainer.model, folder / "adapter")
-        _write_curves(folder, recorder.rows)
-        atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
-            trainer.trajectory_records, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
-        step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
-        training = {
-            "steps": int(result.global_step), "train_patients": len(rows),
-            "generation_batches": trainer._generation_round,
-            "seconds_load": round(loaded - started, 2), "seconds_train": round(trained - loaded, 2),
-            "seconds_per_step": round((trained - loaded) / max(result.global_step, 1), 2),
-            "mean_step_time_logged": round(float(np.mean(step_times)), 2) if step_times else None,
-            "final_reward": next((r["reward"] for r in reversed(recorder.rows) if "reward" in r), None),
-            "device": device, "dtype": dtype, "torch_threads": torch.get_num_threads(),
-        }
-        del trainer, model
-        gc.collect()
-        summary = {"dataset": dataset, "task": task, "variant": variant, "expert": expert, "config": to_mapping(config),
-                   "reward": to_mapping(rewards), "training": training}
-        if evaluate_after:
-            evaluated = time.perf_counter()
-            metrics = evaluate_policy(folder / "adapter", cohort, task, llm, params_path, folder)
-            training["seconds_evaluate"] = round(time.perf_counter() - evaluated, 2)
-            metrics["descriptor"] = MethodDescriptor(dataset=dataset, task=task, method=variant, family=config.family,
-                                                     backbone=llm.backbone.source).to_dict()
-            metrics["training"] = training
-            atomic_write_json(folder / "metrics.json", metrics)
-            LOGGER.info("rl@%s-%s-%s: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d", dataset, task,
-                        variant, metrics["auroc"]["mean"], metrics["auroc"]["std"], metrics["auprc"]["mean"],
-                        metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"])
-        atomic_write_json(folder / "summary.json", summary)
-    LOGGER.info("rl@%s-%s-%s: %d steps in %.0f s -> %s", dataset, task, variant, training["steps"],
-                training["seconds_train"], target)
-    return target
+    _write_curves(folder, recorder.rows)
+    atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
+        trainer.trajectory_records, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
+    step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
+    training = {
+        "steps": int(result.global_step), "train_patients": len(rows),
+        "generation_batches": trainer._generation_round,
+        "seconds_load": round(loaded - started, 2), "seconds_train": round(trained - loaded, 2),
+        "seconds_per_step": round((trained - loaded) / max(result.global_step, 1), 2),
+        "mean_step_time_logged": round(float(np.mean(step_times)), 2) if step_times else None,
+        "final_reward": next((r["reward"] for r in reversed(recorder.rows) if "reward" in r), None),
+        "device": run.device, "dtype": run.dtype, "torch_threads": torch.get_num_threads(),
+    }
+    del trainer, model
+    gc.collect()
+    summary = {"dataset": run.dataset, "task": run.task, "variant": run.variant, "expert": run.expert,
+               "config": to_mapping(config), "reward": to_mapping(run.rewards), "training": training}
+    metrics: dict[str, Any] = {}
+    if evaluate_after:
+        evaluated = time.perf_counter()
+        test = run.cohort.subset(run.llm.evaluation.split)
+        top_k = dict(zip(map(str, test.ids), expert_top_k(run.test_importance, list(map(str, test.ids))), strict=True))
+        metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params_path, folder, top_k)
+        training["seconds_evaluate"] = round(time.perf_counter() - evaluated, 2)
+        metrics["descriptor"] = MethodDescriptor(dataset=run.dataset, task=run.task, method=run.variant,
+                                                 family=config.family, backbone=run.llm.backbone.source).to_dict()
+        metrics["training"] = training
+        atomic_write_json(folder / "metrics.json", metrics)
+        LOGGER.info("rl@%s-%s-%s seed %d: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d", run.dataset,
+                    run.task, run.variant, config.seed, metrics["auroc"]["mean"], metrics["auroc"]["std"],
+                    metrics["auprc"]["mean"], metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"])
+    atomic_write_json(folder / "summary.json", summary)
+    LOGGER.info("rl@%s-%s-%s seed %d: %d steps in %.0f s -> %s", run.dataset, run.task, run.variant, config.seed,
+                training["steps"], training["seconds_train"], folder)
+    return metrics
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -252,7 +252,7 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     from methods.llm.prompting import rendered_prompts
 
     config = load_stage1_config(params_path)
-    llm = load_llm_config(params_path)
+    llm = load_llm_config(params_path, finetuned=True)
     start_stage(_stage_name("mcts", dataset, task), config.mcts.seed,
                 {"dataset": dataset, "task": task, "eag_rl": to_mapping(config), "backbone": to_mapping(llm.backbone)},
                 threads=llm.threads)
@@ -312,7 +312,7 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
     from methods.llm.sft import TrainSettings, sft_records, train_lora_sft
 
     config = load_stage1_config(params_path)
-    llm = load_llm_config(params_path)
+    llm = load_llm_config(params_path, finetuned=True)
     start_stage(_stage_name("sft_stage1", dataset, task), config.sft.seed,
                 {"dataset": dataset, "task": task, "sft": to_mapping(config.sft), "lora": to_mapping(llm.lora)},
                 threads=llm.threads)
@@ -347,7 +347,8 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     from methods.llm.evaluation import _generator_for, evaluate_task, method_dir
     from methods.llm.prompting import Method
 
-    llm = load_llm_config(params_path)
+    llm = load_llm_config(params_path, finetuned=True)
+    config = load_stage1_config(params_path)
     start_stage(_stage_name("eval_stage1", dataset, task), llm.generation.seed,
                 {"dataset": dataset, "task": task, "llm": to_mapping(llm)}, threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
@@ -358,8 +359,10 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     for task in tasks_to_evaluate:
         adapter = policy_dir(dataset, task, policy_root)
         with atomic_directory(out / task) as tmp:
-            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp, params_path, adapter)
-        LOGGER.info("eval_stage1@%s/%s: AUROC %.3f", dataset, task, metrics["auroc"]["point"])
+            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp, params_path, adapter,
+                                    expert_top_k=expert_top_k(dataset, config.search.expert, task, "test"))
+        LOGGER.info("eval_stage1@%s/%s: AUROC %.3f, alignment with %s %.3f", dataset, task, metrics["auroc"]["point"],
+                    config.search.expert, metrics["mechanism"]["alignment_expert"])
     return out
 
 

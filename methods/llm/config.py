@@ -7,11 +7,12 @@ profile changes only values here (a Hugging Face backbone, vLLM, the whole test 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, from_mapping, load_params, merge_overlay, option
 
 SECTION = "llm"
 
@@ -44,6 +45,7 @@ class PromptConfig:
 
     decimals: int = option(2, help="Decimals of values and visit times in the prompt (trailing zeros dropped).")
     chat_template: bool = option(True, help="Wrap persona/user text in the tokenizer's chat template when it has one (plain text otherwise).")
+    layout: Literal["full", "compact"] = option("full", help="Record layout of benchmark.serialize: 'full' (units, reference ranges, the answer format spelled out: what a pretrained LLM needs) or 'compact' (one short line per feature, a one-line QD instruction: the layout the testbed LM is trained on, about a third of the tokens).")
 
 
 @dataclass
@@ -112,12 +114,26 @@ class LLMConfig:
     methods: MethodsConfig = option(default_factory=lambda: MethodsConfig(), help="Per-method settings.")
     evaluation: EvaluationConfig = option(default_factory=lambda: EvaluationConfig(), help="Evaluated patients.")
     label_sft: LabelSFTConfig = option(default_factory=lambda: LabelSFTConfig(), help="Label SFT training.")
+    finetuned: dict = option(default_factory=dict, help="Overrides of this section for the methods that fine-tune the backbone (Label SFT, EAG-RL stage 1 and stage 2 with every variant, and their robustness and transfer rows), e.g. {backbone: {source: models/testbed, dir: models/testbed}, prompt: {layout: compact}}: the default trains them on the testbed LM while the prompting baselines and hybrids read the pretrained LLM. {} = every method on llm.backbone (paper profile).")
 
 
-def load_llm_config(params_path: str | Path = "params.yaml") -> LLMConfig:
-    """The ``llm`` section of ``params_path`` as a checked :class:`LLMConfig` (defaults where absent)."""
+def load_llm_config(params_path: str | Path = "params.yaml", finetuned: bool = False) -> LLMConfig:
+    """The ``llm`` section of ``params_path`` as a checked :class:`LLMConfig` (defaults where absent).
+
+    With ``finetuned``, the section as the fine-tuned methods see it: ``llm.finetuned`` merged over it
+    (:func:`benchmark.config.merge_overlay`), so that one params key says which backbone they train.
+    """
     params = load_params(params_path)
     data = params.get(SECTION)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{params_path}: '{SECTION}' must be a mapping of sections")
-    return from_mapping(LLMConfig, data, f"{params_path}: {SECTION}")
+    data = copy.deepcopy(data or {})
+    overrides = data.get("finetuned") or {}
+    if not isinstance(overrides, dict) or "finetuned" in overrides:
+        raise ConfigError(f"{params_path}: {SECTION}.finetuned must be a mapping of {SECTION} keys (not itself nested)")
+    if finetuned:
+        merge_overlay(data, copy.deepcopy(overrides))
+        where = f"{params_path}: {SECTION} with {SECTION}.finetuned"
+    else:
+        where = f"{params_path}: {SECTION}"
+    return from_mapping(LLMConfig, data, where)

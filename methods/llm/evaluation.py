@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmark.alignment import mechanism_block, salient_sets
 from benchmark.config import describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
@@ -63,14 +65,16 @@ def _hf_model(generator, config: LLMConfig, adapter: Path | None):
 def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: LLMConfig, generator,
                   out_dir: Path, params_path: str | Path = "params.yaml", adapter: Path | None = None,
                   condition: str = STANDARD, max_new_tokens: int | None = None,
-                  train_dataset: str | None = None, **serialize_kwargs) -> dict[str, Any]:
+                  train_dataset: str | None = None, expert_top_k: Mapping[str, Sequence[str]] | None = None,
+                  **serialize_kwargs) -> dict[str, Any]:
     """Run one method on one task and write its predictions and metrics into ``out_dir``.
 
     ``method_key`` is a key of :data:`~methods.llm.prompting.METHODS` or a :class:`Method` (for methods
     defined outside this layer: EAG-RL policies, RL baselines, ablations; their descriptor then names
     them). ``max_new_tokens`` defaults to ``llm.methods.<key>``, else to the setting of the method's
     prompt style. ``condition`` names a perturbed test set in the descriptor (e.g. ``"shuffle:0.6"``),
-    ``train_dataset`` a cross-domain source, and ``serialize_kwargs`` (e.g. ``shuffle_fraction=0.6``)
+    ``train_dataset`` a cross-domain source, ``expert_top_k`` (patient id → the guiding expert's top-k) adds the
+    test-time alignment with the expert to the ``mechanism`` block (:mod:`benchmark.alignment`), and ``serialize_kwargs`` (e.g. ``shuffle_fraction=0.6``)
     go to :func:`benchmark.serialize.serialize_patient`.
     """
     from methods.llm.generation import SamplingParams
@@ -109,6 +113,9 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
         "features_named": int(sum(bool(a.features) for a in answers)),
         "adapter": str(adapter) if adapter else None,
     }
+    metrics["mechanism"] = mechanism_block([a.features for a in answers], parsed, [c.finished for c in completions],
+                                           salient_sets(subset.salient, subset.feature_names), list(subset.ids),
+                                           expert_top_k)
     metrics[DESCRIPTOR_KEY] = MethodDescriptor(dataset=cohort.name, task=task, method=method.key, family=method.family,
                                                backbone=config.backbone.source, condition=condition,
                                                train_dataset=train_dataset).to_dict()
@@ -124,7 +131,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
                adapter_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
     """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
     method = get_method(method_key)
-    config = config or load_llm_config(params_path)
+    config = config or load_llm_config(params_path, finetuned=method.trained)
     start_stage(f"llm_eval@{dataset}-{method_key}", config.generation.seed,
                 {"dataset": dataset, "method": method_key, "llm": to_mapping(config)}, threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
@@ -176,9 +183,11 @@ def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", par
     if not rows:
         raise FileNotFoundError(f"{root}: no */*/*/{METRICS} found; run the llm_eval stages first")
     config = load_llm_config(params_path)
+    tuned = load_llm_config(params_path, finetuned=True)
     intro = (f"LLM baselines on the evaluation subset of each data set ({config.evaluation.split} split, "
              f"{config.evaluation.n_patients or 'all'} patients stratified by label, seed {config.evaluation.seed}); "
-             f"backbone `{config.backbone.source}`. Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
+             f"prompting on `{config.backbone.source}`; fine-tuned methods (Label SFT) on `{tuned.backbone.source}`, "
+             f"{tuned.evaluation.n_patients or 'all'} patients (the `n` column). Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
              f"by the `metrics.unparsable` rule and counted in parse_failure_rate; auroc_worst_case scores them "
              f"confidently wrong instead (a lower bound). `seconds` is the stage's wall "
              f"time for that task on the machine that ran it.")

@@ -96,7 +96,7 @@ def evaluation_subset(cohort: Cohort, task: str, config: EvaluationConfig) -> Co
 
 def build_prompts(cohort: Cohort, task: str, style: str, config: PromptConfig, **kwargs) -> list[Prompt]:
     """Serialized prompts of every patient of ``cohort`` (extra keyword arguments go to the serializer)."""
-    return serialize_cohort(cohort, task, style, decimals=config.decimals, **kwargs)
+    return serialize_cohort(cohort, task, style, decimals=config.decimals, layout=config.layout, **kwargs)
 
 
 def rendered_prompts(tokenizer, cohort: Cohort, task: str, style: str, config: PromptConfig,

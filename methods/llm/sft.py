@@ -194,7 +194,7 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts, get_method
 
-    config = config or load_llm_config(params_path)
+    config = config or load_llm_config(params_path, finetuned=True)
     start_stage(f"label_sft@{dataset}", config.label_sft.seed,
                 {"dataset": dataset, "label_sft": to_mapping(config.label_sft), "lora": to_mapping(config.lora),
                  "backbone": to_mapping(config.backbone)}, threads=config.threads)

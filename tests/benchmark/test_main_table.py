@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import yaml
@@ -160,3 +161,18 @@ def test_worst_case_column_when_the_main_rule_is_already_worst_case(tmp_path):
     assert Record(descriptor, scored, tmp_path).worst_case("auroc") == Record(descriptor, scored, tmp_path).summary("auroc")
     assert scored["uninformative"]["auroc"]["mean"] > scored["auroc"]["mean"]
     assert all(v != v for v in Record(descriptor, evaluate(expert, rule), tmp_path).worst_case("auroc").values())
+
+
+def test_seed_and_mechanism_columns_read_their_blocks():
+    from benchmark.main_table import mechanism_columns, seed_columns
+
+    rl = {"seeds": {"n_seeds": 3, "metrics": {"auroc": {"mean": 0.7, "std": 0.1}}},
+          "mechanism": {"names_feature_rate": 1.0, "truncation_rate": 0.0, "alignment_truth": 0.4,
+                        "alignment_expert": None}}
+    row = seed_columns(rl, ["auroc", "auprc"])
+    assert row["n_seeds"] == 3 and row["auroc_seeds_mean"] == 0.7 and row["auroc_seeds_std"] == 0.1
+    assert math.isnan(row["auprc_seeds_mean"])
+    assert seed_columns({}, ["auroc"])["n_seeds"] == 1
+    mechanism = mechanism_columns(rl)
+    assert mechanism["alignment_truth"] == 0.4 and math.isnan(mechanism["alignment_expert"])
+    assert all(math.isnan(v) for v in mechanism_columns({}).values())

@@ -92,8 +92,10 @@ def test_every_column_equals_hand_computation(runs):
     assert (grpo["steps"], grpo["reward_first"], grpo["reward_last"]) == (3, 1.0, 3.0)
     assert grpo["upper_clip_share"] == pytest.approx(0.1)
     assert grpo["parse_failure_final"] == pytest.approx(0.5)
-    # R_att was off (its logged 0 is not a measurement) and the old epsilon.csv has no patient ids
-    assert grpo["ratt_first"] is grpo["ratt_last"] is grpo["ratt_varying_groups"] is grpo["train_patients"] is None
+    # R_att is measured but not rewarded; the old epsilon.csv has no patient ids
+    assert grpo["ratt_rewarded"] is False and first["ratt_rewarded"] is True
+    assert (grpo["ratt_first"], grpo["ratt_last"]) == (0.0, 0.0)
+    assert grpo["ratt_varying_groups"] is grpo["train_patients"] is None
 
 
 def test_report_files_mark_missing_values_and_plot_is_written(runs, tmp_path):
@@ -102,7 +104,7 @@ def test_report_files_mark_missing_values_and_plot_is_written(runs, tmp_path):
     table = pd.read_csv(out / "rl_training.csv")
     assert list(table.columns) == COLUMNS and len(table) == 3
     grpo = table[table["variant"] == "grpo"].iloc[0]
-    assert math.isnan(grpo["ratt_first"]) and math.isnan(grpo["train_patients"]) and grpo["seed"] == 7
+    assert grpo["ratt_first"] == 0.0 and math.isnan(grpo["train_patients"]) and grpo["seed"] == 7
     rows = json.loads((out / "rl_training.json").read_text())
     assert next(r for r in rows if r["variant"] == "grpo")["ratt_varying_groups"] is None
     markdown = (out / "rl_training.md").read_text()

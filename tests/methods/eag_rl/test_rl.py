@@ -16,6 +16,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from trl import GRPOConfig, GRPOTrainer
 
+from benchmark.config import ConfigError
 from methods.eag_rl.rewards import RewardConfig, unparsable_reward
 from methods.eag_rl.rl import DEFAULT_VARIANTS, load_rl_section, resolve_variant, reward_config
 from methods.eag_rl.rl_trainer import (
@@ -346,3 +347,34 @@ def test_curves_carry_batch_columns_over_the_steps_of_one_batch(tmp_path):
     lines = (tmp_path / "curves.csv").read_text().splitlines()
     assert lines[0].split(",") == ["step", "loss", "reward", "eps_tau/mean", "train_runtime"]
     assert lines[2].split(",") == ["2", "0.25", "-1.0", "0.3", "9.0"]  # reward repeated, loss not
+
+
+# ------------------------------------------------------------------------------------------- seeds
+def test_each_variant_trains_its_first_n_seeds():
+    from methods.eag_rl.rl import variant_seeds
+
+    section = load_rl_section({"eag_rl": {"rl": {"seeds": [5, 6, 7], "variants": {
+        "eag_rl": {"family": "eag_rl"}, "dapo": {"n_seeds": 1}}}}})
+    assert variant_seeds(section, resolve_variant(section, "eag_rl")) == [5, 6, 7]
+    assert variant_seeds(section, resolve_variant(section, "dapo")) == [5]
+    too_many = load_rl_section({"eag_rl": {"rl": {"seeds": [5], "variants": {"x": {"n_seeds": 2}}}}})
+    with pytest.raises(ConfigError, match="n_seeds"):
+        variant_seeds(too_many, resolve_variant(too_many, "x"))
+    repeated = load_rl_section({"eag_rl": {"rl": {"seeds": [5, 5]}}})
+    with pytest.raises(ConfigError, match="distinct"):
+        variant_seeds(repeated, resolve_variant(repeated, "eag_rl"))
+
+
+def test_seed_block_aggregates_and_points_at_every_seeds_predictions():
+    from methods.eag_rl.rl import seed_block
+
+    results = {seed: {"auroc": {"mean": a}, "auprc": {"mean": b}, "parse_failure_rate": f}
+               for seed, a, b, f in [(42, 0.6, 0.3, 0.0), (43, 0.7, 0.4, 0.1), (44, 0.8, 0.2, 0.05)]}
+    block = seed_block(results, [42, 43, 44])
+    assert block["n_seeds"] == 3
+    auroc, auprc = block["metrics"]["auroc"], block["metrics"]["auprc"]
+    assert auroc["mean"] == pytest.approx(0.7) and auroc["std"] == pytest.approx(0.1)
+    assert auprc["mean"] == pytest.approx(0.3) and auprc["std"] == pytest.approx(0.1)
+    assert auroc["per_seed"] == {42: 0.6, 43: 0.7, 44: 0.8}
+    assert block["predictions"] == {"42": "predictions.csv", "43": "seed43/predictions.csv",
+                                    "44": "seed44/predictions.csv"}

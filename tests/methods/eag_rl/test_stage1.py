@@ -54,11 +54,14 @@ def stage1_workdir(workdir, tiny_model_dir, small_icu):
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     small_icu.save(workdir / "data" / "cohorts" / "small_icu")
     build_backbone(load_llm_config("params.yaml").backbone)
-    train = small_icu.subset("train")
-    for task in small_icu.tasks:
-        importance = train.salient.astype(float) + 1e-3
-        records = importance_records(train, task, np.full(len(train), 0.5), importance / importance.sum(1, keepdims=True), 3)
-        write_importance(workdir / "models" / "experts" / "small_icu" / "concare" / task / "importance_train.jsonl", records)
+    for split in ("train", "test"):  # train: the search's guidance; test: the policy's test-time alignment
+        part = small_icu.subset(split)
+        for task in small_icu.tasks:
+            importance = part.salient.astype(float) + 1e-3
+            records = importance_records(part, task, np.full(len(part), 0.5),
+                                         importance / importance.sum(1, keepdims=True), 3)
+            write_importance(workdir / "models" / "experts" / "small_icu" / "concare" / task /
+                             f"importance_{split}.jsonl", records)
     return workdir
 
 
@@ -91,6 +94,7 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     metrics = json.loads((out / "mortality" / "metrics.json").read_text())
     assert metrics["descriptor"]["method"] == "wo_stage2" and metrics["descriptor"]["family"] == "ablation"
     assert metrics["n"] == 6
+    assert 0.0 <= metrics["mechanism"]["alignment_expert"] <= 1.0 and metrics["mechanism"]["alignment_truth"] is not None
 
 
 def test_one_task_at_a_time_leaves_the_other_tasks_alone(stage1_workdir, small_icu, monkeypatch):

@@ -1,0 +1,202 @@
+"""EAG-RL against its outcome-only baselines, pooled over training seeds: ``results/rl_comparison.md|csv|json``.
+
+The question the testbed exists to answer: does the attention reward (and ε(τ)) change what RL learns?
+For every (data set, task) and every trained variant B other than the reference A (``eag_rl``), one row
+per metric:
+
+* AUROC and AUPRC — each variant's mean ± std over its training seeds (bootstrap means of each seed's
+  evaluation on the whole test split), and the paired bootstrap of A − B on the *seed-mean* metric with
+  every seed scored on the same patient resamples (:func:`benchmark.seeds.pooled_paired_test`): the
+  difference, its 95 % interval, the two-sided p-value and the minimum detectable effect at 80 % power;
+* test-time alignment with the guiding expert and with the true salient set (the ``mechanism`` block of
+  each seed's metrics file, :mod:`benchmark.alignment`) — mean ± std over seeds, and their difference;
+* shuffle robustness — AUROC at the strongest shuffle level minus unperturbed AUROC on the same patients
+  (``outputs/robustness/...``), for the first seed only (robustness is run on the variant's first seed),
+  so its spread over seeds is not known.
+
+Verdict per row: ``A better`` / ``B better`` when the paired interval excludes zero, else ``inconclusive``
+(with the minimum detectable effect saying how large a difference this n could have shown). Rows where
+either side has no file are absent, never filled in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import load_params
+from benchmark.evaluate import metrics_config, read_predictions
+from benchmark.metrics import resolve_unparsable
+from benchmark.runtime import LOGGER
+from benchmark.seeds import pooled_paired_test
+from benchmark.tables import write_table
+
+RL_ROOT = Path("models/rl")
+ROBUSTNESS_ROOT = Path("outputs/robustness")
+REFERENCE = "eag_rl"
+METRICS = ("auroc", "auprc")
+COLUMNS = ["dataset", "task", "a", "b", "quantity", "a_mean", "a_std", "a_seeds", "b_mean", "b_std", "b_seeds",
+           "difference", "ci_low", "ci_high", "p_value", "min_detectable_effect", "verdict"]
+_SHUFFLE = re.compile(r"^shuffle_(\d+(?:\.\d+)?)$")
+
+
+def variant_runs(folder: Path) -> dict[int, Path]:
+    """Seed → the folder holding that seed's ``metrics.json`` and ``predictions.csv`` (the variant's ``seeds`` block)."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    block = metrics.get("seeds") or {}
+    paths = block.get("predictions") or {}
+    if not paths:  # one run, written before seeds existed
+        return {int((metrics.get("training") or {}).get("seed", 0)): folder}
+    return {int(seed): (folder / path).parent for seed, path in paths.items()}
+
+
+def _seed_values(runs: dict[int, Path], getter) -> list[float]:
+    values = []
+    for folder in runs.values():
+        value = getter(json.loads((folder / "metrics.json").read_text()))
+        if value is not None:
+            values.append(float(value))
+    return values
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def verdict(low: float, high: float) -> str:
+    """'A better' / 'B better' when the interval excludes 0, else 'inconclusive'."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "not testable"
+    if low > 0:
+        return "A better"
+    if high < 0:
+        return "B better"
+    return "inconclusive"
+
+
+def _probabilities(runs: dict[int, Path], rule: str) -> tuple[np.ndarray, dict[int, np.ndarray], list[str]]:
+    labels, ids, by_seed = None, None, {}
+    for seed, folder in sorted(runs.items()):
+        frame = read_predictions(folder / "predictions.csv").sort_values("id")
+        if ids is None:
+            ids, labels = list(frame["id"]), frame["label"].to_numpy()
+        elif list(frame["id"]) != ids:
+            raise ValueError(f"{folder}/predictions.csv: other patients than the variant's first seed")
+        probabilities, _ = resolve_unparsable(frame["label"].to_numpy(), frame["probability"].to_numpy(float),
+                                              frame["parsed"].to_numpy(bool), rule)
+        by_seed[seed] = probabilities
+    return labels, by_seed, ids
+
+
+def metric_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path], runs_b: dict[int, Path],
+                params_path: str | Path) -> list[dict[str, Any]]:
+    """AUROC / AUPRC rows: per-variant seed mean ± std and the pooled paired test A − B."""
+    config = metrics_config(params_path)
+    labels_a, probs_a, ids_a = _probabilities(runs_a, config.unparsable)
+    labels_b, probs_b, ids_b = _probabilities(runs_b, config.unparsable)
+    if ids_a != ids_b:
+        raise ValueError(f"{dataset}/{task}: {a} and {b} were evaluated on different patients; no paired test")
+    rows = []
+    for metric in METRICS:
+        test = pooled_paired_test(labels_a, probs_a, probs_b, metric, config.bootstrap_resamples, config.seed,
+                                  config.ci_level, config.threshold)
+        a_mean, a_std = _mean_std(_seed_values(runs_a, lambda m, k=metric: m[k]["mean"]))
+        b_mean, b_std = _mean_std(_seed_values(runs_b, lambda m, k=metric: m[k]["mean"]))
+        rows.append({"dataset": dataset, "task": task, "a": a, "b": b, "quantity": metric, "a_mean": a_mean,
+                     "a_std": a_std, "a_seeds": len(runs_a), "b_mean": b_mean, "b_std": b_std, "b_seeds": len(runs_b),
+                     "difference": test["difference"], "ci_low": test["ci_low"], "ci_high": test["ci_high"],
+                     "p_value": test["p_value"], "min_detectable_effect": test["min_detectable_effect"],
+                     "verdict": verdict(test["ci_low"], test["ci_high"])})
+    return rows
+
+
+def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path],
+                   runs_b: dict[int, Path]) -> list[dict[str, Any]]:
+    """Test-time alignment rows (mean ± std over seeds; no paired interval: the verdict is left to the numbers)."""
+    rows = []
+    for key in ("alignment_expert", "alignment_truth"):
+        values_a = _seed_values(runs_a, lambda m, k=key: (m.get("mechanism") or {}).get(k))
+        values_b = _seed_values(runs_b, lambda m, k=key: (m.get("mechanism") or {}).get(k))
+        if not values_a or not values_b:
+            continue
+        (a_mean, a_std), (b_mean, b_std) = _mean_std(values_a), _mean_std(values_b)
+        rows.append({"dataset": dataset, "task": task, "a": a, "b": b, "quantity": key, "a_mean": a_mean,
+                     "a_std": a_std, "a_seeds": len(values_a), "b_mean": b_mean, "b_std": b_std,
+                     "b_seeds": len(values_b), "difference": a_mean - b_mean, "ci_low": float("nan"),
+                     "ci_high": float("nan"), "p_value": float("nan"), "min_detectable_effect": float("nan"),
+                     "verdict": "descriptive"})
+    return rows
+
+
+def shuffle_drop(root: Path, dataset: str, variant: str, task: str) -> float | None:
+    """AUROC at the strongest ``shuffle:f`` level minus unperturbed AUROC (robustness files of the first seed)."""
+    folder = root / dataset / variant / task
+    levels = {float(m.group(1)): p for p in folder.glob("shuffle_*") if (m := _SHUFFLE.match(p.name))}
+    if not levels or not (folder / "none" / "metrics.json").exists():
+        return None
+    strongest = levels[max(levels)] / "metrics.json"
+    base = json.loads((folder / "none" / "metrics.json").read_text())["auroc"]["mean"]
+    return float(json.loads(strongest.read_text())["auroc"]["mean"] - base)
+
+
+def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path = ROBUSTNESS_ROOT,
+                    params_path: str | Path = "params.yaml", reference: str = REFERENCE) -> list[dict[str, Any]]:
+    """Every row of the comparison (module docstring), reference against each other trained variant."""
+    rl_root, robustness_root = Path(rl_root), Path(robustness_root)
+    rows: list[dict[str, Any]] = []
+    for task_dir in sorted(p for p in rl_root.glob("*/*") if (p / reference / "metrics.json").exists()):
+        dataset, task = task_dir.parent.name, task_dir.name
+        runs_a = variant_runs(task_dir / reference)
+        for folder in sorted(p for p in task_dir.iterdir() if p.name != reference and (p / "metrics.json").exists()):
+            runs_b = variant_runs(folder)
+            rows += metric_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
+            rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b)
+            drop_a = shuffle_drop(robustness_root, dataset, reference, task)
+            drop_b = shuffle_drop(robustness_root, dataset, folder.name, task)
+            if drop_a is not None and drop_b is not None:
+                rows.append({"dataset": dataset, "task": task, "a": reference, "b": folder.name,
+                             "quantity": "auroc_shuffle_drop", "a_mean": drop_a, "a_std": float("nan"), "a_seeds": 1,
+                             "b_mean": drop_b, "b_std": float("nan"), "b_seeds": 1, "difference": drop_a - drop_b,
+                             "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
+                             "min_detectable_effect": float("nan"), "verdict": "descriptive"})
+    return rows
+
+
+def report_rl_comparison(rl_root: str | Path = RL_ROOT, robustness_root: str | Path = ROBUSTNESS_ROOT,
+                         out: str | Path = "results", params_path: str | Path = "params.yaml") -> list[Path]:
+    """Write ``results/rl_comparison.{md,csv,json}``."""
+    rows = comparison_rows(rl_root, robustness_root, params_path)
+    resamples = load_params(params_path).get("metrics", {}).get("bootstrap_resamples")
+    intro = ("EAG-RL (A) against every other trained RL variant (B) on the same test patients. `a_mean ± a_std`: "
+             "mean and std over training seeds (`a_seeds`) of each seed's bootstrap mean. AUROC/AUPRC rows: "
+             f"paired bootstrap ({resamples} patient resamples) of the seed-mean difference A − B with every seed "
+             "scored on the same resamples; `verdict` says `inconclusive` when the 95 % interval covers 0, and "
+             "`min_detectable_effect` is the difference this n detects with 80 % power. Alignment rows: mean "
+             "Jaccard of the named features with the guiding expert's top-k / the true salient set (descriptive). "
+             "`auroc_shuffle_drop`: AUROC with every feature line shuffled minus unperturbed, first seed only. "
+             "Built by `eagrl report-rl-comparison` (benchmark/rl_comparison.py).")
+    if not rows:
+        intro += "\n\nNo comparison yet: no `eag_rl` run beside another variant under models/rl."
+    paths = write_table(rows, Path(out) / "rl_comparison", "EAG-RL against its RL baselines, over seeds", intro,
+                        COLUMNS)
+    LOGGER.info("report-rl-comparison: %d rows -> %s", len(rows), paths[0])
+    return paths
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eagrl report-rl-comparison``."""
+    parser = subparsers.add_parser(
+        "report-rl-comparison", help="EAG-RL vs its RL baselines pooled over seeds (DVC stage report_rl_comparison).",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser.add_argument("--rl", default=str(RL_ROOT), help="Root of the RL runs (models/rl).")
+    parser.add_argument("--robustness", default=str(ROBUSTNESS_ROOT), help="Root of the robustness outputs.")
+    parser.add_argument("--out", default="results", help="Folder of the tables (default: results).")
+    parser.set_defaults(handler=lambda a: report_rl_comparison(a.rl, a.robustness, a.out, a.params))

@@ -1,0 +1,121 @@
+"""The testbed LM's pretraining text: every train record in the QD prompt, with a label-free QD answer.
+
+The testbed LM (:mod:`methods.llm.testbed`) is a small causal LM that the pipeline trains itself, so that
+EAG-RL can run hundreds of real RL steps on a 2-core CPU. It has to learn two things before any
+method touches it: to read the record serialization of :mod:`benchmark.serialize`, and to write a
+well-formed Question-Decomposition answer. It must *not* learn the outcome: every LLM method
+(Label SFT, stage 1, the RL variants) starts from it, and a base model that already knew the label
+would hide what those methods add. So each answer here is built from the record alone::
+
+    <Subquestion>Out of range at the last visit?</Subquestion>
+    <Answer>Heart Rate high, pH low</Answer>                      <- read off the record (true)
+    <Final subquestion>What is the probability that ...?</Final subquestion>
+    <Important Features>Glucose, Heart Rate</Important Features>  <- 1 to top_k names, uniformly random
+    <Final answer>0.37</Final answer>                             <- uniform in [0.05, 0.95], random
+
+The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
+'compact'); the answer is short because every generated token costs RL time on a CPU.
+
+* The sub-answer is a true statement about the values: the model learns to look at ranges.
+* The important features are a uniformly random subset of the cohort's features, drawn per answer:
+  the base policy names real features, never instruction text, and sampled completions of one patient
+  name different sets, so the attention reward R_att varies within a GRPO group from the first step.
+  Which features matter is left for expert guidance (stage 1) and R_att (stage 2) to teach.
+* The probability is independent of the record: the base policy ranks patients at chance.
+
+Nothing here reads a label, the true risk or the salient set (a test checks that answers do not change
+when labels do). Only the train split is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmark.data.cohort import Cohort, FeatureSpec
+from benchmark.serialize import format_value, outcome_of, patient_seed, serialize_patient
+
+SUBQUESTION = "Out of range at the last visit?"
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_RANGE_RE = re.compile(rf"^\s*({_NUMBER})\s*-\s*({_NUMBER})\s*$")
+_BELOW_RE = re.compile(rf"^\s*(?:less than|<)\s*({_NUMBER})\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One pretraining example: the QD prompt's persona and user text, and the assistant's answer."""
+
+    id: str
+    system: str
+    user: str
+    answer: str
+
+
+def reference_bounds(spec: FeatureSpec) -> tuple[float, float] | None:
+    """(low, high) of a ``"low - high"`` or ``"less than high"`` reference range; None for any other form."""
+    below = _BELOW_RE.match(spec.reference_range)
+    if below:
+        return (float("-inf"), float(below.group(1)))
+    match = _RANGE_RE.match(spec.reference_range)
+    if not match:
+        return None
+    low, high = float(match.group(1)), float(match.group(2))
+    return (low, high) if low <= high else None
+
+
+def abnormal_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[str]:
+    """``"<name> high"`` / ``"<name> low"`` for the first ``limit`` features whose last observed value is out of
+    their reference range, in the cohort's feature order."""
+    found: list[str] = []
+    n_visits = int(cohort.n_visits[index])
+    for j, spec in enumerate(cohort.features):
+        bounds = reference_bounds(spec)
+        observed = cohort.raw[index, :n_visits, j]
+        observed = observed[np.isfinite(observed)]
+        if bounds is None or observed.size == 0:
+            continue
+        value = float(observed[-1])
+        if value < bounds[0] or value > bounds[1]:
+            side = "low" if value < bounds[0] else "high"
+            found.append(f"{spec.name} {side}")
+        if len(found) == limit:
+            break
+    return found
+
+
+def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, top_k: int = 3) -> str:
+    """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws its features
+    and its probability."""
+    abnormal = abnormal_at_last_visit(cohort, index)
+    names = cohort.feature_names
+    k = int(rng.integers(1, min(top_k, len(names)) + 1))
+    chosen = [names[j] for j in sorted(rng.choice(len(names), size=k, replace=False))]
+    probability = float(rng.integers(5, 96)) / 100.0
+    return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
+            f"<Answer>{', '.join(abnormal) if abnormal else 'None'}</Answer>\n"
+            f"<Final subquestion>What is the probability that {outcome_of(task)}?</Final subquestion>\n"
+            f"<Important Features>{', '.join(chosen)}</Important Features>\n"
+            f"<Final answer>{format_value(probability, 2)}</Final answer>")
+
+
+def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, top_k: int = 3,
+                 decimals: int = 2, layout: str = "compact") -> list[Document]:
+    """Every (train patient, task) of ``cohorts`` as a QD prompt with ``answers_per_record`` label-free answers.
+
+    Draws are seeded per (seed, cohort, patient id, task), so a patient's documents do not depend on the
+    other patients or on the order of the cohorts.
+    """
+    documents: list[Document] = []
+    for cohort in cohorts:
+        train = cohort.subset("train")
+        for index in range(len(train)):
+            for task in train.tasks:
+                prompt = serialize_patient(train, index, task, "qd", decimals=decimals, layout=layout)
+                rng = patient_seed(seed, f"{cohort.name}/{prompt.id}/{task}")
+                for _ in range(answers_per_record):
+                    documents.append(Document(prompt.id, prompt.system, prompt.user,
+                                              qd_answer(train, index, task, rng, top_k)))
+    return documents

@@ -1,0 +1,34 @@
+"""Test-time alignment and the mechanism block (benchmark/alignment.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.alignment import jaccard, mechanism_block, salient_sets
+
+
+def test_jaccard_is_zero_without_named_features():
+    assert jaccard([], ["pH"]) == 0.0
+    assert jaccard(["pH", "Glucose"], ["pH"]) == pytest.approx(0.5)
+    assert jaccard(["pH"], ["pH"]) == 1.0
+
+
+def test_mechanism_block_by_hand():
+    features = [["pH", "Glucose"], [], ["Heart Rate"]]
+    truth = salient_sets(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], bool), ["pH", "Glucose", "Heart Rate"])
+    assert truth == [["pH"], ["Glucose"], ["Heart Rate"]]
+    block = mechanism_block(features, [True, False, True], [True, True, False], truth, ["a", "b", "c"],
+                            {"a": ["Glucose"], "b": ["pH"], "c": ["pH", "Heart Rate"]})
+    assert block["names_feature_rate"] == pytest.approx(2 / 3)
+    assert block["parse_rate"] == pytest.approx(2 / 3)
+    assert block["truncation_rate"] == pytest.approx(1 / 3)
+    assert block["alignment_truth"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert block["alignment_expert"] == pytest.approx((0.5 + 0 + 0.5) / 3)
+
+
+def test_unknown_patients_and_missing_truth():
+    block = mechanism_block([["pH"]], [True], [True])
+    assert block["alignment_truth"] is None and block["alignment_expert"] is None
+    with pytest.raises(ValueError, match="another cohort"):
+        mechanism_block([["pH"]], [True], [True], ids=["x"], expert_top_k={"y": ["pH"]})

@@ -1,0 +1,80 @@
+"""EAG-RL vs its RL baselines pooled over seeds (benchmark/rl_comparison.py) on hand-made run folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.rl_comparison import comparison_rows, shuffle_drop, variant_runs, verdict
+from benchmark.seeds import pooled_paired_test
+
+N = 120
+
+
+def _run(folder, labels, probabilities, auroc, alignment):
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": [f"p{i:03d}" for i in range(N)], "label": labels, "probability": probabilities,
+                  "parsed": True}).to_csv(folder / "predictions.csv", index=False)
+    return {"auroc": {"mean": auroc}, "auprc": {"mean": auroc / 2}, "mechanism": {"alignment_expert": alignment}}
+
+
+def _variant(root, name, seeds, labels, rng, signal):
+    folder = root / "synth" / "mortality" / name
+    probs = {}
+    for i, seed in enumerate(seeds):
+        sub = folder if i == 0 else folder / f"seed{seed}"
+        p = np.clip(signal * labels + rng.normal(0, 0.3, N), 0, 1)
+        probs[seed] = p
+        metrics = _run(sub, labels, p, 0.5 + signal / 2 + i * 0.01, 0.2 + signal)
+        if i:
+            (sub / "metrics.json").write_text(json.dumps(metrics))
+        else:
+            first = metrics
+    first["seeds"] = {"n_seeds": len(seeds), "predictions": {
+        str(s): ("" if i == 0 else f"seed{s}/") + "predictions.csv" for i, s in enumerate(seeds)}}
+    (folder / "metrics.json").write_text(json.dumps(first))
+    return probs
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = (np.arange(N) % 4 == 0).astype(int)
+    a = _variant(tmp_path / "rl", "eag_rl", [1, 2, 3], labels, rng, 0.6)
+    b = _variant(tmp_path / "rl", "grpo", [1, 2], labels, rng, 0.0)
+    params = tmp_path / "params.yaml"
+    params.write_text("metrics: {bootstrap_resamples: 200, seed: 7}\n")
+    return tmp_path, labels, a, b, params
+
+
+def test_seed_folders_are_found_from_the_seeds_block(runs):
+    root = runs[0] / "rl" / "synth" / "mortality" / "eag_rl"
+    assert variant_runs(root) == {1: root, 2: root / "seed2", 3: root / "seed3"}
+
+
+def test_rows_equal_the_pooled_test_and_seed_statistics(runs):
+    root, labels, a, b, params = runs
+    rows = {r["quantity"]: r for r in comparison_rows(root / "rl", root / "robustness", params)}
+    auroc = rows["auroc"]
+    expected = pooled_paired_test(labels, a, b, "auroc", 200, 7)
+    assert auroc["difference"] == pytest.approx(expected["difference"])
+    assert auroc["p_value"] == pytest.approx(expected["p_value"])
+    assert (auroc["a_seeds"], auroc["b_seeds"]) == (3, 2)
+    assert auroc["a_mean"] == pytest.approx(np.mean([0.8, 0.81, 0.82]))
+    assert auroc["a_std"] == pytest.approx(np.std([0.8, 0.81, 0.82], ddof=1))
+    assert auroc["verdict"] == "A better"
+    assert rows["alignment_expert"]["difference"] == pytest.approx(0.8 - 0.2)
+    assert "alignment_truth" not in rows and "auroc_shuffle_drop" not in rows  # not measured: absent
+
+
+def test_verdicts_and_shuffle_drop(tmp_path):
+    assert verdict(0.01, 0.2) == "A better" and verdict(-0.2, -0.01) == "B better"
+    assert verdict(-0.1, 0.1) == "inconclusive" and verdict(float("nan"), 0.1) == "not testable"
+    for level, auroc in (("none", 0.8), ("shuffle_0.4", 0.7), ("shuffle_1", 0.6)):
+        (tmp_path / "d" / "eag_rl" / "t" / level).mkdir(parents=True)
+        (tmp_path / "d" / "eag_rl" / "t" / level / "metrics.json").write_text(json.dumps({"auroc": {"mean": auroc}}))
+    assert shuffle_drop(tmp_path, "d", "eag_rl", "t") == pytest.approx(-0.2)
+    assert shuffle_drop(tmp_path, "d", "grpo", "t") is None

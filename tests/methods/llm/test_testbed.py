@@ -1,0 +1,135 @@
+"""The testbed LM: its label-free corpus, its tokenizer and model, save/load through the backbone path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmark.config import ConfigError
+from benchmark.serialize import serialize_patient
+from methods.eag_rl.rewards import attention_alignment
+from methods.llm.parsing import parse_answer
+from methods.llm.testbed import (
+    QD_TAGS,
+    ArchitectureConfig,
+    PretrainingConfig,
+    build_model,
+    chat_text,
+    pretrain,
+    train_tokenizer,
+)
+from methods.llm.testbed_corpus import abnormal_at_last_visit, build_corpus, reference_bounds
+
+TINY = ArchitectureConfig(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, intermediate_size=64, max_position_embeddings=512)
+
+
+def _texts(documents):
+    return [f"{d.system}\n{d.user}\n{d.answer}" for d in documents]
+
+
+def test_corpus_answers_parse_and_name_cohort_features(small_icu):
+    documents = build_corpus([small_icu], answers_per_record=2, seed=1)
+    n_train = int((small_icu.split == "train").sum())
+    assert len(documents) == n_train * len(small_icu.tasks) * 2
+    for document in documents[:40]:
+        parsed = parse_answer(document.answer, "qd", small_icu.feature_names)
+        assert parsed.parsed and 0.05 <= parsed.probability <= 0.95
+        assert 1 <= len(parsed.features) <= 3
+        assert set(parsed.features) <= set(small_icu.feature_names)
+
+
+def test_corpus_carries_no_label(small_icu):
+    """Flipping every label (and dropping the ground truth) leaves every document unchanged."""
+    flipped = dataclasses.replace(small_icu, labels=(1 - small_icu.labels).astype(small_icu.labels.dtype),
+                                  salient=None, true_risk=None)
+    assert build_corpus([small_icu], 2, seed=3) == build_corpus([flipped], 2, seed=3)
+
+
+def test_attention_reward_varies_within_a_patients_answers(small_icu):
+    """Answers drawn for one patient name different features, so R_att separates them (what GRPO needs)."""
+    documents = build_corpus([small_icu], answers_per_record=4, seed=0)
+    expert = small_icu.feature_names[:3]
+    varying = 0
+    groups = [documents[i:i + 4] for i in range(0, 80, 4)]
+    for group in groups:
+        scores = {attention_alignment(parse_answer(d.answer, "qd").features, expert, small_icu.feature_names)
+                  for d in group}
+        varying += len(scores) > 1
+    assert varying / len(groups) >= 0.5
+
+
+def test_abnormal_values_are_read_from_the_record(small_icu):
+    index = 0
+    found = abnormal_at_last_visit(small_icu, index, limit=len(small_icu.features))
+    for spec, j in zip(small_icu.features, range(len(small_icu.features)), strict=True):
+        bounds = reference_bounds(spec)
+        values = small_icu.raw[index, :int(small_icu.n_visits[index]), j]
+        values = values[np.isfinite(values)]
+        out = bounds is not None and values.size and not bounds[0] <= values[-1] <= bounds[1]
+        assert any(item.startswith(spec.name + " ") for item in found) == bool(out)
+    assert reference_bounds(dataclasses.replace(small_icu.features[0], reference_range="less than 120")) == (
+        float("-inf"), 120.0)
+    assert reference_bounds(dataclasses.replace(small_icu.features[0], reference_range="/")) is None
+
+
+def test_compact_layout_is_shorter_and_keeps_feature_spans(small_icu):
+    full = serialize_patient(small_icu, 0, "mortality", "qd")
+    compact = serialize_patient(small_icu, 0, "mortality", "qd", layout="compact")
+    assert len(compact.text) < 0.6 * len(full.text)
+    for name, [(start, end)] in compact.spans.items():
+        assert compact.text[start:end].startswith(f"- {name}: ")
+    with pytest.raises(ValueError, match="layout"):
+        serialize_patient(small_icu, 0, "mortality", "qd", layout="tiny")
+
+
+def test_tokenizer_keeps_tags_whole_and_digits_apart(small_icu):
+    documents = build_corpus([small_icu.select(np.arange(20))], 1, seed=0)
+    tokenizer = train_tokenizer(_texts(documents), 400)
+    for tag in QD_TAGS:
+        assert len(tokenizer(tag, add_special_tokens=False).input_ids) == 1
+    assert len(tokenizer("137", add_special_tokens=False).input_ids) == 3
+    text = chat_text(documents[0], tokenizer)
+    assert text.startswith("<|im_start|>system\n") and text.rstrip().endswith("<|im_end|>")
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False).input_ids) == text
+    with pytest.raises(ConfigError, match="vocab_size"):
+        train_tokenizer(_texts(documents), 100)
+
+
+@pytest.mark.slow
+def test_pretrained_testbed_round_trips_through_the_backbone_loader(small_icu, tmp_path):
+    """Two Trainer steps lower the loss' start; save_pretrained → load_backbone gives the same logits."""
+    import torch
+
+    from methods.llm.backbone import build_backbone, load_backbone
+    from methods.llm.config import BackboneConfig
+
+    documents = build_corpus([small_icu.select(np.arange(30))], 1, seed=0)
+    tokenizer = train_tokenizer(_texts(documents), 400)
+    model = build_model(tokenizer, TINY, seed=0)
+    texts = [chat_text(d, tokenizer) for d in documents]
+    losses = pretrain(model, tokenizer, texts, PretrainingConfig(max_steps=3, batch_size=4, warmup_steps=0,
+                                                                  progress=False), tmp_path / "trainer")
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    model.save_pretrained(tmp_path / "testbed")
+    tokenizer.save_pretrained(tmp_path / "testbed")
+    config = BackboneConfig(source=str(tmp_path / "testbed"), dir=str(tmp_path / "built"), dtype="float32",
+                            device="cpu")
+    build_backbone(config)
+    loaded, loaded_tokenizer = load_backbone(config)
+    ids = tokenizer(texts[0], return_tensors="pt", add_special_tokens=False).input_ids
+    assert loaded_tokenizer(texts[0], add_special_tokens=False).input_ids == ids[0].tolist()
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded(ids).logits)
+
+
+def test_too_long_documents_are_a_config_error(small_icu, tmp_path):
+    documents = build_corpus([small_icu.select(np.arange(10))], 1, seed=0)
+    tokenizer = train_tokenizer(_texts(documents), 400)
+    model = build_model(tokenizer, TINY, seed=0)
+    with pytest.raises(ConfigError, match="max_length"):
+        pretrain(model, tokenizer, [chat_text(d, tokenizer) for d in documents],
+                 PretrainingConfig(max_length=20), tmp_path)
