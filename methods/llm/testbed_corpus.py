@@ -11,7 +11,7 @@ would hide what those methods add. So each answer here is built from the record 
     <Answer>Heart Rate high, pH low</Answer>                      <- read off the record (true)
     <Final subquestion>What is the probability that ...?</Final subquestion>
     <Important Features>Glucose, Heart Rate</Important Features>  <- 1 to top_k names, uniformly random
-    <Final answer>0.37</Final answer>                             <- uniform in [0.05, 0.95], random
+    <Final answer>0.37</Final answer>                             <- rises with the named features out of range
 
 The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
 'compact'); the answer is short because every generated token costs RL time on a CPU.
@@ -21,7 +21,13 @@ The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout 
   the base policy names real features, never instruction text, and sampled completions of one patient
   name different sets, so the attention reward R_att varies within a GRPO group from the first step.
   Which features matter is left for expert guidance (stage 1) and R_att (stage 2) to teach.
-* The probability is independent of the record: the base policy ranks patients at chance.
+* The probability encodes one clinical prior and nothing else: it rises with the share of the *named*
+  features that are out of their reference range at the last visit,
+  ``p = 0.1 + 0.7 · (abnormal named / named) + U(−0.05, 0.05)``. A pretrained LLM brings such a prior
+  (abnormal values mean risk); the testbed gets it from its corpus. It makes the answer depend on which
+  features are named, which is the premise of EAG-RL: naming the features that drive the patient's risk
+  (the expert's top-k) should give a better prediction. Whether R_att gets the policy there faster than
+  the outcome reward alone is what the RL comparison measures.
 
 Nothing here reads a label, the true risk or the salient set (a test checks that answers do not change
 when labels do). Only the train split is used.
@@ -66,6 +72,11 @@ def reference_bounds(spec: FeatureSpec) -> tuple[float, float] | None:
     return (low, high) if low <= high else None
 
 
+def out_of_range_features(cohort: Cohort, index: int) -> list[str]:
+    """Names of the features whose last observed value lies outside their reference range."""
+    return [item.rsplit(" ", 1)[0] for item in abnormal_at_last_visit(cohort, index, limit=len(cohort.features))]
+
+
 def abnormal_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[str]:
     """``"<name> high"`` / ``"<name> low"`` for the first ``limit`` features whose last observed value is out of
     their reference range, in the cohort's feature order."""
@@ -90,10 +101,12 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
     """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws its features
     and its probability."""
     abnormal = abnormal_at_last_visit(cohort, index)
+    out_of_range = set(out_of_range_features(cohort, index))
     names = cohort.feature_names
     k = int(rng.integers(1, min(top_k, len(names)) + 1))
     chosen = [names[j] for j in sorted(rng.choice(len(names), size=k, replace=False))]
-    probability = float(rng.integers(5, 96)) / 100.0
+    share = sum(name in out_of_range for name in chosen) / k
+    probability = round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
     return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
             f"<Answer>{', '.join(abnormal) if abnormal else 'None'}</Answer>\n"
             f"<Final subquestion>What is the probability that {outcome_of(task)}?</Final subquestion>\n"

@@ -133,3 +133,14 @@ def test_too_long_documents_are_a_config_error(small_icu, tmp_path):
     with pytest.raises(ConfigError, match="max_length"):
         pretrain(model, tokenizer, [chat_text(d, tokenizer) for d in documents],
                  PretrainingConfig(max_length=20), tmp_path)
+
+
+def test_probability_rises_with_the_named_features_out_of_range(small_icu):
+    """The corpus' one prior: p = 0.1 + 0.7 x (share of named features out of range) + U(-0.05, 0.05)."""
+    from methods.llm.testbed_corpus import out_of_range_features, qd_answer
+
+    rng = np.random.default_rng(0)
+    for index in range(30):
+        parsed = parse_answer(qd_answer(small_icu, index, "mortality", rng), "qd", small_icu.feature_names)
+        share = np.mean([name in out_of_range_features(small_icu, index) for name in parsed.features])
+        assert abs(parsed.probability - (0.1 + 0.7 * share)) <= 0.05 + 0.005
