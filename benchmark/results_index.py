@@ -6,7 +6,7 @@ produced it. The index records, once for the whole folder,
 * the **profile** (``profile`` in params.yaml: ``default`` for the CPU profile, ``paper`` for the
   paper-scale one; ``eagrl configure --profile`` selects one),
 * the **git commit** of the code (``git rev-parse HEAD``, marked ``+ uncommitted changes`` when the
-  working tree differs from it, which is the case when results are regenerated before being committed),
+  tracked code or settings differ from it; ``dvc.lock`` and ``results/``, which the run itself rewrites, do not count),
 * the **params hash** — sha256 of the bytes of params.yaml — so that two result sets can be checked to
   come from the same settings without diffing the files,
 * the **date** (UTC) the index was written,
@@ -55,12 +55,20 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Tracked paths that `dvc repro` itself rewrites: a change there does not mean the code differs from the commit.
+PIPELINE_WRITTEN = ("dvc.lock", "results")
+
+
 def git_commit(cwd: str | Path = ".") -> tuple[str, bool]:
-    """``(commit, dirty)`` of the repository at ``cwd``; ``("unknown", False)`` outside git."""
+    """``(commit, dirty)`` of the repository at ``cwd``; ``("unknown", False)`` outside git.
+
+    ``dirty`` ignores :data:`PIPELINE_WRITTEN`, so a full run on a clean checkout is recorded as clean.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 *(f":(exclude){path}" for path in PIPELINE_WRITTEN)], cwd=cwd,
                                 capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False

@@ -64,5 +64,14 @@ def test_commit_and_dirty_flag(tmp_path):
     git("commit", "-q", "-m", "x")
     commit, dirty = git_commit(tmp_path)
     assert len(commit) == 40 and not dirty
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "main.md").write_text("old\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "y")
+    commit = git_commit(tmp_path)[0]
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "results" / "main.md").write_text("new\n")
+    assert git_commit(tmp_path) == (commit, False)   # what the run rewrites is not "uncommitted code"
     params.write_text("seed: 2\n")
     assert git_commit(tmp_path) == (commit, True)
