@@ -22,6 +22,10 @@ Two weightings are selectable (``weighting``):
 a maximally confident wrong answer with no feature overlap — ``λ·log ε`` (paper) or ``log ε``
 (released). The policy therefore never gains by emitting garbage instead of a wrong answer.
 
+**Components.** Every reward is ``w_out·outcome + w_att·R_att`` (:func:`component_weights`): the outcome part
+is ``R_cls`` (paper) or ``loglik + margin·w`` (released), ``log ε`` for an unparsable answer; stage 2
+can normalise the two parts within each group before weighting them (``eag_rl.rl.train.advantage_aggregation``).
+
 ``use_attention = False`` drops R_att (the "w/o R_att" ablation and the outcome-only GRPO/DAPO
 baselines): the reward is then ``R_cls`` alone (paper) or ``log-likelihood + margin`` (released).
 """
@@ -58,6 +62,7 @@ class RewardParts:
     """The reward of one answer and its parts (logged in training curves)."""
 
     total: float
+    outcome: float
     loglik: float
     margin: float
     attention: float
@@ -116,19 +121,25 @@ def unparsable_reward(config: RewardConfig) -> float:
     return config.released_loglik * worst
 
 
+def component_weights(config: RewardConfig) -> tuple[float, float]:
+    """(w_out, w_att) with ``total = w_out·outcome + w_att·R_att`` for every answer under ``config``."""
+    if config.weighting == "paper":
+        return (config.lam, 1.0 - config.lam) if config.use_attention else (1.0, 0.0)
+    return config.released_loglik, (config.released_iou if config.use_attention else 0.0)
+
+
 def composite_reward(probability: float | None, features: Iterable[str] | None, label: int,
                      expert_top_k: Iterable[str], vocabulary: Sequence[str], config: RewardConfig) -> RewardParts:
     """R for one answer; ``probability=None`` means the answer could not be parsed."""
     if probability is None or not math.isfinite(probability):
-        return RewardParts(unparsable_reward(config), math.log(config.epsilon), 0.0, 0.0, False)
+        worst = math.log(config.epsilon)  # the outcome part of a maximally confident wrong answer
+        return RewardParts(unparsable_reward(config), worst, worst, 0.0, 0.0, False)
     loglik, margin = classification_terms(probability, label, config.epsilon)
     # R_att is measured for every answer (logged for outcome-only variants too) and rewarded only with use_attention.
     attention = attention_alignment(features or [], expert_top_k, vocabulary)
     if config.weighting == "paper":
-        r_cls = loglik + config.beta * margin
-        total = config.lam * r_cls + (1 - config.lam) * attention if config.use_attention else r_cls
+        outcome = loglik + config.beta * margin
     else:
-        total = config.released_loglik * loglik + config.released_margin * margin
-        if config.use_attention:
-            total += config.released_iou * attention
-    return RewardParts(total, loglik, margin, attention, True)
+        outcome = loglik + config.released_margin / config.released_loglik * margin
+    w_out, w_att = component_weights(config)
+    return RewardParts(w_out * outcome + w_att * attention, outcome, loglik, margin, attention, True)

@@ -54,6 +54,7 @@ import gc
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -73,7 +74,7 @@ from benchmark.runtime import (
     seed_everything,
     start_stage,
 )
-from methods.eag_rl.rewards import RewardConfig
+from methods.eag_rl.rewards import RewardConfig, component_weights
 from methods.llm.config import LLMConfig, load_llm_config
 
 SECTION = "eag_rl"
@@ -116,6 +117,8 @@ class RLConfig:
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = _option(
         "grpo", "TRL loss aggregation: 'grpo' = per-sequence token mean, then batch mean; 'dapo' = token-level mean over the batch.")
     scale_rewards: Literal["group", "batch", "none"] = _option("group", "Advantage scaling by the reward std of the group (GRPO), the batch, or none (Dr. GRPO).")
+    advantage_aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = _option(
+        "sum_then_normalize", "How the outcome reward and R_att form the advantage (TRL multi_objective_aggregation): 'sum_then_normalize' = the composite reward λ·R_cls + (1−λ)·R_att, then group-normalised (the paper's formula); 'normalize_then_sum' = each part normalised within its group, then λ-weighted (GDPO), so that R_att's share of the advantage is (1−λ) whatever the spread of the log-likelihood. Outcome-only variants have one part: both are the same.")
     epsilon: float = _option(0.2, "Lower clip ε_low: the ratio is clipped below at 1 − ε_low (all variants: 0.2).")
     epsilon_high: float = _option(0.2, "Fixed upper clip when adaptive_clip is false (GRPO 0.2, DAPO clip-higher 0.28).")
     adaptive_clip: bool = _option(True, "Use the trajectory-specific upper clip ε(τ) (EAG-RL) instead of epsilon_high.")
@@ -310,7 +313,19 @@ def micro_batches(config: RLConfig) -> tuple[int, int]:
     return micro, batch // micro
 
 
-def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str):
+def reward_functions(rewards: RewardConfig, config: RLConfig, vocabulary: Sequence[str]):
+    """(TRL reward functions, their weights): the composite reward as one function, or under
+    ``normalize_then_sum`` with R_att rewarded its outcome and attention parts as two (weights w_out, w_att)."""
+    from methods.eag_rl.rl_trainer import CompositeReward
+
+    if config.advantage_aggregation == "normalize_then_sum" and rewards.use_attention:
+        return ([CompositeReward(rewards, vocabulary, name="outcome", part="outcome"),
+                 CompositeReward(rewards, vocabulary, name="attention", part="attention", log_parts=False)],
+                list(component_weights(rewards)))
+    return [CompositeReward(rewards, vocabulary, name="composite")], [1.0]
+
+
+def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str, reward_weights: Sequence[float] = (1.0,)):
     """The ``trl.GRPOConfig`` of a run (one generation batch per ``num_iterations`` optimiser steps).
 
     With a ``micro_batch_size`` below the generation batch, each optimiser step accumulates gradients over
@@ -328,7 +343,8 @@ def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str):
         lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, beta=config.beta, temperature=config.temperature, top_p=config.top_p,
         max_completion_length=config.max_completion_length, loss_type=config.loss_type,
-        scale_rewards=config.scale_rewards, epsilon=config.epsilon,
+        scale_rewards=config.scale_rewards, epsilon=config.epsilon, reward_weights=list(reward_weights),
+        multi_objective_aggregation=config.advantage_aggregation if len(reward_weights) > 1 else "sum_then_normalize",
         epsilon_high=config.epsilon if config.adaptive_clip else config.epsilon_high,
         mask_truncated_completions=config.mask_truncated_completions, seed=config.seed, data_seed=config.seed,
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not config.progress,
@@ -338,14 +354,15 @@ def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str):
 
 
 def build_trainer(model, tokenizer, rows: list[dict[str, Any]], reward, config: RLConfig, args, peft_config=None):
-    """An :class:`~methods.eag_rl.rl_trainer.EAGRLTrainer` for ``rows`` with the variant's clip and sampling."""
+    """An :class:`~methods.eag_rl.rl_trainer.EAGRLTrainer` for ``rows`` with the variant's clip and sampling
+    (``reward``: one TRL reward function or a list of them, weighted by ``args.reward_weights``)."""
     from datasets import Dataset
 
     from methods.eag_rl.rl_trainer import AdaptiveClip, CurveRecorder, DynamicSampling, EAGRLTrainer
 
     recorder = CurveRecorder()
     trainer = EAGRLTrainer(
-        model=model, reward_funcs=[reward], args=args, train_dataset=Dataset.from_list(rows),
+        model=model, reward_funcs=list(reward) if isinstance(reward, (list, tuple)) else [reward], args=args, train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer, peft_config=peft_config, callbacks=[recorder],
         adaptive_clip=AdaptiveClip(config.eps_min, config.eps_max, config.eps_scope) if config.adaptive_clip else None,
         dynamic_sampling=(DynamicSampling(config.dynamic_sampling_rounds, config.dynamic_sampling_tolerance, config.seed)
@@ -476,18 +493,18 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
     ``folder``; returns the metrics (empty without evaluation)."""
     import torch
 
-    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS, CompositeReward
+    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS
 
     seed_everything(config.seed)
     started = time.perf_counter()
     model, tokenizer, peft_config = load_policy(run.dataset, run.task, config, run.llm, run.dtype, run.device,
                                                 run.stage1_root)
     rows = training_rows(run.cohort, run.task, config, tokenizer, run.llm, run.importance)
-    reward = CompositeReward(run.rewards, run.cohort.feature_names, name="composite")
+    reward, weights = reward_functions(run.rewards, config, run.cohort.feature_names)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="grpo-") as scratch:
         trainer, recorder = build_trainer(model, tokenizer, rows, reward, config,
-                                          grpo_args(config, scratch, run.device, run.dtype), peft_config)
+                                          grpo_args(config, scratch, run.device, run.dtype, weights), peft_config)
         loaded = time.perf_counter()
         result = trainer.train()
         trained = time.perf_counter()

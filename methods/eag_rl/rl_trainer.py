@@ -457,11 +457,22 @@ class CompositeReward:
     ``<Important Features>`` names reach the reward, which maps them to the cohort's names and counts
     hallucinated ones against the IoU. The parts (log-likelihood, margin, IoU, parse rate) are logged
     through TRL's ``log_metric`` hook as ``reward_parts/*``.
+
+    ``part`` selects what the function returns: ``"total"`` (the composite reward) or one of its two
+    components, ``"outcome"`` and ``"attention"`` (:func:`~methods.eag_rl.rewards.component_weights`), for
+    TRL's ``normalize_then_sum`` aggregation; ``log_parts = False`` leaves the logging to a sibling function.
     """
 
-    def __init__(self, config: RewardConfig, vocabulary: Sequence[str], name: str = "composite"):
+    PARTS = ("total", "outcome", "attention")
+
+    def __init__(self, config: RewardConfig, vocabulary: Sequence[str], name: str = "composite",
+                 part: str = "total", log_parts: bool = True):
+        if part not in self.PARTS:
+            raise ValueError(f"CompositeReward part must be one of {self.PARTS}, got '{part}'")
         self.config = config
         self.vocabulary = list(vocabulary)
+        self.part = part
+        self.log_parts = log_parts
         self.__name__ = name  # TRL names the reward's metrics after it
         self.last_parts: list = []  # RewardParts of the last call (the trainer's per-trajectory R_att)
 
@@ -478,14 +489,14 @@ class CompositeReward:
     def __call__(self, prompts, completions, label, expert_top_k, log_metric=None, **kwargs) -> list[float]:
         parts = self.score([completion_text(c) for c in completions], label, expert_top_k)
         self.last_parts = parts
-        if log_metric is not None and parts:
+        if self.log_parts and log_metric is not None and parts:
             n = len(parts)
             log_metric("reward_parts/total", sum(p.total for p in parts) / n)
             log_metric("reward_parts/loglik", sum(p.loglik for p in parts) / n)
             log_metric("reward_parts/margin", sum(p.margin for p in parts) / n)
             log_metric("reward_parts/attention", sum(p.attention for p in parts) / n)
             log_metric("reward_parts/parsed", sum(p.parsed for p in parts) / n)
-        return [p.total for p in parts]
+        return [getattr(p, self.part) for p in parts]
 
 
 # ------------------------------------------------------------------------------------------ curves

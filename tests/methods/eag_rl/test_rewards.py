@@ -6,6 +6,7 @@ from methods.eag_rl.rewards import (
     RewardConfig,
     attention_alignment,
     canonical_features,
+    component_weights,
     composite_reward,
     unparsable_reward,
 )
@@ -72,3 +73,18 @@ def test_items_that_mention_features_count_as_those_features():
     assert canonical_features(["systolic  Blood pressure"], vocabulary) == {"Systolic blood pressure"}
     # whole words only: "phosphate" does not mention pH, and an item naming nothing stays as itself
     assert canonical_features(["lymphocyte phosphate"], vocabulary) == {"?lymphocytephosphate"}
+
+
+@pytest.mark.parametrize("config", [RewardConfig(), RewardConfig(use_attention=False),
+                                    RewardConfig(weighting="released"),
+                                    RewardConfig(weighting="released", use_attention=False, released_loglik=2.0)])
+@pytest.mark.parametrize("answer", [(0.9, ["Heart Rate", "Glucose"], 1), (0.3, ["pH"], 1), (None, None, 0)])
+def test_total_is_the_weighted_sum_of_its_two_components(config, answer):
+    """The split that stage 2's normalize_then_sum aggregation relies on: total = w_out·outcome + w_att·R_att."""
+    probability, features, label = answer
+    parts = composite_reward(probability, features, label, EXPERT, VOCAB, config)
+    w_out, w_att = component_weights(config)
+    assert parts.total == pytest.approx(w_out * parts.outcome + w_att * parts.attention)
+    if probability is None:
+        assert parts.total == unparsable_reward(config)
+    assert w_att == 0.0 if not config.use_attention else w_att > 0.0

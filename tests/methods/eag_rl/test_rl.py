@@ -18,7 +18,14 @@ from trl import GRPOConfig, GRPOTrainer
 
 from benchmark.config import ConfigError
 from methods.eag_rl.rewards import RewardConfig, unparsable_reward
-from methods.eag_rl.rl import DEFAULT_VARIANTS, load_rl_section, resolve_variant, reward_config
+from methods.eag_rl.rl import (
+    DEFAULT_VARIANTS,
+    RLConfig,
+    load_rl_section,
+    resolve_variant,
+    reward_config,
+    reward_functions,
+)
 from methods.eag_rl.rl_trainer import (
     AdaptiveClip,
     CompositeReward,
@@ -241,6 +248,46 @@ def test_trajectory_records_carry_patient_and_r_att_without_span_entropy(tokeniz
     assert [r["parsed"] for r in records] == [float(p.parsed) for p in reward.last_parts]
     assert [r["reward"] for r in records] == pytest.approx([p.total for p in reward.last_parts])
     assert all(math.isnan(r["span_entropy"]) and r["epsilon_high"] == 0.2 for r in records)
+
+
+def test_normalize_then_sum_gives_each_part_its_weight_in_the_advantage(tokenizer, tmp_path, monkeypatch):
+    """GDPO aggregation: each part is z-scored within its group, then weighted (0.6, 0.4); the logged reward
+    stays the composite total. Hand-computed from fixed parts, so the log-likelihood's spread cannot drown R_att."""
+    from methods.eag_rl.rewards import RewardParts
+
+    config = RLConfig(advantage_aggregation="normalize_then_sum")
+    funcs, weights = reward_functions(RewardConfig(), config, VOCAB)
+    assert [f.part for f in funcs] == ["outcome", "attention"] and weights == pytest.approx([0.6, 0.4])
+    outcome = [-4.0, -0.1, -2.0, -2.0]
+    attention = [0.2, 0.0, 0.5, 1.0]
+    parts = [RewardParts(0.6 * o + 0.4 * a, o, o, 0.0, a, True) for o, a in zip(outcome, attention, strict=True)]
+    for f in funcs:
+        monkeypatch.setattr(f, "score", lambda texts, labels, top_k: parts[: len(texts)])
+    trainer = EAGRLTrainer(model=tiny_model(tokenizer), reward_funcs=funcs,
+                           args=grpo_config(tmp_path, per_device_train_batch_size=4, num_generations=2,
+                                            reward_weights=weights, multi_objective_aggregation="normalize_then_sum"),
+                           train_dataset=prompts_dataset(4), processing_class=tokenizer)
+    trainer.model.train()
+    rows = prompts_dataset(4)
+    output = trainer._generate_and_score_completions([dict(rows[i]) for i in (0, 1) for _ in range(2)])
+
+    def z(values):
+        x = torch.tensor(values).view(2, 2)
+        return ((x - x.mean(dim=1, keepdim=True)) / (x.std(dim=1, keepdim=True) + 1e-4)).flatten()
+
+    summed = 0.6 * z(outcome) + 0.4 * z(attention)
+    expected = (summed - summed.mean()) / (summed.std() + 1e-4)
+    assert output["advantages"].flatten().tolist() == pytest.approx(expected.tolist(), abs=1e-4)
+    assert [r["reward"] for r in trainer.trajectory_records] == pytest.approx([p.total for p in parts])
+    assert [r["attention"] for r in trainer.trajectory_records] == pytest.approx(attention)
+
+
+def test_outcome_only_variants_keep_one_reward_function():
+    funcs, weights = reward_functions(RewardConfig(use_attention=False),
+                                      RLConfig(advantage_aggregation="normalize_then_sum"), VOCAB)
+    assert [f.part for f in funcs] == ["total"] and weights == [1.0]
+    with pytest.raises(ValueError, match="part must be one of"):
+        CompositeReward(RewardConfig(), VOCAB, part="loglik")
 
 
 # ------------------------------------------------------------------------------------ reward adapter
