@@ -159,6 +159,18 @@ class Record:
         candidates += [here.with_name("predictions.csv"), here.with_name("predictions_test.csv")]
         return next((path for path in candidates if path.is_file()), None)
 
+    @property
+    def seed_predictions(self) -> dict[int, Path]:
+        """Every training seed's predictions CSV: ``{seed: path}`` from the file's ``seeds.predictions`` block
+        (RL variants, :func:`methods.eag_rl.rl.seed_block`; paths relative to the metrics file), when all of them
+        are on disk; else the one run of :attr:`predictions` under seed 0; empty when there is none."""
+        listed = ((self.metrics.get("seeds") or {}).get("predictions")) or {}
+        folder = (self.root / self.path).parent
+        paths = {int(seed): folder / relative for seed, relative in listed.items()}
+        if paths and all(path.is_file() for path in paths.values()):
+            return paths
+        return {} if self.predictions is None else {0: self.predictions}
+
 
 def paired_test(a: Record, b: Record, config: MetricsConfig | None = None) -> dict[str, dict[str, float]]:
     """Paired bootstrap test of record A against record B (A − B) from their predictions files.

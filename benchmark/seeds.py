@@ -91,15 +91,23 @@ def min_detectable_effect(std: float, ci_level: float = _DEFAULTS.ci_level, powe
     return float((normal.inv_cdf(1 - (1 - ci_level) / 2) + normal.inv_cdf(power)) * std)
 
 
-def _seed_mean(y: np.ndarray, by_seed: Mapping[int, np.ndarray], indices: np.ndarray, column: int,
-               threshold: float) -> tuple[float, np.ndarray]:
-    """(seed-mean metric on all patients, (resamples,) seed-mean metric on each resample)."""
+def seed_mean_resamples(labels: np.ndarray, by_seed: Mapping[int, np.ndarray], indices: np.ndarray,
+                        metric: str = "auroc", threshold: float = _DEFAULTS.threshold) -> tuple[float, np.ndarray]:
+    """The seed-mean ``metric`` on all patients and on each resample of ``indices`` ((resamples, n) patient
+    indices, :func:`benchmark.metrics.bootstrap_indices`): every seed is scored on the same resamples.
+
+    The building block of every pooled test: two methods (or any linear contrast of several, as the claim
+    tests use) resampled with the same ``indices`` are paired patient by patient.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if not by_seed:
         raise ValueError("a method needs predictions of at least one seed")
+    column = METRICS.index(metric)
     points, resampled = [], []
     for seed in sorted(by_seed):
-        _, p = _check(y, by_seed[seed])
-        points.append(compute_metrics(y, p, threshold)[METRICS[column]])
+        y, p = _check(labels, by_seed[seed])
+        points.append(compute_metrics(y, p, threshold)[metric])
         resampled.append(_resampled(y, p, indices, threshold)[:, column])
     return float(np.mean(points)), np.mean(resampled, axis=0)
 
@@ -120,10 +128,9 @@ def pooled_paired_test(labels: np.ndarray, probs_a_by_seed: Mapping[int, np.ndar
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     y = np.asarray(labels).astype(np.int64)
-    column = METRICS.index(metric)
     indices = bootstrap_indices(y, n_resamples, seed)
-    point_a, resampled_a = _seed_mean(y, probs_a_by_seed, indices, column, threshold)
-    point_b, resampled_b = _seed_mean(y, probs_b_by_seed, indices, column, threshold)
+    point_a, resampled_a = seed_mean_resamples(y, probs_a_by_seed, indices, metric, threshold)
+    point_b, resampled_b = seed_mean_resamples(y, probs_b_by_seed, indices, metric, threshold)
     delta = resampled_a - resampled_b
     finite = delta[np.isfinite(delta)]
     out = _summary(finite, point_a - point_b, ci_level)

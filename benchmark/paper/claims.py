@@ -1,26 +1,26 @@
 """The paper's claims C1–C5 (``claims.yaml``) turned into verdicts from the collected metrics files.
 
 Each claim names a ``test``; the function of that name in :data:`TESTS` looks for the evaluations the
-claim needs among the collected records (:func:`benchmark.main_table.collect`) and returns a
-:class:`Verdict`:
+claim needs among the collected records (:func:`benchmark.main_table.collect`), states every comparison the
+claim makes as a paired contrast of their metrics, and returns a :class:`Verdict`:
 
-* ``holds`` — every comparison the claim makes goes the claimed way on this profile's data;
-* ``fails`` — at least one goes the other way (the evidence table says which);
+* ``holds`` — every comparison goes the claimed way with a paired-bootstrap p < ``alpha``;
+* ``fails`` — at least one goes the other way with p < ``alpha`` / m (m comparisons; Bonferroni);
+* ``inconclusive`` — neither: the data (their size, or a missing predictions file) cannot decide;
 * ``not testable with this profile`` — an evaluation the claim needs does not exist (e.g. EAG-RL has
   not been run, no shuffled test set, no cross-domain pair); the reason names what is missing.
 
-Comparisons are on bootstrap means (the paper's tables compare means). Each one also carries a paired
-bootstrap p-value (:func:`benchmark.evaluate.compare`: both methods scored on the same resamples of the
-same patients) when both predictions files are on disk; with ``paper.claims.require_significance`` a win
-only counts when p < ``alpha``. A claim tested on synthetic data says so: the synthetic cohorts are
-stand-ins for MIMIC-IV and TJH, so a verdict there is evidence about the method, not about the paper's
-numbers.
+:mod:`benchmark.paper.evidence` computes the contrasts (every training seed of a record pooled, all records
+scored on the same resamples of the same patients) and states the rule. ``paper.claims.decision: mean``
+reads a comparison from the sign of its bootstrap means instead, as the paper's tables compare. A claim tested
+on synthetic data says so: the synthetic cohorts are stand-ins for MIMIC-IV and TJH, so a verdict there is
+evidence about the method, not about the paper's numbers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,26 @@ import yaml
 from benchmark.config import ConfigError, option
 from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError
-from benchmark.main_table import Record, method_key, paired_test
+from benchmark.main_table import Record, method_key
 from benchmark.metrics import MetricsConfig
 from benchmark.paper.compare import backbone_matches
+from benchmark.paper.evidence import (
+    CONTRADICTS,
+    DECISIONS,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    SUPPORTS,
+    UNDECIDED,
+    Evidence,
+    judge,
+    overall,
+    tally,
+)
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
-HOLDS, FAILS, NOT_TESTABLE = "holds", "fails", "not testable with this profile"
+NOT_TESTABLE = "not testable with this profile"
+__all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "NOT_TESTABLE", "ClaimsConfig", "Verdict", "load_claims", "verify_claims"]
 
 
 @dataclass
@@ -44,10 +58,19 @@ class ClaimsConfig:
     """Choices of this suite in testing the claims (``paper.claims`` in params.yaml)."""
 
     metrics: list[str] = option(["auroc", "auprc"], help="Metrics every claim is tested on (the paper's: AUROC and AUPRC).")
-    alpha: float = option(0.05, help="Significance level of the paired bootstrap tests reported as evidence.")
-    require_significance: bool = option(False, help="If true, a comparison counts as won only when its paired-bootstrap p < alpha (otherwise: higher mean).")
-    c2_margin_points: float = option(5.0, help="C2 holds when the average improvement over the base model is at least paper_value - margin percentage points.")
-    paired_tests: bool = option(True, help="Compute paired-bootstrap p-values from the predictions files (seconds per pair).")
+    alpha: float = option(0.05, help="Significance level: a comparison supports a claim at p < alpha and contradicts it at p < alpha / m (m comparisons of the claim).")
+    decision: str = option("paired_test", help="How a comparison is read: paired_test (holds / fails / inconclusive from paired-bootstrap p-values, benchmark/paper/evidence.py) or mean (the sign of the bootstrap means, as the paper's tables compare; never inconclusive).")
+    resamples: int = option(2000, help="Paired-bootstrap resamples of the claim tests (independent of metrics.bootstrap_resamples: the smallest p is 2 / (resamples + 1), which must stay below alpha / m).")
+    c2_margin_points: float = option(5.0, help="C2 holds when the average improvement over the base model is at least paper_value - margin percentage points (its lower confidence bound, with decision paired_test).")
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ConfigError(f"paper.claims.decision: {self.decision!r} is not one of {list(DECISIONS)}; "
+                              f"use paired_test (the default) or mean")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"paper.claims.alpha: {self.alpha} is not in (0, 1); use e.g. 0.05")
+        if self.resamples < 1:
+            raise ConfigError(f"paper.claims.resamples: {self.resamples} must be >= 1; use e.g. 2000")
 
 
 @dataclass
@@ -78,15 +101,36 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
     return claims
 
 
-# ------------------------------------------------------------------------------------------ context
+# ------------------------------------------------------------------------------------------ comparisons
+@dataclass
+class Comparison:
+    """One comparison of a claim: the contrast Σ wᵢ·metric(recordᵢ) it says is positive, and its test."""
+
+    label: str
+    terms: list[tuple[float, Record]]
+    metric: str
+    difference: float = float("nan")
+    ci: tuple[float, float] = (float("nan"), float("nan"))
+    p_value: float | None = None
+    note: str = ""
+    outcome: str = UNDECIDED
+
+    def row(self, **cell: Any) -> dict[str, Any]:
+        """The comparison as an evidence row, after ``cell`` (data set, task, ...)."""
+        ci = "" if math.isnan(self.ci[0]) else f" [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
+        return {**cell, "comparison (claimed > 0)": self.label, "metric": self.metric.upper(),
+                "difference [95% CI]": f"{self.difference:+.3f}{ci}", "p": _p(self.p_value),
+                "outcome": self.outcome + (f" ({self.note})" if self.note else "")}
+
+
 class Context:
-    """Records + settings shared by the tests, with a cache of paired bootstrap tests."""
+    """Records + settings shared by the tests, with the paired evidence computed once per record."""
 
     def __init__(self, records: list[Record], config: ClaimsConfig, metrics_config: MetricsConfig | None = None):
         self.records = records
         self.config = config
         self.metrics_config = metrics_config or MetricsConfig()
-        self._paired: dict[tuple[Path, Path], dict[str, Any] | None] = {}
+        self.evidence = Evidence(self.metrics_config, config.resamples, self.metrics_config.seed)
 
     def select(self, method: str | None = None, family: str | None = None, dataset: str | None = None,
                task: str | None = None, backbone: Any = "any", condition: str | None = STANDARD,
@@ -113,26 +157,25 @@ class Context:
             out.append(record)
         return out
 
-    def p_value(self, a: Record, b: Record, metric: str) -> float | None:
-        """Two-sided paired bootstrap p-value of a vs b on ``metric``; None when it cannot be computed."""
-        if not self.config.paired_tests or a.predictions is None or b.predictions is None:
-            return None
-        key = (a.path, b.path)
-        if key not in self._paired:
-            try:
-                self._paired[key] = paired_test(a, b, self.metrics_config)
-            except (PredictionsError, ValueError):
-                self._paired[key] = None
-        result = self._paired[key]
-        return None if result is None else float(result[metric]["p_value"])
+    def measure(self, label: str, terms: Sequence[tuple[float, Record]], metric: str) -> Comparison:
+        """A comparison with its contrast on the bootstrap means, and its paired test where one is possible."""
+        comparison = Comparison(label, list(terms), metric)
+        comparison.difference = float(sum(weight * record.mean(metric) for weight, record in terms))
+        try:
+            contrast = self.evidence.contrast(terms, metric)
+        except (PredictionsError, ValueError) as error:
+            comparison.note = f"no paired test: {str(error).split(';')[0]}"
+            return comparison
+        comparison.difference, comparison.p_value = contrast.difference, contrast.p_value
+        comparison.ci = (contrast.ci_low, contrast.ci_high)
+        return comparison
 
-    def won(self, a: Record, b: Record, metric: str) -> tuple[bool, float | None]:
-        """Whether a beats b on ``metric`` under the configured rule, and the p-value."""
-        p = self.p_value(a, b, metric)
-        higher = a.mean(metric) > b.mean(metric)
-        if self.config.require_significance:
-            return higher and p is not None and p < self.config.alpha, p
-        return higher, p
+    def judge(self, comparisons: Sequence[Comparison]) -> list[str]:
+        """Set and return every comparison's outcome; m = len(comparisons) for the Bonferroni bound."""
+        for comparison in comparisons:
+            comparison.outcome = judge(comparison.difference, comparison.p_value, self.config.alpha,
+                                       len(comparisons), self.config.decision)
+        return [comparison.outcome for comparison in comparisons]
 
     def inventory(self) -> str:
         """What was collected, for not-testable reasons: counts per family and the data sets."""
@@ -157,10 +200,20 @@ def _p(p: float | None) -> str:
     return "—" if p is None else f"{p:.3g}"
 
 
+def _seeds(record: Record) -> str:
+    return f"{method_key(record.descriptor)} ({max(len(record.seed_predictions), 1)} seed(s))"
+
+
 def _synthetic_note(records: Iterable[Record]) -> str:
     names = sorted({name for r in records for name in (r.descriptor.dataset, r.descriptor.source_dataset)})
     synthetic = [n for n in names if n.startswith("synthetic")]
     return f" (on {', '.join(synthetic)}: synthetic stand-ins for the paper's cohorts)" if synthetic else ""
+
+
+def _rule(ctx: Context) -> str:
+    if ctx.config.decision == "mean":
+        return "read from the sign of the bootstrap means"
+    return f"support at p < {ctx.config.alpha}, contradict at p < {ctx.config.alpha} / m"
 
 
 def _no_eag(claim: dict[str, Any], ctx: Context) -> Verdict:
@@ -174,6 +227,16 @@ def _verdict(claim: dict[str, Any], status: str, reason: str, evidence: list[dic
     return Verdict(claim["id"], claim["statement"], claim.get("source", ""), status, reason, evidence or [], numbers or {})
 
 
+def _judged(claim: dict[str, Any], ctx: Context, comparisons: list[Comparison], what: str, records: Iterable[Record],
+            evidence: list[dict[str, Any]], numbers: dict[str, float] | None = None) -> Verdict:
+    """The verdict of a claim from its comparisons (:func:`benchmark.paper.evidence.overall`)."""
+    outcomes = ctx.judge(comparisons)
+    counts = {"supports": outcomes.count(SUPPORTS), "contradicts": outcomes.count(CONTRADICTS),
+              "undecided": outcomes.count(UNDECIDED), "comparisons": len(outcomes)}
+    reason = f"{what}: {tally(outcomes)} ({_rule(ctx)}, m = {len(outcomes)})" + _synthetic_note(records)
+    return _verdict(claim, overall(outcomes), reason, evidence, {**counts, **(numbers or {})})
+
+
 def _baselines(ctx: Context, claim: dict[str, Any], eag: Record) -> list[Record]:
     d = eag.descriptor
     return [r for r in ctx.select(dataset=d.dataset, task=d.task, condition=d.condition, source=d.source_dataset)
@@ -181,58 +244,73 @@ def _baselines(ctx: Context, claim: dict[str, Any], eag: Record) -> list[Record]
             and (r.descriptor.backbone is None or backbone_matches(r.descriptor.backbone, d.backbone))]
 
 
+def _cell(record: Record) -> dict[str, Any]:
+    d = record.descriptor
+    return {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—"}
+
+
 # ------------------------------------------------------------------------------------------ the tests
 def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C1: the full method's mean beats every baseline's, per data set, task, backbone and metric."""
+    """C1: EAG-RL beats every baseline, per data set, task, backbone and metric (one comparison each)."""
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return _no_eag(claim, ctx)
-    evidence, wins, total = [], 0, 0
+    comparisons, groups = [], []
     for eag in eags:
         baselines = _baselines(ctx, claim, eag)
         for metric in ctx.config.metrics:
-            if not baselines:
-                continue
-            outcomes = [ctx.won(eag, b, metric) for b in baselines]
-            won = sum(w for w, _ in outcomes)
-            wins += won
-            total += len(baselines)
-            best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
-            best = baselines[best_index]
-            evidence.append({"dataset": eag.descriptor.dataset, "task": eag.descriptor.task,
-                             "backbone": eag.descriptor.backbone or "—", "metric": metric.upper(),
-                             "EAG-RL [95% CI]": _fmt(eag, metric), "best baseline": method_key(best.descriptor),
-                             "best [95% CI]": _fmt(best, metric),
-                             "Δ": f"{eag.mean(metric) - best.mean(metric):+.3f}",
-                             "p (vs best)": _p(outcomes[best_index][1]), "beaten": f"{won}/{len(baselines)}"})
-    if total == 0:
+            group = [ctx.measure(f"EAG-RL − {method_key(b.descriptor)}", [(1.0, eag), (-1.0, b)], metric)
+                     for b in baselines]
+            comparisons += group
+            if group:
+                groups.append((eag, metric, baselines, group))
+    if not comparisons:
         return _verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no baseline exists on the same data set, "
                         f"task and backbone; {ctx.inventory()}")
-    status = HOLDS if wins == total else FAILS
-    reason = (f"EAG-RL beats {wins} of {total} (baseline, metric) comparisons"
-              f"{' with p < ' + str(ctx.config.alpha) if ctx.config.require_significance else ' on the bootstrap mean'}"
-              + _synthetic_note(eags))
-    return _verdict(claim, status, reason, evidence, {"wins": wins, "comparisons": total})
+    verdict = _judged(claim, ctx, comparisons, "EAG-RL against every baseline", eags, [])
+    for eag, metric, baselines, group in groups:
+        best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
+        outcomes = [c.outcome for c in group]
+        verdict.evidence.append({**_cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": _fmt(eag, metric),
+                                 "EAG-RL seeds": max(len(eag.seed_predictions), 1),
+                                 "best baseline": method_key(baselines[best_index].descriptor),
+                                 "best [95% CI]": _fmt(baselines[best_index], metric),
+                                 "Δ (vs best)": f"{group[best_index].difference:+.3f}",
+                                 "p (vs best)": _p(group[best_index].p_value),
+                                 "beaten (p < α)": f"{outcomes.count(SUPPORTS)}/{len(group)}",
+                                 "better than EAG-RL (p < α/m)": f"{outcomes.count(CONTRADICTS)}/{len(group)}"})
+    return verdict
 
 
 def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C2: average relative improvement over the base model (and over the best baseline)."""
+    """C2: the average relative improvement over the base model, with its paired-bootstrap interval.
+
+    Per (data set, task, backbone, metric) cell: 100 · (EAG-RL − base) / base on all patients and on each
+    resample of the cell's patients; the average over cells is the statistic (cells on other patients are
+    resampled independently). Holds when its lower bound reaches ``paper − margin``, fails when its upper
+    bound is below it, else inconclusive (``decision: mean``: the average of the means against the threshold).
+    """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return _no_eag(claim, ctx)
-    to_base, to_best, evidence = [], [], []
+    to_base, to_best, evidence, resampled, notes = [], [], [], [], []
     for eag in eags:
         d = eag.descriptor
         bases = ctx.select(method=claim["base_method"], dataset=d.dataset, task=d.task, backbone=d.backbone)
         baselines = _baselines(ctx, claim, eag)
         for metric in ctx.config.metrics:
             e = eag.mean(metric)
-            row = {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—", "metric": metric.upper(),
-                   "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—", "best baseline": "—", "vs best %": "—"}
+            row = {**_cell(eag), "metric": metric.upper(), "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—",
+                   "best baseline": "—", "vs best %": "—"}
             if bases and bases[0].mean(metric) > 0:
                 b = bases[0].mean(metric)
                 to_base.append(100.0 * (e - b) / b)
                 row.update({"base": f"{b:.3f}", "vs base %": f"{to_base[-1]:+.2f}"})
+                try:
+                    _, scores, _ = ctx.evidence.scores([eag, bases[0]], metric)
+                    resampled.append(100.0 * (scores[0] - scores[1]) / scores[1])
+                except (PredictionsError, ValueError) as error:
+                    notes.append(str(error).split(";")[0])
             if baselines:
                 best = max(r.mean(metric) for r in baselines)
                 if best > 0:
@@ -244,54 +322,67 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
                         f"same backbone) was not; {ctx.inventory()}", evidence)
     paper = float(claim["paper_value_pct"])
     average = float(np.mean(to_base))
+    threshold = paper - ctx.config.c2_margin_points
     numbers = {"relative_to_base_pct": average, "paper_pct": paper}
     if to_best:
         numbers["relative_to_best_baseline_pct"] = float(np.mean(to_best))
-    threshold = paper - ctx.config.c2_margin_points
-    status = HOLDS if average >= threshold else FAILS
-    reason = (f"average improvement over the base model {average:+.2f} % over {len(to_base)} (data set, task, backbone, "
-              f"metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
+    interval = ""
+    if ctx.config.decision == "mean":
+        status = HOLDS if average >= threshold else FAILS
+    elif notes or not resampled:
+        status, interval = INCONCLUSIVE, f"; no paired interval ({notes[0] if notes else 'no predictions'})"
+    else:
+        averaged = np.mean(np.vstack(resampled), axis=0)
+        averaged = averaged[np.isfinite(averaged)]
+        alpha = (1.0 - ctx.metrics_config.ci_level) / 2.0
+        low, high = (float(v) for v in np.quantile(averaged, [alpha, 1.0 - alpha]))
+        numbers.update({"relative_to_base_ci_low": low, "relative_to_base_ci_high": high})
+        status = HOLDS if low >= threshold else FAILS if high < threshold else INCONCLUSIVE
+        interval = f", {ctx.metrics_config.ci_level:.0%} paired-bootstrap interval [{low:+.2f}, {high:+.2f}] %"
+    reason = (f"average improvement over the base model {average:+.2f} %{interval} over {len(to_base)} (data set, "
+              f"task, backbone, metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
               + (f"; over the best baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
               + _synthetic_note(eags))
     return _verdict(claim, status, reason, evidence, numbers)
 
 
 def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C3: drop(w/o stage 2) > drop(w/o stage 1), and removing R_att or ε(τ) lowers the scores."""
+    """C3: drop(w/o stage 2) > drop(w/o stage 1), and removing R_att or ε(τ) lowers the scores.
+
+    Per cell and metric, three comparisons: w/o stage 1 − w/o stage 2 (the same as drop(w/o stage 2) −
+    drop(w/o stage 1)), EAG-RL − w/o R_att and EAG-RL − w/o ε(τ).
+    """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return _no_eag(claim, ctx)
     keys = ("without_stage1", "without_stage2", "without_ratt", "without_eps")
-    drops: dict[str, list[float]] = {key: [] for key in keys}
-    evidence = []
+    found_any = {key: False for key in keys}
+    comparisons, rows = [], []
     for eag in eags:
         d = eag.descriptor
+        found = {key: ctx.select(method=claim[key], family="ablation", dataset=d.dataset, task=d.task,
+                                 backbone=d.backbone) for key in keys}
         for key in keys:
-            found = ctx.select(method=claim[key], family="ablation", dataset=d.dataset, task=d.task, backbone=d.backbone)
-            if not found:
-                continue
-            for metric in ctx.config.metrics:
-                drop = eag.mean(metric) - found[0].mean(metric)
-                drops[key].append(drop)
-                evidence.append({"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—",
-                                 "ablation": claim[key], "metric": metric.upper(), "EAG-RL": f"{eag.mean(metric):.3f}",
-                                 "ablated": _fmt(found[0], metric), "drop": f"{drop:+.3f}",
-                                 "p": _p(ctx.p_value(eag, found[0], metric))})
-    missing = [claim[key] for key in keys if not drops[key]]
-    if missing:
+            found_any[key] |= bool(found[key])
+        if not all(found.values()):
+            continue
+        one, two, ratt, eps = (found[key][0] for key in keys)
+        for metric in ctx.config.metrics:
+            for label, terms in ((f"drop({claim['without_stage2']}) − drop({claim['without_stage1']})",
+                                  [(1.0, one), (-1.0, two)]),
+                                 (f"drop({claim['without_ratt']})", [(1.0, eag), (-1.0, ratt)]),
+                                 (f"drop({claim['without_eps']})", [(1.0, eag), (-1.0, eps)])):
+                comparisons.append(ctx.measure(label, terms, metric))
+                rows.append((eag, comparisons[-1]))
+    missing = [claim[key] for key in keys if not found_any[key]]
+    if missing or not comparisons:
         hint = f" ({claim['enable']})" if claim.get("enable") else ""
         return _verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
-                        f"EAG-RL{hint}; {ctx.inventory()}", evidence)
-    mean = {key: float(np.mean(values)) for key, values in drops.items()}
-    checks = {
-        "drop(w/o stage 2) > drop(w/o stage 1)": mean["without_stage2"] > mean["without_stage1"],
-        "drop(w/o R_att) > 0": mean["without_ratt"] > 0,
-        "drop(w/o eps(tau)) > 0": mean["without_eps"] > 0,
-    }
-    failed = [name for name, ok in checks.items() if not ok]
-    reason = ("mean drops: " + ", ".join(f"{claim[k]} {mean[k]:+.4f}" for k in keys)
-              + ("; all three conditions hold" if not failed else f"; violated: {failed}") + _synthetic_note(eags))
-    return _verdict(claim, HOLDS if not failed else FAILS, reason, evidence, {f"drop_{k}": v for k, v in mean.items()})
+                        f"EAG-RL{hint}; {ctx.inventory()}")
+    verdict = _judged(claim, ctx, comparisons, "the ablation order", eags, [])
+    verdict.evidence = [c.row(**_cell(eag), scores="; ".join(f"{_seeds(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
+                        for eag, c in rows]
+    return verdict
 
 
 def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str], metrics: list[str]) -> float:
@@ -310,7 +401,13 @@ def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | N
 
 
 def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's."""
+    """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's.
+
+    Per cell, comparator and metric, one comparison: degradation(comparator) − degradation(EAG-RL), a
+    degradation being reference − mean over the shared shuffle levels, all four sets of predictions resampled
+    together. A model at chance cannot degrade: while EAG-RL's reference AUROC interval covers 0.5, every
+    comparison is undecided.
+    """
     prefix = claim["condition_prefix"]
     keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
             for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
@@ -326,7 +423,7 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
                                                              task=d.task, backbone=d.backbone, condition=None)
                 if r.descriptor.condition.startswith(prefix)}
 
-    evidence, problems, outcomes = [], [], []
+    problems, comparisons, rows = [], [], []
     for eag in eags:
         d = eag.descriptor
         eag_shuffled = shuffled_of(eag)
@@ -347,26 +444,34 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
         if not levels:
             problems.append(f"no shuffle level shared by EAG-RL and its comparators on {d.dataset}/{d.task}")
             continue
-        mine = _degradation(eag, eag_shuffled, levels, ctx.config.metrics)
-        row = {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—", "levels": ", ".join(levels),
-               "reference": d.condition, "EAG-RL degradation": f"{mine:+.4f}"}
+        at_chance = eag.summary("auroc")["ci_low"] <= 0.5
         for comparator in comparators:
-            theirs = _degradation(comparator, shuffled_of(comparator), levels, ctx.config.metrics)
-            row[f"{method_key(comparator.descriptor)} degradation"] = f"{theirs:+.4f}"
-            outcomes.append(mine < theirs)
-        evidence.append(row)
-    if not outcomes:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(problems) + f"; {ctx.inventory()}", evidence)
-    status = HOLDS if all(outcomes) else FAILS
-    reason = (f"EAG-RL degrades less in {sum(outcomes)} of {len(outcomes)} comparisons (mean over shuffle levels and "
-              f"metrics of reference − shuffled)" + _synthetic_note(eags))
-    return _verdict(claim, status, reason, evidence, {"wins": sum(outcomes), "comparisons": len(outcomes)})
+            theirs = shuffled_of(comparator)
+            for metric in ctx.config.metrics:
+                terms = ([(1.0, comparator)] + [(-1.0 / len(levels), theirs[level]) for level in levels]
+                         + [(-1.0, eag)] + [(1.0 / len(levels), eag_shuffled[level]) for level in levels])
+                comparison = ctx.measure(f"degradation({method_key(comparator.descriptor)}) − degradation(EAG-RL)",
+                                         terms, metric)
+                if at_chance and ctx.config.decision != "mean":
+                    comparison.p_value, comparison.note = None, "EAG-RL's reference AUROC interval covers 0.5"
+                comparisons.append(comparison)
+                rows.append((eag, levels, comparator, theirs, comparison))
+    if not comparisons:
+        return _verdict(claim, NOT_TESTABLE, "; ".join(problems) + f"; {ctx.inventory()}")
+    verdict = _judged(claim, ctx, comparisons, "degradation under shuffling (reference − shuffled)", eags, [])
+    for eag, levels, comparator, theirs, comparison in rows:
+        metric = [comparison.metric]
+        verdict.evidence.append(comparison.row(
+            **_cell(eag), levels=", ".join(levels), reference=eag.descriptor.condition,
+            **{"EAG-RL degradation": f"{_degradation(eag, shuffled_of(eag), levels, metric):+.4f}",
+               "comparator degradation": f"{_degradation(comparator, theirs, levels, metric):+.4f}"}))
+    return verdict
 
 
-def _transfer_pairs(pairs: list[list[str]], claim: dict[str, Any], ctx: Context, label: str
-                    ) -> tuple[list[dict[str, Any]], list[bool], list[str], list[Record]]:
-    """Evidence rows, outcomes, missing evaluations and EAG-RL records of C5 over ``pairs``."""
-    evidence, outcomes, tried, tested = [], [], [], []
+def _transfer_comparisons(pairs: list[list[str]], claim: dict[str, Any], ctx: Context
+                          ) -> tuple[list[tuple[Record, Comparison]], list[str], list[Record]]:
+    """(EAG-RL record, comparison) of C5 over ``pairs``, the evaluations that are missing, the EAG-RL records."""
+    out, tried, tested = [], [], []
     for source, target in pairs:
         eags = ctx.select(method=claim["eag_rl"], family="eag_rl", dataset=target, source=source)
         if not eags:
@@ -374,45 +479,46 @@ def _transfer_pairs(pairs: list[list[str]], claim: dict[str, Any], ctx: Context,
             continue
         tested += eags
         for eag in eags:
-            d = eag.descriptor
             for spec in claim["compare_to"]:
-                found = ctx.select(method=spec["method"], dataset=target, task=d.task, source=source,
-                                   backbone=d.backbone if spec.get("same_backbone") else "any")
+                found = ctx.select(method=spec["method"], dataset=target, task=eag.descriptor.task, source=source,
+                                   backbone=eag.descriptor.backbone if spec.get("same_backbone") else "any")
                 if not found:
                     tried.append(f"{source} → {target}: no '{spec['method']}' evaluation")
                     continue
                 for metric in ctx.config.metrics:
-                    won, p = ctx.won(eag, found[0], metric)
-                    outcomes.append(won)
-                    evidence.append({"evidence": label, "source → target": f"{source} → {target}", "task": d.task,
-                                     "backbone": d.backbone or "—", "metric": metric.upper(),
-                                     "EAG-RL": _fmt(eag, metric), "comparator": method_key(found[0].descriptor),
-                                     "comparator score": _fmt(found[0], metric),
-                                     "Δ": f"{eag.mean(metric) - found[0].mean(metric):+.3f}", "p": _p(p)})
-    return evidence, outcomes, tried, tested
+                    out.append((eag, ctx.measure(f"EAG-RL − {method_key(found[0].descriptor)}",
+                                                 [(1.0, eag), (-1.0, found[0])], metric)))
+    return out, tried, tested
+
+
+def _transfer_row(label: str, eag: Record, comparison: Comparison) -> dict[str, Any]:
+    d = eag.descriptor
+    return comparison.row(evidence=label, **{"source → target": f"{d.source_dataset} → {d.dataset}"}, task=d.task,
+                          backbone=d.backbone or "—")
 
 
 def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C5: trained on a source domain and tested on a target domain, EAG-RL beats each comparator.
 
     Only ``pairs`` (the paper's MIMIC-IV → TJH) decide the verdict; ``supplementary_pairs`` (synthetic
-    analogs) are reported as evidence beside it, never as the verdict.
+    analogs) are judged the same way and reported beside it, never as the verdict.
     """
-    evidence, outcomes, tried, tested = _transfer_pairs(claim["pairs"], claim, ctx, "claim")
-    extra, extra_outcomes, _, extra_tested = _transfer_pairs(claim.get("supplementary_pairs", []), claim, ctx,
-                                                             "supplementary")
-    note = (f"; supplementary (not the paper's setting): EAG-RL wins {sum(extra_outcomes)} of {len(extra_outcomes)} "
-            f"comparisons on the analog pair(s){_synthetic_note(extra_tested)}" if extra_outcomes else "")
-    numbers = {"supplementary_wins": sum(extra_outcomes), "supplementary_comparisons": len(extra_outcomes)}
-    if not outcomes:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + note + f"; {ctx.inventory()}", evidence + extra,
-                        numbers if extra_outcomes else {})
-    status = HOLDS if all(outcomes) else FAILS
-    reason = f"EAG-RL wins {sum(outcomes)} of {len(outcomes)} (comparator, metric) comparisons on the target domain"
-    if tried:
-        reason += f" (not tested: {'; '.join(tried)})"
-    return _verdict(claim, status, reason + _synthetic_note(tested) + note, evidence + extra,
-                    {"wins": sum(outcomes), "comparisons": len(outcomes), **(numbers if extra_outcomes else {})})
+    main, tried, tested = _transfer_comparisons(claim["pairs"], claim, ctx)
+    extra, _, extra_tested = _transfer_comparisons(claim.get("supplementary_pairs", []), claim, ctx)
+    extra_outcomes = ctx.judge([c for _, c in extra])
+    note = (f"; supplementary (not the paper's setting): {tally(extra_outcomes)} on the analog pair(s), which "
+            f"alone would read '{overall(extra_outcomes)}'{_synthetic_note(extra_tested)}" if extra_outcomes else "")
+    numbers = ({"supplementary_supports": extra_outcomes.count(SUPPORTS),
+                "supplementary_contradicts": extra_outcomes.count(CONTRADICTS),
+                "supplementary_comparisons": len(extra_outcomes)} if extra_outcomes else {})
+    extra_rows = [_transfer_row("supplementary", eag, c) for eag, c in extra]
+    if not main:
+        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + note + f"; {ctx.inventory()}", extra_rows, numbers)
+    what = "EAG-RL against each comparator on the target domain" + (f" (not tested: {'; '.join(tried)})" if tried else "")
+    verdict = _judged(claim, ctx, [c for _, c in main], what, tested,
+                      [_transfer_row("claim", eag, c) for eag, c in main] + extra_rows, numbers)
+    verdict.reason += note
+    return verdict
 
 
 TESTS: dict[str, Callable[[dict[str, Any], Context], Verdict]] = {

@@ -24,7 +24,9 @@ from benchmark.config import describe, from_mapping, load_params, option
 from benchmark.evaluate import metrics_config
 from benchmark.main_table import ReportConfig, collect
 from benchmark.paper.claims import (
+    FAILS,
     HOLDS,
+    INCONCLUSIVE,
     NOT_TESTABLE,
     ClaimsConfig,
     Context,
@@ -53,16 +55,27 @@ class PaperConfig:
         return ComparisonConfig(epsilon=self.epsilon, acceptable=self.acceptable)
 
 
+def _rule_text(config: ClaimsConfig) -> str:
+    """How the verdicts were reached, for the head of claims.md."""
+    if config.decision == "mean":
+        return ("Each comparison is read from the sign of its bootstrap means, as the paper's tables compare "
+                "(`paper.claims.decision: mean`): a claim holds or fails, never inconclusive; paired-bootstrap "
+                "p-values are shown as evidence.")
+    return (f"Each comparison is a paired bootstrap ({config.resamples} resamples of the same patients, every "
+            f"training seed of a method pooled; `benchmark/paper/evidence.py`). It supports the claim at "
+            f"p < {config.alpha} and contradicts it at p < {config.alpha} / m (m comparisons, Bonferroni). A claim "
+            "**holds** when every comparison supports it, **fails** when one contradicts it, and is "
+            "**inconclusive** otherwise: these data cannot decide it.")
+
+
 def _claims_markdown(verdicts: list[Verdict], profile: str, inventory: str, config: ClaimsConfig) -> str:
     summary = [{"claim": v.id, "statement": v.statement, "verdict": f"**{v.status}**"} for v in verdicts]
     lines = [
         "# The paper's claims, checked",
         "",
         f"Profile `{profile}`; {inventory}. Written by `eagrl verify` from the collected metrics files "
-        f"(`report.sources` in params.yaml) and `benchmark/paper/claims.yaml`. Comparisons are on bootstrap means; "
-        f"paired-bootstrap p-values (same resamples of the same patients) are reported as evidence"
-        + (f", and a win counts only at p < {config.alpha}" if config.require_significance else "")
-        + f". Metrics: {', '.join(m.upper() for m in config.metrics)}.",
+        f"(`report.sources` in params.yaml) and `benchmark/paper/claims.yaml`. " + _rule_text(config)
+        + f" Metrics: {', '.join(m.upper() for m in config.metrics)}.",
         "",
         markdown_table(summary),
         "",
@@ -110,9 +123,9 @@ def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out:
                 _comparison_intro(rows, filled_cells(loaded), paper.comparison()), columns=columns, floatfmt=".4f")
     for v in verdicts:
         LOGGER.info("verify %s: %s — %s", v.id, v.status, v.reason)
-    testable = sum(v.status != NOT_TESTABLE for v in verdicts)
-    LOGGER.info("verify: %d claim(s), %d testable, %d hold; %d paper cell(s) compared -> %s",
-                len(verdicts), testable, sum(v.status == HOLDS for v in verdicts), len(rows), out / "claims.md")
+    counts = {status: sum(v.status == status for v in verdicts) for status in (HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE)}
+    LOGGER.info("verify: %d claim(s): %s; %d paper cell(s) compared -> %s", len(verdicts),
+                ", ".join(f"{n} {status}" for status, n in counts.items()), len(rows), out / "claims.md")
     return verdicts
 
 

@@ -222,7 +222,8 @@ def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, mo
     _git(repo, "commit", "-q", "-am", "a reference made on another CPU")
 
     assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=io.StringIO()) == 1  # same machine: strict
-    other = {**regress_module.machine_fingerprint(), "isa": "avx2", "torch_cpu_capability": "AVX2"}
+    here = regress_module.machine_fingerprint()
+    other = {**here, "isa": f"not-{here['isa']}", "torch_cpu_capability": f"not-{here['torch_cpu_capability']}"}
     monkeypatch.setattr(regress_module, "machine_fingerprint", lambda: other)
     out = io.StringIO()
     assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 0

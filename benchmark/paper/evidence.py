@@ -1,0 +1,145 @@
+"""Paired evidence for the claim tests: every comparison a claim makes, tested on the same patients.
+
+A claim compares collected evaluations (:class:`benchmark.main_table.Record`). Each comparison is a linear
+*contrast* of their metrics that the claim says is positive: ``EAG-RL − baseline`` (C1, C5),
+``w/o stage 1 − w/o stage 2`` (C3), ``degradation(comparator) − degradation(EAG-RL)`` (C4). Its sampling
+distribution comes from one paired bootstrap:
+
+* every record contributes the mean of its training seeds (:attr:`Record.seed_predictions`; one run counts as
+  one seed), unparsable answers resolved by ``metrics.unparsable``;
+* all records of a contrast must hold the same patients with the same labels; the patients are resampled
+  once (:func:`benchmark.metrics.bootstrap_indices`) and every seed of every record is scored on those same
+  resamples (:func:`benchmark.seeds.seed_mean_resamples`), so the contrast is paired patient by patient;
+* ``p_value`` is the two-sided bootstrap p of "the contrast is 0" (:func:`benchmark.metrics.two_sided_p`).
+
+Each comparison then has one of three outcomes (:func:`judge`), and a claim's verdict follows from all of
+them (:func:`overall`):
+
+* ``supports`` — the contrast is positive with p < α;
+* ``contradicts`` — it is negative with p < α / m, m the number of comparisons of the claim (Bonferroni: with
+  many comparisons, one of them is significant by chance);
+* ``undecided`` — neither, or no paired test was possible (no predictions on disk, other patients).
+
+A claim **holds** when every comparison supports it (an intersection-union test: its level is α without
+correction), **fails** when at least one contradicts it, and is **inconclusive** otherwise: the data cannot
+decide. ``decision: mean`` instead reads each comparison from the sign of the contrast of bootstrap means, as the
+paper's tables do (two outcomes, no inconclusive); the p-values are still reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.evaluate import PredictionsError, read_predictions
+from benchmark.main_table import Record
+from benchmark.metrics import MetricsConfig, bootstrap_indices, resolve_unparsable, two_sided_p
+from benchmark.seeds import seed_mean_resamples
+
+SUPPORTS, CONTRADICTS, UNDECIDED = "supports", "contradicts", "undecided"
+HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
+DECISIONS = ("paired_test", "mean")
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One paired-bootstrap contrast Σ wᵢ·metric(recordᵢ): on all patients, its interval and p-value."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_patients: int
+    resampled: np.ndarray  # the contrast on each resample (for statistics built on top, e.g. C2's ratio)
+
+
+class Evidence:
+    """Seed-pooled paired bootstraps of collected records, with every record's resamples computed once."""
+
+    def __init__(self, metrics_config: MetricsConfig, resamples: int, seed: int):
+        self.metrics_config = metrics_config
+        self.resamples = resamples
+        self.seed = seed
+        self._runs: dict[Path, tuple[tuple[str, ...], np.ndarray, dict[int, np.ndarray]]] = {}
+        self._scores: dict[tuple[Path, str], tuple[float, np.ndarray]] = {}
+
+    def _load(self, record: Record) -> tuple[tuple[str, ...], np.ndarray, dict[int, np.ndarray]]:
+        """(patient ids in a fixed order, labels, {seed: probabilities}) of one record, read once."""
+        if record.path not in self._runs:
+            paths = record.seed_predictions
+            if not paths:
+                raise PredictionsError(f"{record.path}: no predictions file on disk beside it")
+            ids, labels, by_seed = None, None, {}
+            for seed, path in sorted(paths.items()):
+                frame = read_predictions(path).sort_values("id", kind="stable")
+                if ids is None:
+                    ids, labels = tuple(str(i) for i in frame["id"]), frame["label"].to_numpy(np.int64)
+                elif tuple(str(i) for i in frame["id"]) != ids or not np.array_equal(frame["label"], labels):
+                    raise PredictionsError(f"{path}: other patients or labels than {paths[min(paths)]}")
+                by_seed[seed], _ = resolve_unparsable(labels, frame["probability"].to_numpy(np.float64),
+                                                      frame["parsed"].to_numpy(bool), self.metrics_config.unparsable)
+            self._runs[record.path] = (ids, labels, by_seed)
+        return self._runs[record.path]
+
+    def scores(self, records: Sequence[Record], metric: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """Seed-mean ``metric`` of each record on all patients (k,) and on the shared resamples (k, resamples),
+        and the number of patients. Raises :class:`PredictionsError` when the records hold other patients."""
+        loaded = [self._load(record) for record in records]
+        ids, labels, _ = loaded[0]
+        for record, (other_ids, other_labels, _) in zip(records[1:], loaded[1:]):
+            if other_ids != ids or not np.array_equal(other_labels, labels):
+                raise PredictionsError(f"{record.path} and {records[0].path} do not hold the same patients and "
+                                       f"labels; no paired test")
+        points, arrays = [], []
+        for record, (_, _, by_seed) in zip(records, loaded):
+            key = (record.path, metric)
+            if key not in self._scores:  # the same patients and seed always give the same resamples
+                indices = bootstrap_indices(labels, self.resamples, self.seed)
+                self._scores[key] = seed_mean_resamples(labels, by_seed, indices, metric, self.metrics_config.threshold)
+            point, resampled = self._scores[key]
+            points.append(point)
+            arrays.append(resampled)
+        return np.array(points), np.vstack(arrays), len(ids)
+
+    def contrast(self, terms: Sequence[tuple[float, Record]], metric: str) -> Contrast:
+        """The paired contrast Σ wᵢ·metric(recordᵢ) over ``terms`` = [(wᵢ, recordᵢ)] (module docstring)."""
+        weights = np.array([weight for weight, _ in terms], dtype=np.float64)
+        points, resampled, n = self.scores([record for _, record in terms], metric)
+        values = weights @ resampled
+        finite = values[np.isfinite(values)]
+        alpha = (1.0 - self.metrics_config.ci_level) / 2.0
+        low, high = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (np.nan, np.nan)
+        return Contrast(float(weights @ points), float(low), float(high), two_sided_p(finite), n, values)
+
+
+def judge(difference: float, p_value: float | None, alpha: float, comparisons: int, decision: str) -> str:
+    """The outcome of one comparison whose claimed direction is ``difference > 0`` (module docstring)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    if decision == "mean":
+        return SUPPORTS if difference > 0 else CONTRADICTS
+    if p_value is None or not np.isfinite(p_value):
+        return UNDECIDED
+    if difference > 0 and p_value < alpha:
+        return SUPPORTS
+    if difference < 0 and p_value < alpha / max(comparisons, 1):
+        return CONTRADICTS
+    return UNDECIDED
+
+
+def overall(outcomes: Sequence[str]) -> str:
+    """A claim's verdict from its comparisons' outcomes: fails if one contradicts, holds if all support."""
+    if not outcomes:
+        raise ValueError("a claim needs at least one comparison")
+    if CONTRADICTS in outcomes:
+        return FAILS
+    return HOLDS if all(outcome == SUPPORTS for outcome in outcomes) else INCONCLUSIVE
+
+
+def tally(outcomes: Sequence[str]) -> str:
+    """``"a supports, b contradict, c undecided of n"`` for a verdict's reason."""
+    return (f"{outcomes.count(SUPPORTS)} support, {outcomes.count(CONTRADICTS)} contradict and "
+            f"{outcomes.count(UNDECIDED)} are undecided of {len(outcomes)} comparison(s)")
