@@ -278,7 +278,9 @@ def _device_and_dtype(config: RLConfig, llm: LLMConfig) -> tuple[str, str]:
     device = resolve_device(config.device)
     if config.dtype != "auto":
         return device, config.dtype
-    return device, ("float32" if device == "cpu" else llm.backbone.dtype)
+    from methods.llm.backbone import resolve_dtype
+
+    return device, ("float32" if device == "cpu" else resolve_dtype(llm.backbone.dtype, device))
 
 
 def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype: str, device: str,

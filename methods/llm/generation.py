@@ -230,7 +230,7 @@ def make_generator(generation: GenerationConfig, backbone: BackboneConfig, adapt
 
     backend = choose_backend(generation)
     if backend == "vllm":
-        dtype = "bfloat16" if backbone.dtype == "float32" else backbone.dtype
+        dtype = "bfloat16" if backbone.dtype in ("float32", "auto") else backbone.dtype
         return VLLMGenerator(model_location(backbone), adapter, dtype, generation.vllm_gpu_memory_utilization,
                              generation.seed, backbone.trust_remote_code)
     model, tokenizer = load_backbone(backbone, adapter=adapter)

@@ -101,3 +101,19 @@ def test_lora_top_layers_only(tiny_model_dir):
     assert any(".layers.0." in n for n, p in everywhere.named_parameters() if p.requires_grad)
     with pytest.raises(Exception, match="top_layers"):
         bb.lora_config(LoRASettings(top_layers=5), model)
+
+
+def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it(tmp_path, monkeypatch):
+    from methods.llm import backbone
+
+    with_bf16 = tmp_path / "cpuinfo_bf16"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    without = tmp_path / "cpuinfo_avx2"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert backbone.native_bf16_cpu(with_bf16) and not backbone.native_bf16_cpu(without)
+    assert not backbone.native_bf16_cpu(tmp_path / "missing")
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(backbone, "native_bf16_cpu", lambda native=native: native)
+        assert backbone.resolve_dtype("auto", "cpu") == expected
+        assert backbone.torch_dtype("auto", "cpu") == getattr(torch, expected)
+    assert backbone.resolve_dtype("float16", "cpu") == "float16"  # a named dtype is never changed
