@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from benchmark.runtime import terminate_as_exit
+
 from benchmark.config import ConfigError
 
 # Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    terminate_as_exit()
     try:
         args.handler(args)
     except ConfigError as error:

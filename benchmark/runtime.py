@@ -122,14 +122,47 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Remove the hidden ``.<name>.*`` siblings of ``path`` that an interrupted :func:`atomic_directory` left
+    behind; returns them (each is logged, as a killed run is worth knowing about)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = sorted(p for p in path.parent.glob(f".{path.name}.*") if p.is_dir())
+    for leftover in removed:
+        logging.getLogger("eagrl").warning("removing %s: the temporary output of an interrupted run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+    return removed
+
+
+def terminate_as_exit() -> None:
+    """Make SIGTERM (what ``kill`` and DVC's cancellation send) raise ``SystemExit`` like Ctrl-C raises
+    ``KeyboardInterrupt``, so ``finally`` blocks and :func:`atomic_directory` clean up instead of leaving
+    temporary folders behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (e.g. main() called by a test's thread)
+
+    def _exit(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``path`` in one rename.
 
-    If the block raises, the temporary folder is removed and any previous ``path`` is left untouched.
+    If the block raises (SIGTERM and Ctrl-C included: :func:`terminate_as_exit`), the temporary folder is
+    removed and any previous ``path`` is left untouched. A run killed outright (SIGKILL, power loss) cannot
+    clean up: its ``.<name>.*`` folders are removed by the next run that writes ``path`` (one stage writes a
+    path at a time: DVC locks it), so no stale copy outlives a re-run.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp

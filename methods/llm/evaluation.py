@@ -155,6 +155,8 @@ def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
     order = {key: i for i, key in enumerate(METHODS)}
     rows = []
     for path in sorted(Path(root).glob(f"*/*/*/{METRICS}")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # a hidden folder is the temporary output of a stage that is writing or was killed
         data = json.loads(path.read_text())
         run = data.get("run", {})
         rows.append({

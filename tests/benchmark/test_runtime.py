@@ -1,0 +1,70 @@
+"""benchmark/runtime.py: outputs appear whole or not at all, and no interrupted run leaves folders behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from benchmark.runtime import atomic_directory, remove_leftovers
+
+
+def _hidden(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_atomic_directory_replaces_the_output_in_one_rename(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with atomic_directory(out) as tmp:
+        (tmp / "new.txt").write_text("new")
+        assert not (out / "new.txt").exists()  # nothing visible before the block ends
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert _hidden(tmp_path) == []
+
+
+def test_a_failed_block_keeps_the_previous_output(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(out) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert (out / "old.txt").read_text() == "old" and _hidden(tmp_path) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
+    out = tmp_path / "concare"
+    (tmp_path / ".concare.x1y2").mkdir()  # what SIGKILL leaves
+    (tmp_path / ".concare.x1y2" / "metrics.json").write_text("{}")
+    (tmp_path / ".other.abc").mkdir()       # another output's: not ours to remove
+    with atomic_directory(out) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+    assert _hidden(tmp_path) == [".other.abc"]
+    assert remove_leftovers(tmp_path / "missing" / "x") == []
+
+
+def test_sigterm_cleans_up_like_an_exception(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from benchmark.runtime import atomic_directory, terminate_as_exit
+        terminate_as_exit()
+        with atomic_directory(Path({str(tmp_path / "out")!r})) as tmp:
+            (tmp / "partial").write_text("x")
+            print("ready", flush=True)
+            time.sleep(60)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    assert len(_hidden(tmp_path)) == 1  # the temporary folder exists while the block runs
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.1)
+    assert _hidden(tmp_path) == [] and not (tmp_path / "out").exists()
