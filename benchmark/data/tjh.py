@@ -42,6 +42,7 @@ Column names keep the workbook's English spelling with surrounding spaces stripp
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,6 +56,7 @@ from benchmark.data.cohort import Cohort, FeatureSpec
 from benchmark.data.metadata import reference_range_of, unit_of
 from benchmark.data.preprocess import fit_normalisation, normalise_and_impute, stratified_split
 
+LOGGER = logging.getLogger("eagrl")
 ID, DATE, AGE, SEX = "PATIENT_ID", "RE_DATE", "age", "gender"
 ADMISSION, DISCHARGE, OUTCOME = "Admission time", "Discharge time", "outcome"
 HEADER = [ID, DATE, AGE, SEX, ADMISSION, DISCHARGE, OUTCOME]
@@ -123,12 +125,52 @@ def read_workbook(path: str | Path, where: str = "params.yaml") -> pd.DataFrame:
         raise ConfigError(f"{path}: missing column(s) {missing}; expected the layout of "
                           f"time_series_375_prerpocess_en.xlsx (first columns {HEADER})")
     absent = [c for c in LAB_COLUMNS if c not in frame.columns]
+    if absent:
+        raise ConfigError(f"{path}: lab column(s) {absent[:5]}{' ...' if len(absent) > 5 else ''} missing or renamed; "
+                          f"restore them (the {N_LAB_FEATURES} columns of benchmark.data.tjh.LAB_COLUMNS, as in the "
+                          f"released English workbook)")
     extra = [c for c in lab_columns(frame) if c not in LAB_COLUMNS]
-    if absent or extra:
-        raise ConfigError(f"{path}: the lab columns differ from the released English workbook: missing "
-                          f"{absent[:5]}{' ...' if len(absent) > 5 else ''}, unexpected {extra[:5]} "
-                          f"(expected the {N_LAB_FEATURES} columns of benchmark.data.tjh.LAB_COLUMNS)")
+    if extra:
+        LOGGER.warning("%s: ignoring %d column(s) that are not in the released workbook: %s", path, len(extra),
+                       extra[:10])
+        frame = frame.drop(columns=extra)
+    check_outcomes(frame, path)
     return frame
+
+
+def check_outcomes(frame: pd.DataFrame, path: str | Path) -> None:
+    """Every row's ``outcome`` must be 0 or 1 and constant per patient: a blank or other value is an error
+    naming the patient and the workbook row, never a label chosen silently."""
+    patients = frame[ID].ffill()
+    outcome = pd.to_numeric(frame[OUTCOME], errors="coerce")
+    bad = ~outcome.isin([0, 1])
+    if bad.any():
+        rows = frame.index[bad]
+        examples = ", ".join(f"row {i + 2} (patient {patients[i]}: {frame[OUTCOME][i]!r})" for i in rows[:3])
+        raise ConfigError(f"{path}: column '{OUTCOME}': {int(bad.sum())} row(s) are not 0 or 1, e.g. {examples}; "
+                          f"enter 1 (died) or 0 (discharged alive) in every row, or remove the patient")
+    varying = outcome.groupby(patients).nunique()
+    if (varying > 1).any():
+        raise ConfigError(f"{path}: column '{OUTCOME}': patient(s) {varying.index[varying > 1].tolist()[:5]} have "
+                          f"both 0 and 1 in different rows; give each patient one outcome")
+
+
+def parse_lab_values(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Lab cells as numbers: censored forms ``<x``, ``>x``, ``<=x``, ``>=x`` become ``x`` (counted), any other
+    text becomes missing (counted, and the columns logged), so no value disappears unreported."""
+    values = frame[columns].apply(pd.to_numeric, errors="coerce")
+    text = frame[columns].where(frame[columns].notna() & values.isna())
+    censored_pattern = r"^\s*[<>]=?\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$"
+    censored = text.apply(lambda column: pd.to_numeric(column.astype("string").str.extract(censored_pattern)[0],
+                                                       errors="coerce"))
+    is_censored = censored.notna()
+    unparsable = text.notna() & ~is_censored
+    if unparsable.to_numpy().any():
+        counts = unparsable.sum()
+        LOGGER.warning("lab cells that are not numbers were read as missing: %s",
+                       {c: int(n) for c, n in counts.items() if n})
+    return values.mask(is_censored, censored), {"censored_values": int(is_censored.to_numpy().sum()),
+                                                "unparsable_values": int(unparsable.to_numpy().sum())}
 
 
 def lab_columns(frame: pd.DataFrame) -> list[str]:
@@ -163,7 +205,8 @@ def daily_records(frame: pd.DataFrame, undated_rows: str = "drop") -> tuple[pd.D
         raise ValueError(f"undated_rows must be 'drop' or 'admission_day', got {undated_rows!r}")
     frame = frame.drop(columns=[c for c in DROPPED_COLUMNS if c in frame.columns])
     numeric = [AGE, SEX, *labs]
-    values = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    values, parsed = parse_lab_values(frame, numeric)
+    counts.update(parsed)
     negative = values < 0
     counts["negative_values"] = int(negative.to_numpy().sum())
     frame[numeric] = values.mask(negative)

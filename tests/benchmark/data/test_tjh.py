@@ -115,8 +115,57 @@ def test_errors_name_the_key_and_file(tmp_path, tiny_workbook):
     frame = pd.read_excel(tiny_workbook).drop(columns=["D-D dimer"])
     broken = tmp_path / "broken.xlsx"
     frame.to_excel(broken, index=False)
-    with pytest.raises(ConfigError, match=r"broken\.xlsx: the lab columns differ .*'D-D dimer'"):
+    with pytest.raises(ConfigError, match=r"broken\.xlsx: lab column\(s\) \['D-D dimer'\] missing or renamed"):
         read_workbook(broken)
+
+
+def _edited(tmp_path, tiny_workbook, edit):
+    frame = pd.read_excel(tiny_workbook)
+    edit(frame)
+    path = tmp_path / "edited.xlsx"
+    frame.to_excel(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("value", [np.nan, 0.5, 2])
+def test_an_outcome_that_is_not_0_or_1_is_an_error_naming_the_row(tmp_path, tiny_workbook, value):
+    # A blank outcome used to become "survived" silently (issue 20): the row and patient are named instead.
+    def edit(frame):
+        frame["outcome"] = frame["outcome"].astype(float)
+        frame.loc[3, "outcome"] = value  # patient 2 (died), its first row
+    path = _edited(tmp_path, tiny_workbook, edit)
+    with pytest.raises(ConfigError, match=r"edited\.xlsx: column 'outcome': 1 row\(s\) are not 0 or 1, e.g. row 5 "
+                                          r"\(patient 2\.0"):
+        read_workbook(path)
+
+
+def test_an_outcome_that_changes_within_a_patient_is_an_error(tmp_path, tiny_workbook):
+    def edit(frame):
+        frame.loc[4, "outcome"] = 0  # patient 2's second row says survived, the others died
+    with pytest.raises(ConfigError, match=r"patient\(s\) \[2\.0\] have both 0 and 1"):
+        read_workbook(_edited(tmp_path, tiny_workbook, edit))
+
+
+def test_unknown_columns_are_ignored_with_a_warning(tmp_path, tiny_workbook, caplog):
+    def edit(frame):
+        frame["my notes"] = "checked"
+    with caplog.at_level("WARNING", logger="eagrl"):
+        frame = read_workbook(_edited(tmp_path, tiny_workbook, edit))
+    assert "my notes" not in frame.columns and "ignoring 1 column(s)" in caplog.text and "my notes" in caplog.text
+
+
+def test_censored_lab_values_are_read_and_counted(tmp_path, tiny_workbook, caplog):
+    def edit(frame):
+        frame[GLU] = frame[GLU].astype(object)
+        frame.loc[0, GLU] = "<1.0"      # patient 1, day 0 (with 200.0 platelets in its second draw)
+        frame.loc[2, GLU] = ">= 20"     # patient 1, day 2
+        frame.loc[4, GLU] = "haemolysed"  # patient 2, day 0: text, read as missing and counted
+    with caplog.at_level("WARNING", logger="eagrl"):
+        daily, counts = daily_records(read_workbook(_edited(tmp_path, tiny_workbook, edit)))
+    assert counts["censored_values"] == 2 and counts["unparsable_values"] == 1
+    first = daily[daily["patient"] == 1].sort_values("day")
+    assert first["glucose"].tolist() == [1.0, 20.0]
+    assert "glucose" in caplog.text
 
 
 # ------------------------------------------------------------------------------------ the shared file
