@@ -9,19 +9,19 @@ produced it. The index records, once for the whole folder,
   tracked code or settings differ from it; ``dvc.lock`` and ``results/``, which the run itself rewrites, do not count),
 * the **params hash** — sha256 of the bytes of params.yaml — so that two result sets can be checked to
   come from the same settings without diffing the files,
-* the **date** (UTC) the index was written,
+
+No wall-clock time is written (no date, no modification time): the index changes only when a result or the
+code that made it changes, so its hash stays stable across re-runs; the commit dates the results.
 
 then the sub-folders written by other commands than ``dvc repro`` (``ci/``: the ``make regress`` reference;
 ``tjh/``: the real-data tables of ``make tjh-tables``), each with the command that writes it, and then one line
-per file: its title (the Markdown heading, or that of the Markdown twin of a CSV/JSON), size, sha256 prefix
-and modification time. The stage runs last (its DVC deps are the other results files)
+per file: its title (the Markdown heading, or that of the Markdown twin of a CSV/JSON), size and sha256 prefix. The stage runs last (its DVC deps are the other results files)
 so the index lists them all.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import subprocess
 from pathlib import Path
@@ -82,14 +82,13 @@ def profile_name(params: dict[str, Any]) -> str:
 
 
 def provenance(params_path: str | Path = "params.yaml", cwd: str | Path = ".") -> dict[str, Any]:
-    """Profile, git commit (+ dirty flag), params sha256 and the current UTC date."""
+    """Profile, git commit (+ dirty flag) and params sha256."""
     commit, dirty = git_commit(cwd)
     return {
         "profile": profile_name(load_params(params_path)),
         "commit": commit,
         "dirty": dirty,
         "params_sha256": sha256_file(params_path),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 
 
@@ -115,7 +114,6 @@ def index_rows(results: str | Path = RESULTS) -> list[dict[str, Any]]:
             "title": _title(path) or "—",
             "bytes": stat.st_size,
             "sha256": sha256_file(path)[:12],
-            "modified (UTC)": dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M"),
         })
     return rows
 
@@ -143,7 +141,6 @@ def write_index(params_path: str | Path = "params.yaml", results: str | Path = R
         f"- profile: `{info['profile']}`",
         f"- git commit: `{commit}`",
         f"- params hash (sha256 of {Path(params_path).name}): `{info['params_sha256']}`",
-        f"- date: {info['date']}",
         "",
         "`.md` files are for reading, `.csv` for spreadsheets, `.json` for `dvc metrics show` and `make regress`.",
         "",
