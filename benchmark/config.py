@@ -26,12 +26,27 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:  # noqa: A002
-    """A dataclass field with a help string; mutable defaults are wrapped in a factory automatically."""
+def option(default: Any = dataclasses.MISSING, help: str = "", minimum: float | None = None,  # noqa: A002
+           maximum: float | None = None, **kwargs: Any) -> Any:
+    """A dataclass field with a help string and optional inclusive bounds (checked by :func:`from_mapping`);
+    mutable defaults are wrapped in a factory automatically."""
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum}
     if isinstance(default, (list, dict, set)):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def check_bounds(field: dataclasses.Field, value: Any, where: str) -> None:
+    """A number outside its field's ``minimum`` / ``maximum`` is an error naming the key, the range and the fix."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    low, high = field.metadata.get("minimum"), field.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f"between {low} and {high}" if low is not None and high is not None
+                  else f">= {low}" if low is not None else f"<= {high}")
+        raise ConfigError(f"{where}.{field.name}: {value!r} is out of range; it must be {bounds} "
+                          f"({field.metadata.get('help', 'see params.yaml')})")
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
@@ -134,6 +149,7 @@ def from_mapping(cls: type[T], data: dict[str, Any] | None, where: str) -> T:
             )
         if isinstance(value, int) and annotation is float:
             value = float(value)
+        check_bounds(field, value, where)
         kwargs[name] = value
     return cls(**kwargs)
 

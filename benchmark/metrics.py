@@ -66,7 +66,7 @@ _MAX_REDRAWS_PER_RESAMPLE = 1000
 class MetricsConfig:
     """How predictions are scored (the ``metrics`` section of params.yaml)."""
 
-    bootstrap_resamples: int = option(1000, help="Bootstrap resamples of the test patients (the paper reports 100; its group's released evaluation defaults to 1000).")
+    bootstrap_resamples: int = option(1000, minimum=1, help="Bootstrap resamples of the test patients (the paper reports 100; its group's released evaluation defaults to 1000).")
     seed: int = option(42, help="Seed of the bootstrap resampling (42 as in the paper group's code).")
     ci_level: float = option(0.95, help="Coverage of the percentile confidence interval.")
     threshold: float = option(0.5, help="Decision threshold for F1 and accuracy: positive iff probability > threshold.")

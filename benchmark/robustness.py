@@ -67,7 +67,7 @@ class LLMRobustnessConfig:
     """``robustness.llm``: the levels, patients and (dataset, task) pairs of the LLM methods."""
 
     levels: list[str] = option(list(LEVELS), help="Conditions, as for the DL models.")
-    n_patients: int = option(20, help="Seeded, label-stratified subset of the test split per pair for the prompting baselines on the pretrained LLM (0 = all): generation is the cost. Fine-tuned methods (llm.finetuned) use their own llm.evaluation patients.")
+    n_patients: int = option(20, minimum=0, help="Seeded, label-stratified subset of the test split per pair for the prompting baselines on the pretrained LLM (0 = all): generation is the cost. Fine-tuned methods (llm.finetuned) use their own llm.evaluation patients.")
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")

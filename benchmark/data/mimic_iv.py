@@ -159,9 +159,9 @@ class MimicIVConfig:
     readmission_days: float = option(30.0, help="Readmission window in days after discharge: another ICU stay in (0, w] or death <= w.")
     readmission_anchor: Literal["icu_outtime", "hospital_dischtime"] = option("icu_outtime", help="Discharge time the readmission window starts from: the ICU stay's outtime or the hospital dischtime.")
     stratify_task: Literal["mortality", "readmission"] = option("mortality", help="Label the splits are stratified by (the paper group uses the outcome, in-hospital mortality).")
-    n_test: int = option(200, help="Test patients, stratified (paper: 200).")
+    n_test: int = option(200, minimum=1, help="Test patients, stratified (paper: 200).")
     max_train_val: int = option(10000, help="Patients sampled (stratified) from the rest for train + validation (paper: 10,000); 0 = all.")
-    val_fraction: float = option(0.125, help="Share of the sampled train + validation patients used for validation (1/8 as in the paper's code).")
+    val_fraction: float = option(0.125, minimum=0.0, maximum=0.9, help="Share of the sampled train + validation patients used for validation (1/8 as in the paper's code).")
     seed: int = option(42, help="Seed of the split, the sampling and stay_selection: random.")
     block_mb: int = option(64, help="Size in MB of the CSV blocks streamed from chartevents / labevents (memory per block is a few times this).")
 

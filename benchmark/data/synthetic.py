@@ -66,7 +66,7 @@ class SyntheticConfig:
 
     source: str = option("synthetic", help="Always 'synthetic' for this generator.")
     domain: str = option("icu", help="'icu' (MIMIC-IV-like vitals, mortality + readmission) or 'ward' (TJH-like labs, mortality).")
-    n_patients: int = option(800, help="Patients generated before the split.")
+    n_patients: int = option(800, minimum=2, help="Patients generated before the split.")
     min_visits: int = option(2, help="Fewest visits per patient.")
     max_visits: int = option(4, help="Most visits per patient (prompt length grows with it).")
     mean_gap_days: float = option(1.0, help="Mean time between visits in days (exponential gaps: irregular sampling).")
@@ -82,8 +82,8 @@ class SyntheticConfig:
     risk_weight: float = option(1.2, help="Logit weight a of the salient derangement at the last visit.")
     trend_weight: float = option(2.5, help="Logit weight b of severity x trend: how much the course of the stay (not only its last values) carries risk; this is what a sequence model can read and a last-value model cannot.")
     age_weight: float = option(0.4, help="Logit weight c of standardised age.")
-    n_test: int = option(200, help="Test patients, stratified by the first task's label.")
-    val_fraction: float = option(0.125, help="Share of the non-test patients used for validation (1/8 as in the paper's code).")
+    n_test: int = option(200, minimum=1, help="Test patients, stratified by the first task's label.")
+    val_fraction: float = option(0.125, minimum=0.0, maximum=0.9, help="Share of the non-test patients used for validation (1/8 as in the paper's code).")
     seed: int = option(42, help="Seed of the generator and of the split.")
 
 

@@ -97,8 +97,8 @@ class TJHConfig:
     path: str = option(help="Path of time_series_375_prerpocess_en.xlsx (relative to the repository root or absolute).")
     source: str = option("tjh", help="Always 'tjh' for this builder.")
     domain: str = option("tjh", help="Domain label of the cohort (the population it comes from).")
-    n_test: int = option(200, help="Test patients (200 in the paper group's code).")
-    val_fraction: float = option(0.125, help="Share of the remaining patients used for validation (1/8), stratified by outcome.")
+    n_test: int = option(200, minimum=1, help="Test patients (200 in the paper group's code).")
+    val_fraction: float = option(0.125, minimum=0.0, maximum=0.9, help="Share of the remaining patients used for validation (1/8), stratified by outcome.")
     seed: int = option(42, help="Split seed (42 in the paper group's code).")
     stratify_test: bool = option(False, help="False: the test draw is unstratified, exactly as the paper group's code (same test patients); True: stratified by outcome.")
     undated_rows: Literal["drop", "admission_day"] = option(

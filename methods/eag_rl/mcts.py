@@ -53,9 +53,9 @@ from methods.eag_rl.rewards import RewardConfig, canonical_features, composite_r
 class MCTSConfig:
     """Search settings (params.yaml section ``eag_rl.mcts``)."""
 
-    iterations: int = option(4, help="Selection-expansion-backpropagation rounds per patient.")
-    branching: int = option(3, help="Candidate steps sampled per expansion (children per node).")
-    max_depth: int = option(3, help="Steps per trajectory at most, the final step included.")
+    iterations: int = option(4, minimum=1, help="Selection-expansion-backpropagation rounds per patient.")
+    branching: int = option(3, minimum=1, help="Candidate steps sampled per expansion (children per node).")
+    max_depth: int = option(3, minimum=1, help="Steps per trajectory at most, the final step included.")
     uct_c: float = option(1.0, help="Exploration constant c of UCT.")
     keep_top_k: int = option(2, help="Complete trajectories kept per patient, by reward.")
     local_reward: Literal["expert_alignment", "none"] = option(

@@ -84,8 +84,8 @@ EXPERT_ROOT = Path("models/experts")
 
 
 # ------------------------------------------------------------------------------------------- config
-def _option(default: Any, help: str) -> Any:  # noqa: A002 - positional help keeps the field list readable
-    return option(default, help=help)
+def _option(default: Any, help: str, minimum: float | None = None) -> Any:  # noqa: A002 - positional help keeps the field list readable
+    return option(default, help=help, minimum=minimum)
 
 
 @dataclass
@@ -98,13 +98,13 @@ class RLConfig:
         "stage1", "'stage1' = the stage-1 SFT adapter models/eag_rl/<dataset>/<task>/stage1/ (trained further); 'base' = the backbone with fresh LoRA adapters (llm.lora); or a path to a PEFT adapter folder.")
     expert: str = _option("", "Expert whose per-patient top-k features R_att rewards (models/experts/<dataset>/<expert>/<task>/importance_train.jsonl); '' = stage 1's expert (eag_rl.search.expert, ConCare by default).")
     reward: dict[str, Any] = _option({}, "Overrides of the shared reward settings eag_rl.reward (e.g. {use_attention: false} or {weighting: released}).")
-    n_train: int = _option(64, "Training patients: a seeded subset of the train split (0 = all). Steps × prompts_per_generation / num_iterations patients are actually visited.")
+    n_train: int = _option(64, "Training patients: a seeded subset of the train split (0 = all). Steps × prompts_per_generation / num_iterations patients are actually visited.", minimum=0)
     balance: bool = _option(True, "Draw the training subset with as many positives as negatives (the cohorts are 20-30 % positive; an imbalanced set rewards always answering 'low risk').")
-    num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).")
-    prompts_per_generation: int = _option(2, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).")
-    micro_batch_size: int = _option(0, "Completions per forward/backward pass (gradient accumulation over the generation batch; 0 = the whole batch at once). Only memory and floating-point summation order change: one optimiser step still uses the whole batch. Must divide prompts_per_generation × num_generations.")
-    num_iterations: int = _option(2, "μ: optimiser steps per generation batch. ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.")
-    max_steps: int = _option(4, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for a few minutes on 2 CPU cores with SmolLM2-135M.")
+    num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).", minimum=2)
+    prompts_per_generation: int = _option(2, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).", minimum=1)
+    micro_batch_size: int = _option(0, "Completions per forward/backward pass (gradient accumulation over the generation batch; 0 = the whole batch at once). Only memory and floating-point summation order change: one optimiser step still uses the whole batch. Must divide prompts_per_generation × num_generations.", minimum=0)
+    num_iterations: int = _option(2, "μ: optimiser steps per generation batch. ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.", minimum=1)
+    max_steps: int = _option(4, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for a few minutes on 2 CPU cores with SmolLM2-135M.", minimum=1)
     learning_rate: float = _option(5e-4, "AdamW learning rate of the LoRA weights (constant after warm-up). High because the default profile takes few steps, and so that the ratio moves enough for any clip to act.")
     lr_scheduler: str = _option("constant_with_warmup", "transformers learning-rate schedule name.")
     warmup_steps: int = _option(0, "Linear warm-up steps.")
@@ -113,7 +113,7 @@ class RLConfig:
     beta: float = _option(0.04, "β_KL: weight of the KL penalty to the initial policy (0 = none, no reference forward).")
     temperature: float = _option(1.0, "Sampling temperature of the training completions (GRPO samples at 1.0).")
     top_p: float = _option(1.0, "Nucleus mass of the training completions.")
-    max_completion_length: int = _option(96, "Tokens generated at most per training completion (a cut answer is usually unparsable and gets the penalty).")
+    max_completion_length: int = _option(96, "Tokens generated at most per training completion (a cut answer is usually unparsable and gets the penalty).", minimum=1)
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = _option(
         "grpo", "TRL loss aggregation: 'grpo' = per-sequence token mean, then batch mean; 'dapo' = token-level mean over the batch.")
     scale_rewards: Literal["group", "batch", "none"] = _option("group", "Advantage scaling by the reward std of the group (GRPO), the batch, or none (Dr. GRPO).")

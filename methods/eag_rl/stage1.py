@@ -61,7 +61,7 @@ class SearchConfig:
     """Which patients stage 1 searches and which expert guides it (``eag_rl.search``)."""
 
     expert: str = option("concare", help="Expert whose per-patient top-k features guide the search and the reward (any of experts.models).")
-    n_patients: int = option(24, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
+    n_patients: int = option(24, minimum=0, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
     balance: bool = option(True, help="Draw the searched patients with as many positives as negatives.")
     seed: int = option(42, help="Seed of the patient subset.")
 
@@ -83,9 +83,9 @@ class ProposerConfig:
 class SFTStageConfig:
     """Stage-1 SFT on the kept trajectories (``eag_rl.sft``); LoRA settings are ``llm.lora``."""
 
-    max_steps: int = option(16, help="Optimiser steps.")
-    batch_size: int = option(4, help="Sequences per step.")
-    gradient_accumulation_steps: int = option(1, help="Micro-batches per optimiser step.")
+    max_steps: int = option(16, minimum=1, help="Optimiser steps.")
+    batch_size: int = option(4, minimum=1, help="Sequences per step.")
+    gradient_accumulation_steps: int = option(1, minimum=1, help="Micro-batches per optimiser step.")
     learning_rate: float = option(5.0e-4, help="AdamW learning rate of the LoRA weights.")
     warmup_steps: int = option(2, help="Linear warm-up steps.")
     max_length: int = option(768, help="Tokens per sequence at most (prompt + trajectory).")

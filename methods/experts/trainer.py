@@ -44,8 +44,8 @@ from methods.experts.base import AGE_MEAN, AGE_STD, Expert, ExpertError, static_
 class TrainConfig:
     """Optimisation settings shared by the neural experts (``experts.train`` in params.yaml)."""
 
-    epochs: int = option(80, help="Most training epochs; early stopping usually ends sooner.")
-    batch_size: int = option(32, help="Patients per optimisation step.")
+    epochs: int = option(80, minimum=1, help="Most training epochs; early stopping usually ends sooner.")
+    batch_size: int = option(32, minimum=1, help="Patients per optimisation step.")
     learning_rate: float = option(1e-3, help="AdamW learning rate.")
     weight_decay: float = option(1e-4, help="AdamW decoupled weight decay.")
     patience: int = option(15, help="Epochs without a better validation AUPRC before training stops.")
@@ -53,7 +53,7 @@ class TrainConfig:
     grad_clip: float = option(5.0, help="Clip the gradient norm to this value (0 = no clipping).")
     seed: int = option(42, help="Seed of weights, dropout and batch order.")
     device: str = option("cpu", help="'cpu', 'cuda', 'cuda:N' or 'auto' (cuda when available).")
-    eval_batch_size: int = option(1024, help="Patients per forward pass at prediction time.")
+    eval_batch_size: int = option(1024, minimum=1, help="Patients per forward pass at prediction time.")
     progress: bool = option(True, help="Show a tqdm progress bar over epochs.")
 
 

@@ -53,7 +53,7 @@ class GenerationConfig:
     """Sampling, shared by every LLM method (per-method lengths are under ``methods``)."""
 
     backend: Literal["auto", "hf", "vllm"] = option("auto", help="'hf' = batched transformers generate; 'vllm' = vLLM; 'auto' = vLLM when it is installed and CUDA is available, else hf.")
-    batch_size: int = option(20, help="Prompts per generate call (hf backend); decoding a batch costs little more per step than one prompt.")
+    batch_size: int = option(20, minimum=1, help="Prompts per generate call (hf backend); decoding a batch costs little more per step than one prompt.")
     temperature: float = option(0.0, help="0 = greedy decoding (deterministic evaluation); > 0 samples.")
     top_p: float = option(1.0, help="Nucleus sampling mass (used when temperature > 0).")
     seed: int = option(42, help="Seed of sampling; batch b is generated after seeding with seed + b.")
@@ -64,7 +64,7 @@ class GenerationConfig:
 class MethodConfig:
     """Per-method generation length."""
 
-    max_new_tokens: int = option(32, help="Tokens generated at most per answer; longer answers are cut (and usually unparsable).")
+    max_new_tokens: int = option(32, minimum=1, help="Tokens generated at most per answer; longer answers are cut (and usually unparsable).")
 
 
 @dataclass
@@ -82,7 +82,7 @@ class EvaluationConfig:
     """Which patients an LLM method is evaluated on."""
 
     split: Literal["train", "val", "test"] = option("test", help="Split evaluated.")
-    n_patients: int = option(40, help="Seeded subset of the split, stratified by the task's label (0 = every patient).")
+    n_patients: int = option(40, minimum=0, help="Seeded subset of the split, stratified by the task's label (0 = every patient).")
     seed: int = option(42, help="Seed of the subset (same patients for every method, so paired tests apply).")
 
 
@@ -90,11 +90,11 @@ class EvaluationConfig:
 class LabelSFTConfig:
     """The Label SFT baseline: LoRA fine-tuning to answer the label directly (TRL SFTTrainer)."""
 
-    n_train: int = option(32, help="Training patients, a seeded subset of the train split stratified by the label (0 = all).")
+    n_train: int = option(32, minimum=0, help="Training patients, a seeded subset of the train split stratified by the label (0 = all).")
     balance: bool = option(True, help="Draw the training subset with as many positives as negatives (the synthetic cohorts are 20-30 % positive).")
-    max_steps: int = option(8, help="Optimiser steps.")
-    batch_size: int = option(4, help="Sequences per step (per device).")
-    gradient_accumulation_steps: int = option(1, help="Micro-batches accumulated per optimiser step.")
+    max_steps: int = option(8, minimum=1, help="Optimiser steps.")
+    batch_size: int = option(4, minimum=1, help="Sequences per step (per device).")
+    gradient_accumulation_steps: int = option(1, minimum=1, help="Micro-batches accumulated per optimiser step.")
     learning_rate: float = option(1.0e-3, help="AdamW learning rate of the LoRA weights.")
     warmup_steps: int = option(2, help="Linear warm-up steps.")
     max_length: int = option(640, help="Tokens per training sequence at most (prompt + answer); longer ones are truncated.")

@@ -74,8 +74,8 @@ class PretrainingConfig:
     """Language-model training of the testbed LM on the label-free corpus (transformers ``Trainer``)."""
 
     answers_per_record: int = option(2, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
-    max_steps: int = option(300, help="Optimiser steps.")
-    batch_size: int = option(16, help="Documents per step.")
+    max_steps: int = option(300, minimum=1, help="Optimiser steps.")
+    batch_size: int = option(16, minimum=1, help="Documents per step.")
     learning_rate: float = option(3e-3, help="AdamW peak learning rate (cosine decay after warm-up).")
     warmup_steps: int = option(20, help="Linear warm-up steps.")
     weight_decay: float = option(0.01, help="AdamW decoupled weight decay.")
