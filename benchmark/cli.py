@@ -65,9 +65,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user's input or settings cause (each message names the file, the field and the fix):
+    reported as one line with exit status 2, never as a traceback (unless ``--debug``)."""
+    from benchmark.data.cohort import CohortError
+    from benchmark.descriptor import DescriptorError
+    from benchmark.evaluate import PredictionsError
+
+    return ConfigError, CohortError, DescriptorError, PredictionsError
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``eagrl`` console script."""
+    """Entry point of the ``eagrl`` console script (``--debug`` anywhere: show the traceback of an error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -76,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     terminate_as_exit()
     try:
         args.handler(args)
-    except ConfigError as error:
-        print(f"eagrl {args.command}: configuration error: {error}", file=sys.stderr)
+    except expected_errors() as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the message's own line breaks
+        print(f"eagrl {args.command}: error: {message} (rerun with --debug for the traceback)", file=sys.stderr)
         return 2
     return 0
 

@@ -124,3 +124,16 @@ def test_overlay_profile_with_a_missing_base_names_the_field(tmp_path):
     (tmp_path / "params.yaml").write_text("profile: default\ndatasets: {}\n")
     with pytest.raises(ConfigError, match="field 'extends'"):
         configure(tmp_path / "params.yaml", profile=str(profile))
+
+
+def test_an_expected_error_is_one_line_with_status_2_and_debug_shows_the_traceback(tmp_path, capsys):
+    from benchmark.config import ConfigError
+    from benchmark.cli import main
+
+    missing = tmp_path / "absent.yaml"
+    assert main(["verify", "--params", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("eagrl verify: error: ") and f"{missing}: file not found" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    with pytest.raises(ConfigError, match="file not found"):
+        main(["verify", "--params", str(missing), "--debug"])
