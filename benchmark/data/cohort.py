@@ -39,6 +39,25 @@ class CohortError(ValueError):
     """A cohort violates the format; the message names the file, the field and the problem."""
 
 
+def check_source(provenance: dict[str, Any], meta_path: Path) -> None:
+    """A cohort built from a raw file (``provenance.workbook`` + ``sha256``: TJH) must still match that file.
+
+    The raw paths are params, not DVC deps (hashing MIMIC-IV's tables would take minutes), so replacing the
+    workbook at the same path does not make ``dvc repro`` rebuild the cohort: every stage that reads it stops
+    here instead, naming the fix. A workbook that is no longer there is not checked (the cohort stands alone).
+    """
+    import hashlib
+
+    workbook, recorded = provenance.get("workbook"), provenance.get("sha256")
+    if not workbook or not recorded or not Path(workbook).is_file():
+        return
+    digest = hashlib.sha256(Path(workbook).read_bytes()).hexdigest()
+    if digest != recorded:
+        raise CohortError(f"{meta_path}: provenance.sha256: the cohort was built from {workbook} "
+                          f"(sha256 {recorded[:12]}), which has changed since (now {digest[:12]}); rebuild it with "
+                          f"`dvc repro --force prepare@{meta_path.parent.name}` and re-run the pipeline")
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """Metadata of one feature: what a clinician needs to read its value."""
@@ -218,6 +237,7 @@ class Cohort:
             true_risk=arrays.get("true_risk"),
             provenance=meta.get("provenance", {}),
         )
+        check_source(cohort.provenance, meta_path)
         if validate:
             cohort.validate(source=str(folder))
         return cohort

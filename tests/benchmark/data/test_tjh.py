@@ -221,3 +221,22 @@ def test_released_file_keeping_undated_patients():
     y = kept.label("mortality")
     assert len(kept) == 375 and y.sum() == 174 and (1 - y).sum() == 201
     assert (kept.split == "test").sum() == 200
+
+
+def test_a_cohort_whose_workbook_changed_is_refused(tmp_path, tiny_workbook):
+    # The raw path is a param, not a DVC dep: replacing the workbook in place must not leave a stale cohort.
+    import shutil
+
+    from benchmark.data.cohort import Cohort, CohortError
+
+    workbook = tmp_path / "tjh.xlsx"
+    shutil.copy(tiny_workbook, workbook)
+    build_tjh(TJHConfig(path=str(workbook), n_test=5), "tjh").save(tmp_path / "tjh")
+    Cohort.load(tmp_path / "tjh")  # unchanged: fine
+    frame = pd.read_excel(workbook)
+    frame.loc[0, "age"] = 51
+    frame.to_excel(workbook, index=False)
+    with pytest.raises(CohortError, match=r"provenance\.sha256: .* has changed since .*`dvc repro --force prepare@tjh`"):
+        Cohort.load(tmp_path / "tjh")
+    workbook.unlink()
+    Cohort.load(tmp_path / "tjh")  # a cohort whose workbook is gone stands alone
