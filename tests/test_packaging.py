@@ -47,3 +47,27 @@ def test_cpu_torch_is_pinned_exactly():
     assert torch == ["torch==2.13.0"], "a loose torch pin pulls a multi-GB CUDA build on the CPU path"
     assert any(d.startswith("vllm") for d in project["optional-dependencies"]["gpu"])
     assert project["scripts"]["eagrl"] == "benchmark.cli:main"
+
+
+PATIENT_DATA = ["tjh/time_series_375_prerpocess_en.xlsx", "raw/tjh.xls", "hosp/labevents.csv.gz",
+                "cohort/values.parquet", "mimic-iv-2.2/hosp/admissions.csv", "data/cohorts/tjh/meta.json"]
+
+
+def test_patient_data_is_ignored_by_git():
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    result = subprocess.run(["git", "check-ignore", "--no-index", *PATIENT_DATA], cwd=REPO, capture_output=True,
+                            text=True)
+    assert sorted(result.stdout.split()) == sorted(PATIENT_DATA)
+
+
+def test_patient_data_is_kept_out_of_the_image():
+    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for needed in ("**/*.xlsx", "**/*.xls", "**/*.parquet", "**/*.csv.gz", "data", "mimic*"):
+        assert needed in patterns
