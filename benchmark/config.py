@@ -49,6 +49,11 @@ def check_bounds(field: dataclasses.Field, value: Any, where: str) -> None:
                           f"({field.metadata.get('help', 'see params.yaml')})")
 
 
+# Every top-level section of params.yaml and the profiles (``extends``: the profile overlay's base file).
+SECTIONS = ("extends", "profile", "seed", "runtime", "datasets", "metrics", "experts", "testbed", "hybrid", "llm",
+            "report", "paper", "regress", "eag_rl", "robustness", "cross_domain")
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """Read a params file; a missing or malformed file is reported with its path."""
     path = Path(path)
@@ -60,6 +65,14 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        import difflib
+
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, SECTIONS, 1))
+                 else repr(key) for key in unknown]
+        raise ConfigError(f"{path}: unknown top-level section(s) {', '.join(hints)}; the sections are "
+                          f"{sorted(SECTIONS)} (a misspelt section would be ignored: fix or remove it)")
     return data
 
 

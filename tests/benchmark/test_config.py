@@ -44,3 +44,12 @@ def test_values_outside_the_bounds_name_the_key_and_the_range(key, value, messag
 def test_the_suites_settings_have_ranges(cls, data, key):
     with pytest.raises(ConfigError, match=rf"params\.yaml: x\.{key}: .* is out of range"):
         from_mapping(cls, data, "params.yaml: x")
+
+
+def test_a_misspelt_top_level_section_is_an_error(tmp_path):
+    from benchmark.config import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("runtim:\n  threads: 2\nseed: 1\n")
+    with pytest.raises(ConfigError, match=r"params\.yaml: unknown top-level section\(s\) 'runtim' \(did you mean 'runtime'\?\)"):
+        load_params(path)
