@@ -10,9 +10,8 @@ import argparse
 import importlib
 import sys
 
-from benchmark.runtime import terminate_as_exit
-
 from benchmark.config import ConfigError
+from benchmark.runtime import terminate_as_exit
 
 # Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
 # The names let ``eagrl <stage>`` import only that stage's module: every stage of `dvc repro` is its own

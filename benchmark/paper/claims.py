@@ -20,7 +20,7 @@ evidence about the method, not about the paper's numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,8 @@ from benchmark.paper.evidence import (
     INCONCLUSIVE,
     SUPPORTS,
     UNDECIDED,
-    Evidence,
-    judge,
+    Comparison,
+    Context,
     overall,
     tally,
 )
@@ -99,94 +99,6 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
         if claim["test"] not in TESTS:
             raise ConfigError(f"{path}: claim {claim['id']}: unknown test {claim['test']!r}; known: {sorted(TESTS)}")
     return claims
-
-
-# ------------------------------------------------------------------------------------------ comparisons
-@dataclass
-class Comparison:
-    """One comparison of a claim: the contrast Σ wᵢ·metric(recordᵢ) it says is positive, and its test."""
-
-    label: str
-    terms: list[tuple[float, Record]]
-    metric: str
-    difference: float = float("nan")
-    ci: tuple[float, float] = (float("nan"), float("nan"))
-    p_value: float | None = None
-    note: str = ""
-    outcome: str = UNDECIDED
-
-    def row(self, **cell: Any) -> dict[str, Any]:
-        """The comparison as an evidence row, after ``cell`` (data set, task, ...)."""
-        ci = "" if math.isnan(self.ci[0]) else f" [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
-        return {**cell, "comparison (claimed > 0)": self.label, "metric": self.metric.upper(),
-                "difference [95% CI]": f"{self.difference:+.3f}{ci}", "p": _p(self.p_value),
-                "outcome": self.outcome + (f" ({self.note})" if self.note else "")}
-
-
-class Context:
-    """Records + settings shared by the tests, with the paired evidence computed once per record."""
-
-    def __init__(self, records: list[Record], config: ClaimsConfig, metrics_config: MetricsConfig | None = None):
-        self.records = records
-        self.config = config
-        self.metrics_config = metrics_config or MetricsConfig()
-        self.evidence = Evidence(self.metrics_config, config.resamples, self.metrics_config.seed)
-
-    def select(self, method: str | None = None, family: str | None = None, dataset: str | None = None,
-               task: str | None = None, backbone: Any = "any", condition: str | None = STANDARD,
-               source: str | None = None) -> list[Record]:
-        """Records matching every given field; ``backbone='any'`` skips it, ``source`` is the training set
-        (default: in-domain only)."""
-        out = []
-        for record in self.records:
-            d = record.descriptor
-            if method is not None and d.method != method:
-                continue
-            if family is not None and d.family != family:
-                continue
-            if dataset is not None and d.dataset != dataset:
-                continue
-            if task is not None and d.task != task:
-                continue
-            if condition is not None and d.condition != condition:
-                continue
-            if backbone != "any" and not backbone_matches(backbone, d.backbone):
-                continue
-            if d.source_dataset != (source if source is not None else d.dataset):
-                continue
-            out.append(record)
-        return out
-
-    def measure(self, label: str, terms: Sequence[tuple[float, Record]], metric: str) -> Comparison:
-        """A comparison with its contrast on the bootstrap means, and its paired test where one is possible."""
-        comparison = Comparison(label, list(terms), metric)
-        comparison.difference = float(sum(weight * record.mean(metric) for weight, record in terms))
-        try:
-            contrast = self.evidence.contrast(terms, metric)
-        except (PredictionsError, ValueError) as error:
-            comparison.note = f"no paired test: {str(error).split(';')[0]}"
-            return comparison
-        comparison.difference, comparison.p_value = contrast.difference, contrast.p_value
-        comparison.ci = (contrast.ci_low, contrast.ci_high)
-        return comparison
-
-    def judge(self, comparisons: Sequence[Comparison]) -> list[str]:
-        """Set and return every comparison's outcome; m = len(comparisons) for the Bonferroni bound."""
-        for comparison in comparisons:
-            comparison.outcome = judge(comparison.difference, comparison.p_value, self.config.alpha,
-                                       len(comparisons), self.config.decision)
-        return [comparison.outcome for comparison in comparisons]
-
-    def inventory(self) -> str:
-        """What was collected, for not-testable reasons: counts per family and the data sets."""
-        if not self.records:
-            return "no metrics file was collected (report.sources in params.yaml matched nothing)"
-        families: dict[str, int] = {}
-        for record in self.records:
-            families[record.descriptor.family] = families.get(record.descriptor.family, 0) + 1
-        datasets = sorted({r.descriptor.dataset for r in self.records})
-        return (f"collected {len(self.records)} evaluation(s): "
-                + ", ".join(f"{k} {v}" for k, v in sorted(families.items())) + f"; data sets {datasets}")
 
 
 def _fmt(record: Record, metric: str) -> str:

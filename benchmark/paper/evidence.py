@@ -1,5 +1,9 @@
 """Paired evidence for the claim tests: every comparison a claim makes, tested on the same patients.
 
+:class:`Context` holds the collected records and finds the ones a claim needs; :meth:`Context.measure` turns
+one comparison into a :class:`Comparison` with its paired test (:class:`Evidence`), :meth:`Context.judge` sets
+the outcomes of a claim's comparisons.
+
 A claim compares collected evaluations (:class:`benchmark.main_table.Record`). Each comparison is a linear
 *contrast* of their metrics that the claim says is positive: ``EAG-RL − baseline`` (C1, C5),
 ``w/o stage 1 − w/o stage 2`` (C3), ``degradation(comparator) − degradation(EAG-RL)`` (C4). Its sampling
@@ -28,15 +32,19 @@ paper's tables do (two outcomes, no inconclusive); the p-values are still report
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError, read_predictions
 from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig, bootstrap_indices, resolve_unparsable, two_sided_p
+from benchmark.paper.compare import backbone_matches
 from benchmark.seeds import seed_mean_resamples
 
 SUPPORTS, CONTRADICTS, UNDECIDED = "supports", "contradicts", "undecided"
@@ -89,12 +97,12 @@ class Evidence:
         and the number of patients. Raises :class:`PredictionsError` when the records hold other patients."""
         loaded = [self._load(record) for record in records]
         ids, labels, _ = loaded[0]
-        for record, (other_ids, other_labels, _) in zip(records[1:], loaded[1:]):
+        for record, (other_ids, other_labels, _) in zip(records[1:], loaded[1:], strict=True):
             if other_ids != ids or not np.array_equal(other_labels, labels):
                 raise PredictionsError(f"{record.path} and {records[0].path} do not hold the same patients and "
                                        f"labels; no paired test")
         points, arrays = [], []
-        for record, (_, _, by_seed) in zip(records, loaded):
+        for record, (_, _, by_seed) in zip(records, loaded, strict=True):
             key = (record.path, metric)
             if key not in self._scores:  # the same patients and seed always give the same resamples
                 indices = bootstrap_indices(labels, self.resamples, self.seed)
@@ -143,3 +151,92 @@ def tally(outcomes: Sequence[str]) -> str:
     """``"a supports, b contradict, c undecided of n"`` for a verdict's reason."""
     return (f"{outcomes.count(SUPPORTS)} support, {outcomes.count(CONTRADICTS)} contradict and "
             f"{outcomes.count(UNDECIDED)} are undecided of {len(outcomes)} comparison(s)")
+
+
+@dataclass
+class Comparison:
+    """One comparison of a claim: the contrast Σ wᵢ·metric(recordᵢ) it says is positive, and its test."""
+
+    label: str
+    terms: list[tuple[float, Record]]
+    metric: str
+    difference: float = float("nan")
+    ci: tuple[float, float] = (float("nan"), float("nan"))
+    p_value: float | None = None
+    note: str = ""
+    outcome: str = UNDECIDED
+
+    def row(self, **cell: Any) -> dict[str, Any]:
+        """The comparison as an evidence row, after ``cell`` (data set, task, ...)."""
+        ci = "" if math.isnan(self.ci[0]) else f" [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
+        p = "—" if self.p_value is None else f"{self.p_value:.3g}"
+        return {**cell, "comparison (claimed > 0)": self.label, "metric": self.metric.upper(),
+                "difference [95% CI]": f"{self.difference:+.3f}{ci}", "p": p,
+                "outcome": self.outcome + (f" ({self.note})" if self.note else "")}
+
+
+class Context:
+    """Records + settings shared by the tests, with the paired evidence computed once per record."""
+
+    def __init__(self, records: list[Record], config: Any, metrics_config: MetricsConfig | None = None):
+        """``config``: a :class:`benchmark.paper.claims.ClaimsConfig` (alpha, decision, resamples)."""
+        self.records = records
+        self.config = config
+        self.metrics_config = metrics_config or MetricsConfig()
+        self.evidence = Evidence(self.metrics_config, config.resamples, self.metrics_config.seed)
+
+    def select(self, method: str | None = None, family: str | None = None, dataset: str | None = None,
+               task: str | None = None, backbone: Any = "any", condition: str | None = STANDARD,
+               source: str | None = None) -> list[Record]:
+        """Records matching every given field; ``backbone='any'`` skips it, ``source`` is the training set
+        (default: in-domain only)."""
+        out = []
+        for record in self.records:
+            d = record.descriptor
+            if method is not None and d.method != method:
+                continue
+            if family is not None and d.family != family:
+                continue
+            if dataset is not None and d.dataset != dataset:
+                continue
+            if task is not None and d.task != task:
+                continue
+            if condition is not None and d.condition != condition:
+                continue
+            if backbone != "any" and not backbone_matches(backbone, d.backbone):
+                continue
+            if d.source_dataset != (source if source is not None else d.dataset):
+                continue
+            out.append(record)
+        return out
+
+    def measure(self, label: str, terms: Sequence[tuple[float, Record]], metric: str) -> Comparison:
+        """A comparison with its contrast on the bootstrap means, and its paired test where one is possible."""
+        comparison = Comparison(label, list(terms), metric)
+        comparison.difference = float(sum(weight * record.mean(metric) for weight, record in terms))
+        try:
+            contrast = self.evidence.contrast(terms, metric)
+        except (PredictionsError, ValueError) as error:
+            comparison.note = f"no paired test: {str(error).split(';')[0]}"
+            return comparison
+        comparison.difference, comparison.p_value = contrast.difference, contrast.p_value
+        comparison.ci = (contrast.ci_low, contrast.ci_high)
+        return comparison
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[str]:
+        """Set and return every comparison's outcome; m = len(comparisons) for the Bonferroni bound."""
+        for comparison in comparisons:
+            comparison.outcome = judge(comparison.difference, comparison.p_value, self.config.alpha,
+                                       len(comparisons), self.config.decision)
+        return [comparison.outcome for comparison in comparisons]
+
+    def inventory(self) -> str:
+        """What was collected, for not-testable reasons: counts per family and the data sets."""
+        if not self.records:
+            return "no metrics file was collected (report.sources in params.yaml matched nothing)"
+        families: dict[str, int] = {}
+        for record in self.records:
+            families[record.descriptor.family] = families.get(record.descriptor.family, 0) + 1
+        datasets = sorted({r.descriptor.dataset for r in self.records})
+        return (f"collected {len(self.records)} evaluation(s): "
+                + ", ".join(f"{k} {v}" for k, v in sorted(families.items())) + f"; data sets {datasets}")

@@ -127,8 +127,8 @@ def test_overlay_profile_with_a_missing_base_names_the_field(tmp_path):
 
 
 def test_an_expected_error_is_one_line_with_status_2_and_debug_shows_the_traceback(tmp_path, capsys):
-    from benchmark.config import ConfigError
     from benchmark.cli import main
+    from benchmark.config import ConfigError
 
     missing = tmp_path / "absent.yaml"
     assert main(["verify", "--params", str(missing)]) == 2

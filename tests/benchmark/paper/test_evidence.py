@@ -87,7 +87,7 @@ def test_a_contrast_is_linear_in_its_terms(tmp_path):
     records = [record(tmp_path / str(q), q, seed=int(10 * q), method=str(q), **FIELDS) for q in (0.2, 0.9, 1.5)]
     evidence = Evidence(CONFIG, 50, 1)
     weights = (1.0, -0.5, -0.5)
-    combined = evidence.contrast(list(zip(weights, records)), "auprc")
+    combined = evidence.contrast(list(zip(weights, records, strict=True)), "auprc")
     points, resampled, _ = evidence.scores(records, "auprc")
     assert combined.difference == pytest.approx(float(np.dot(weights, points)))
     assert np.allclose(combined.resampled, np.dot(weights, resampled))
