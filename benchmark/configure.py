@@ -91,6 +91,10 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
             from benchmark.data.mimic_iv import check_input
 
             check_input(value)
+        if key == "tjh":  # likewise: a corrupt workbook, missing columns or bad outcomes are reported now
+            from benchmark.data.tjh import read_workbook
+
+            read_workbook(value, where=f"{flag} {value}")
         current = dict(datasets.get(key) or entry)
         current["path"] = str(Path(value).resolve())
         datasets[key] = current

@@ -62,8 +62,9 @@ def test_console_script_entry_point():
 def test_configure_adds_tjh_and_keeps_comments(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text((REPO / "params.yaml").read_text())
-    workbook = tmp_path / "tjh.xlsx"
-    workbook.write_bytes(b"placeholder bytes: configure only checks that the path exists")
+    from tests.benchmark.data.test_tjh import write_tiny_workbook
+
+    workbook = write_tiny_workbook(tmp_path / "tjh.xlsx")
     configure(params, tjh=str(workbook))
     data = YAML().load(params.read_text())
     assert data["datasets"]["tjh"]["source"] == "tjh"
@@ -94,6 +95,17 @@ def test_configure_rejects_missing_path(tmp_path, capsys):
     params.write_text((REPO / "params.yaml").read_text())
     assert main(["configure", "--params", str(params), "--tjh", str(tmp_path / "absent.xlsx")]) == 2
     assert "path not found" in capsys.readouterr().err
+
+
+def test_configure_rejects_a_corrupt_workbook_now_not_at_repro(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    workbook = tmp_path / "tjh.xlsx"
+    workbook.write_bytes(b"not a workbook")
+    assert main(["configure", "--params", str(params), "--tjh", str(workbook)]) == 2
+    err = capsys.readouterr().err
+    assert f"--tjh {workbook}.path: cannot read '{workbook}' as an Excel workbook" in err
+    assert "tjh" not in YAML().load(params.read_text())["datasets"]  # params.yaml untouched
 
 
 def test_prepare_unknown_dataset_is_named(tmp_path, capsys):

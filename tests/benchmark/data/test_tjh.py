@@ -39,6 +39,11 @@ def _row(pid, date, age, gender, admitted, outcome, **labs):
 @pytest.fixture(scope="module")
 def tiny_workbook(tmp_path_factory):
     """Three hand-made patients + 12 one-draw fillers, in the workbook's real column order."""
+    return write_tiny_workbook(tmp_path_factory.mktemp("tjh") / "tiny.xlsx")
+
+
+def write_tiny_workbook(path):
+    """The tiny workbook of :func:`tiny_workbook` at ``path`` (also used by the configure tests)."""
     rows = [
         # patient 1: survivor, male; two draws on day 0 (one id missing -> forward-filled), a negative on day 2
         _row(1, "2020-02-01 12:00", 50, 1, "2020-02-01 10:00", 0, **{PLT: 100.0, GLU: 5.0, NUCLEIC: -1.0}),
@@ -57,7 +62,6 @@ def tiny_workbook(tmp_path_factory):
     frame = pd.DataFrame(rows)
     columns = HEADER + LAB_COLUMNS[:63] + [NUCLEIC] + LAB_COLUMNS[63:]
     assert len(columns) == 81  # the released workbook has 81 columns
-    path = tmp_path_factory.mktemp("tjh") / "tiny.xlsx"
     frame[columns].to_excel(path, index=False)
     return path
 
