@@ -310,8 +310,18 @@ def check_input(path: str | Path, input_format: str = "auto") -> Literal["raw", 
             raise MimicIVError(f"MIMIC-IV path {path}: a file, but raw input needs the folder holding hosp/ and icu/ "
                                f"({EXPECTED_VERSION}); for the paper group's preprocessed file use a .parquet path "
                                f"or input_format: parquet")
+        problems = []
         for table in TABLES:
-            table_path(path, table)
+            try:
+                table_path(path, table)
+            except MimicIVError as error:
+                problems.append((table, str(error)))
+        if len(problems) == 1:
+            raise MimicIVError(problems[0][1])
+        if problems:
+            missing = ", ".join(f"{TABLES[t][0]}/{t}.csv.gz" for t, _ in problems)
+            raise MimicIVError(f"MIMIC-IV path {path}: {len(problems)} of {len(TABLES)} tables not found: {missing}. "
+                               + problems[0][1].split(". ", 1)[1])
     return kind  # type: ignore[return-value]
 
 

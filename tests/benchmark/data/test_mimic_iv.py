@@ -486,6 +486,16 @@ def test_missing_table_names_table_and_version(mimic_root, tmp_path):
     assert "'chartevents'" in message and "icu/chartevents.csv.gz" in message and "v2.2" in message
 
 
+def test_every_missing_table_is_named(mimic_root, tmp_path):
+    root = copy_root(mimic_root, tmp_path)
+    (root / "icu" / "chartevents.csv.gz").unlink()
+    (root / "hosp" / "labevents.csv.gz").unlink()
+    with pytest.raises(MimicIVError) as error:
+        check_input(root)
+    message = str(error.value)
+    assert "2 of 7 tables not found: icu/chartevents.csv.gz, hosp/labevents.csv.gz" in message and "v2.2" in message
+
+
 def test_missing_column_names_table_column_and_version(mimic_root, tmp_path):
     root = copy_root(mimic_root, tmp_path)
     path = root / "hosp" / "admissions.csv.gz"
