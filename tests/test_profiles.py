@@ -142,8 +142,9 @@ def test_paper_profile_values():
 def test_configure_selects_the_paper_profile_and_sets_a_data_path(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS.read_text())
-    workbook = tmp_path / "tjh.xlsx"
-    workbook.write_bytes(b"placeholder: configure only checks that the path exists")
+    from tests.benchmark.data.test_tjh import write_tiny_workbook
+
+    workbook = write_tiny_workbook(tmp_path / "tjh.xlsx")  # configure reads it (a corrupt one fails there)
     configure(params, tjh=str(workbook), profile=str(PAPER))
     data = load_params(params)
     assert data["profile"] == "paper"
