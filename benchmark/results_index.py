@@ -22,13 +22,12 @@ so the index lists them all.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from benchmark.config import load_params
-from benchmark.runtime import LOGGER, atomic_write_text, configure_logging
+from benchmark.runtime import LOGGER, atomic_write_text, configure_logging, sha256_file
 from benchmark.tables import markdown_table
 
 RESULTS = Path("results")
@@ -44,15 +43,6 @@ SUBFOLDERS = {
     "tjh": "real-data (TJH) tables of the deep-learning experts, written by `make tjh-tables TJH=/path/to/"
            "time_series_375_prerpocess_en.xlsx` (a scratch run with the workbook; see tjh/README.md)",
 }
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Tracked paths that `dvc repro` itself rewrites: a change there does not mean the code differs from the commit.

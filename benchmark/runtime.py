@@ -122,6 +122,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (workbooks, GGUF weights, results files)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def remove_leftovers(path: str | Path) -> list[Path]:
     """Remove the hidden ``.<name>.*`` siblings of ``path`` that an interrupted :func:`atomic_directory` left
     behind; returns them (each is logged, as a killed run is worth knowing about)."""

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchmark.runtime import atomic_directory
+from benchmark.runtime import atomic_directory, sha256_file
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -46,12 +46,10 @@ def check_source(provenance: dict[str, Any], meta_path: Path) -> None:
     workbook at the same path does not make ``dvc repro`` rebuild the cohort: every stage that reads it stops
     here instead, naming the fix. A workbook that is no longer there is not checked (the cohort stands alone).
     """
-    import hashlib
-
     workbook, recorded = provenance.get("workbook"), provenance.get("sha256")
     if not workbook or not recorded or not Path(workbook).is_file():
         return
-    digest = hashlib.sha256(Path(workbook).read_bytes()).hexdigest()
+    digest = sha256_file(workbook)
     if digest != recorded:
         raise CohortError(f"{meta_path}: provenance.sha256: the cohort was built from {workbook} "
                           f"(sha256 {recorded[:12]}), which has changed since (now {digest[:12]}); rebuild it with "

@@ -41,7 +41,6 @@ Column names keep the workbook's English spelling with surrounding spaces stripp
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,7 @@ from benchmark.config import ConfigError, option
 from benchmark.data.cohort import Cohort, FeatureSpec
 from benchmark.data.metadata import reference_range_of, unit_of
 from benchmark.data.preprocess import fit_normalisation, normalise_and_impute, stratified_split
+from benchmark.runtime import sha256_file
 
 LOGGER = logging.getLogger("eagrl")
 ID, DATE, AGE, SEX = "PATIENT_ID", "RE_DATE", "age", "gender"
@@ -236,14 +236,6 @@ def _paper_split(labels: np.ndarray, n_test: int, val_fraction: float, seed: int
     return split.astype(str)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_tjh(config: TJHConfig, name: str = "tjh", where: str = "params.yaml") -> Cohort:
     """Build the TJH cohort from the workbook at ``config.path`` (see the module docstring)."""
     if config.source != "tjh":
@@ -289,7 +281,7 @@ def build_tjh(config: TJHConfig, name: str = "tjh", where: str = "params.yaml") 
         name=name, domain=config.domain, features=features, static_features=list(STATIC_FEATURES),
         tasks=["mortality"], ids=ids, n_visits=n_visits.astype(np.int64), times=times, raw=raw, values=values,
         mask=~np.isnan(raw), static=static, labels=labels, split=split, normalisation=stats,
-        provenance={"source": "tjh", "workbook": str(config.path), "sha256": _sha256(Path(config.path)),
+        provenance={"source": "tjh", "workbook": str(config.path), "sha256": sha256_file(config.path),
                     "counts": counts, "aggregation": "mean of the non-missing draws per patient and calendar day"},
     )
     cohort.validate(source=f"{where} (TJH workbook {config.path})")

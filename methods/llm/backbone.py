@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import importlib.util
 import json
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import ConfigError, describe, to_mapping
-from benchmark.runtime import LOGGER, atomic_directory, start_stage
+from benchmark.runtime import LOGGER, atomic_directory, sha256_file, start_stage
 from methods.llm.config import BackboneConfig, LoRASettings, load_llm_config
 
 MANIFEST = "backbone.json"
@@ -144,14 +143,6 @@ def resolve_device(name: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_gguf(gguf_path: str | Path, out_dir: str | Path, dtype: str = "float32") -> dict[str, Any]:
     """Dequantize a GGUF model with transformers + gguf and save it as a safetensors model directory.
 
@@ -208,7 +199,7 @@ def build_backbone(config: BackboneConfig) -> Path:
         if resolved.needs_conversion:
             gguf = Path(resolved.location)
             manifest.update(convert_gguf(gguf, tmp))  # float32: the lossless dequantization; loads cast
-            manifest.update({"weights": "local", "gguf_file": gguf.name, "gguf_sha256": _sha256(gguf)})
+            manifest.update({"weights": "local", "gguf_file": gguf.name, "gguf_sha256": sha256_file(gguf)})
         else:
             from transformers import AutoConfig, AutoTokenizer
 
