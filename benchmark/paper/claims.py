@@ -185,6 +185,7 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
         outcomes = [c.outcome for c in group]
         verdict.evidence.append({**_cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": _fmt(eag, metric),
                                  "EAG-RL seeds": max(len(eag.seed_predictions), 1),
+                                 "n": group[best_index].n_patients or "—",
                                  "best baseline": method_key(baselines[best_index].descriptor),
                                  "best [95% CI]": _fmt(baselines[best_index], metric),
                                  "Δ (vs best)": f"{group[best_index].difference:+.3f}",

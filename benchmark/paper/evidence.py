@@ -163,6 +163,7 @@ class Comparison:
     difference: float = float("nan")
     ci: tuple[float, float] = (float("nan"), float("nan"))
     p_value: float | None = None
+    n_patients: int | None = None
     note: str = ""
     outcome: str = UNDECIDED
 
@@ -171,6 +172,7 @@ class Comparison:
         ci = "" if math.isnan(self.ci[0]) else f" [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
         p = "—" if self.p_value is None else f"{self.p_value:.3g}"
         return {**cell, "comparison (claimed > 0)": self.label, "metric": self.metric.upper(),
+                "n": self.n_patients if self.n_patients is not None else "—",
                 "difference [95% CI]": f"{self.difference:+.3f}{ci}", "p": p,
                 "outcome": self.outcome + (f" ({self.note})" if self.note else "")}
 
@@ -221,6 +223,7 @@ class Context:
             return comparison
         comparison.difference, comparison.p_value = contrast.difference, contrast.p_value
         comparison.ci = (contrast.ci_low, contrast.ci_high)
+        comparison.n_patients = contrast.n_patients
         return comparison
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[str]:

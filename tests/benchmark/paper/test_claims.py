@@ -172,7 +172,7 @@ def test_seeds_of_a_record_are_pooled(tmp_path):
     assert len(eag.seed_predictions) == 3
     c1 = _by_id(verify_claims(records, TESTS, FAST))["C1"]
     assert c1.status == FAILS, c1.reason  # two of three seeds are worse than chance
-    assert c1.evidence[0]["EAG-RL seeds"] == 3
+    assert c1.evidence[0]["EAG-RL seeds"] == 3 and c1.evidence[0]["n"] == 120  # the patients the test rests on
 
 
 def test_config_checks_the_decision_rule():
