@@ -103,7 +103,8 @@ class RLConfig:
     num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).", minimum=2)
     prompts_per_generation: int = _option(2, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).", minimum=1)
     micro_batch_size: int = _option(0, "Completions per forward/backward pass (gradient accumulation over the generation batch; 0 = the whole batch at once). Only memory and floating-point summation order change: one optimiser step still uses the whole batch. Must divide prompts_per_generation × num_generations.", minimum=0)
-    num_iterations: int = _option(2, "μ: optimiser steps per generation batch. ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.", minimum=1)
+    steps_per_generation: int = _option(1, "Optimiser steps each generation batch is split into (TRL steps_per_generation; PPO's minibatches): the batch is generated once, shuffled and cut into this many slices, one optimiser step each, and the μ iterations repeat the pass. 1 = one step on the whole batch. Larger values generate less often (one batched generate call for several steps) and let the policy move between the slices, so the clip acts. Must divide prompts_per_generation × num_generations.", minimum=1)
+    num_iterations: int = _option(2, "μ: passes over each generation batch (each pass = steps_per_generation optimiser steps). ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.", minimum=1)
     max_steps: int = _option(4, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for a few minutes on 2 CPU cores with SmolLM2-135M.", minimum=1)
     learning_rate: float = _option(5e-4, "AdamW learning rate of the LoRA weights (constant after warm-up). High because the default profile takes few steps, and so that the ratio moves enough for any clip to act.")
     lr_scheduler: str = _option("constant_with_warmup", "transformers learning-rate schedule name.")
@@ -306,13 +307,19 @@ def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype
 
 
 def micro_batches(config: RLConfig) -> tuple[int, int]:
-    """(completions per forward/backward pass, passes per optimiser step) for the generation batch of ``config``."""
+    """(completions per forward/backward pass, passes per optimiser step) for one optimiser step of ``config``:
+    the generation batch (prompts_per_generation × num_generations) cut into ``steps_per_generation`` slices."""
     batch = config.prompts_per_generation * config.num_generations
-    micro = config.micro_batch_size or batch
-    if micro < 1 or batch % micro:
-        raise ConfigError(f"{SECTION}.rl.train.micro_batch_size = {config.micro_batch_size} must divide the generation "
-                          f"batch prompts_per_generation × num_generations = {batch} (or be 0 = the whole batch)")
-    return micro, batch // micro
+    if batch % config.steps_per_generation:
+        raise ConfigError(f"{SECTION}.rl.train.steps_per_generation = {config.steps_per_generation} must divide the "
+                          f"generation batch prompts_per_generation × num_generations = {batch}")
+    step = batch // config.steps_per_generation
+    micro = config.micro_batch_size or step
+    if micro < 1 or step % micro:
+        raise ConfigError(f"{SECTION}.rl.train.micro_batch_size = {config.micro_batch_size} must divide the completions "
+                          f"of one optimiser step, prompts_per_generation × num_generations / steps_per_generation = "
+                          f"{step} (or be 0 = all of them)")
+    return micro, step // micro
 
 
 def reward_functions(rewards: RewardConfig, config: RLConfig, vocabulary: Sequence[str]):
@@ -328,7 +335,8 @@ def reward_functions(rewards: RewardConfig, config: RLConfig, vocabulary: Sequen
 
 
 def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str, reward_weights: Sequence[float] = (1.0,)):
-    """The ``trl.GRPOConfig`` of a run (one generation batch per ``num_iterations`` optimiser steps).
+    """The ``trl.GRPOConfig`` of a run (one generation batch per ``steps_per_generation × num_iterations``
+    optimiser steps).
 
     With a ``micro_batch_size`` below the generation batch, each optimiser step accumulates gradients over
     the batch's micro-batches (TRL's ``steps_per_generation`` = ``gradient_accumulation_steps`` = their
@@ -340,7 +348,8 @@ def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str, reward
     on_gpu = device.startswith("cuda")
     return GRPOConfig(
         output_dir=output_dir, max_steps=config.max_steps, per_device_train_batch_size=micro,
-        gradient_accumulation_steps=passes, steps_per_generation=passes, num_generations=config.num_generations,
+        gradient_accumulation_steps=passes, steps_per_generation=passes * config.steps_per_generation,
+        num_generations=config.num_generations,
         num_iterations=config.num_iterations, learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, beta=config.beta, temperature=config.temperature, top_p=config.top_p,

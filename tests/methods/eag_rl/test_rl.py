@@ -377,6 +377,37 @@ def test_micro_batches_accumulate_to_the_whole_batch_step(tokenizer, tmp_path, l
         assert torch.allclose(whole[name], accumulated[name], atol=1e-6), name
 
 
+def test_steps_per_generation_cuts_one_generated_batch_into_several_optimiser_steps(tokenizer, tmp_path):
+    """steps_per_generation = 2, μ = 2: 8 completions are generated once and serve 4 optimiser steps of 4."""
+    from methods.eag_rl.rl import grpo_args, micro_batches
+
+    config = RLConfig(num_generations=2, prompts_per_generation=4, steps_per_generation=2, num_iterations=2,
+                      max_steps=8, learning_rate=1e-2, adaptive_clip=True, seed=0, progress=False)
+    assert micro_batches(config) == (4, 1)
+    args = grpo_args(config, str(tmp_path), "cpu", "float32")
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.steps_per_generation,
+            args.generation_batch_size) == (4, 1, 2, 8)
+    args.max_completion_length, args.disable_tqdm = 8, True
+    trainer = EAGRLTrainer(
+        model=tiny_model(tokenizer), reward_funcs=[toy_reward], args=args,
+        train_dataset=Dataset.from_list([{"prompt": f"patient {i} record:", "kind": "varying"} for i in range(16)]),
+        processing_class=tokenizer, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        adaptive_clip=AdaptiveClip(0.2, 0.4, "group"))
+    trainer.train()
+    assert trainer.state.global_step == 8
+    assert trainer._generation_round == 2  # 8 steps / (2 slices × μ = 2)
+    assert len(trainer.trajectory_records) == 16  # two generation batches of 4 patients × 2 completions
+
+
+def test_steps_per_generation_must_divide_the_generation_batch():
+    from methods.eag_rl.rl import micro_batches
+
+    with pytest.raises(ConfigError, match="steps_per_generation = 3 must divide"):
+        micro_batches(RLConfig(num_generations=4, prompts_per_generation=2, steps_per_generation=3))
+    with pytest.raises(ConfigError, match="micro_batch_size = 4 must divide the completions of one optimiser step"):
+        micro_batches(RLConfig(num_generations=4, prompts_per_generation=3, steps_per_generation=2, micro_batch_size=4))
+
+
 def test_a_micro_batch_must_divide_the_generation_batch():
     from benchmark.config import ConfigError
     from methods.eag_rl.rl import RLConfig, micro_batches
