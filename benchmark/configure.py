@@ -21,6 +21,7 @@ evaluated on its target). Entries already there are kept; nothing is removed.
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,42 @@ def add_cross_domain_pairs(data) -> None:
         _append_once(rl.setdefault("pairs", []), {"dataset": "mimic_iv", "task": CROSS_DOMAIN_TASK})
 
 
+def _last_leaf(mapping) -> tuple[CommentedMap, object] | None:
+    """(mapping, key) of the last scalar entry of ``mapping``, descending into nested block mappings."""
+    while isinstance(mapping, CommentedMap) and mapping:
+        key = list(mapping)[-1]
+        if not isinstance(mapping[key], CommentedMap):
+            return mapping, key
+        mapping = mapping[key]
+    return None
+
+
+def _move_section_comment(parent: CommentedMap, new_key: str) -> None:
+    """Keep the comment block that introduces the next top-level section above that section.
+
+    ruamel attaches the lines after a mapping's last entry (a blank line and ``# How predictions are scored``) to
+    that entry, so an entry appended after it would land under the next section's comment. The block moves from
+    the previous last entry to the appended one; the previous entry keeps its own end-of-line comment.
+    """
+    keys = list(parent)
+    if len(keys) < 2:
+        return
+    before, after = _last_leaf(parent[keys[-2]]), _last_leaf(parent[new_key])
+    if before is None or after is None:
+        return
+    mapping, key = before
+    slots = mapping.ca.items.get(key)
+    token = slots[2] if slots and len(slots) > 2 else None
+    if token is None or "\n" not in token.value.rstrip("\n"):
+        return
+    own, rest = token.value.split("\n", 1)
+    token.value = own + "\n"
+    target, target_key = after
+    moved = copy.copy(token)
+    moved.value = "\n" + rest
+    target.ca.items[target_key] = [None, None, moved, None]
+
+
 def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, mimic_iv: str | None = None,
               profile: str | None = None) -> None:
     """Apply the requested switches to ``params_path``."""
@@ -95,9 +132,14 @@ def configure(params_path: str | Path = "params.yaml", tjh: str | None = None, m
             from benchmark.data.tjh import read_workbook
 
             read_workbook(value, where=f"{flag} {value}")
-        current = dict(datasets.get(key) or entry)
+        existing = datasets.get(key)
+        if isinstance(existing, CommentedMap):  # update in place: its comments (and the section comment) stay
+            existing["path"] = str(Path(value).resolve())
+            continue
+        current = CommentedMap(existing or entry)
         current["path"] = str(Path(value).resolve())
         datasets[key] = current
+        _move_section_comment(datasets, key)
     add_cross_domain_pairs(data)
     with params_path.open("w") as handle:
         yaml.dump(data, handle)

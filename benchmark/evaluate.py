@@ -260,6 +260,10 @@ def evaluate_file(predictions: str | Path, out: str | Path, params_path: str | P
     configure_logging()
     config = metrics_config(params_path)
     frame = read_predictions(predictions)
+    if frame["label"].nunique() < 2:
+        raise PredictionsError(f"{predictions}: column 'label': all {len(frame)} patients have label "
+                               f"{int(frame['label'].iloc[0])}, so AUROC and AUPRC are undefined; evaluate a set "
+                               f"with both outcomes (the whole test split, or a label-stratified subset)")
     result = evaluate(frame, config)
     result["predictions"] = str(predictions)
     if against is not None:

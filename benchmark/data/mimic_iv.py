@@ -368,12 +368,18 @@ def check_columns(path: Path, table: str) -> None:
         )
 
 
+INCOMPLETE_HINT = ("A truncated or corrupt .csv.gz (an interrupted download or copy) fails this way: download or copy "
+                   "it again and check it against PhysioNet's SHA256SUMS.txt.")
+
+
 def _read_small(path: Path, table: str) -> pd.DataFrame:
     """A dimension table (patients, admissions, icustays, dictionaries) with just the needed columns."""
     check_columns(path, table)
     _, required = TABLES[table]
     try:
         return pd.read_csv(path, usecols=list(required), low_memory=False)
+    except EOFError:  # a .csv.gz cut short (an interrupted download or copy)
+        raise MimicIVError(f"MIMIC-IV table '{table}' ({path}): the compressed file ends early. {INCOMPLETE_HINT}") from None
     except (ValueError, OSError, UnicodeDecodeError) as error:
         raise MimicIVError(f"MIMIC-IV table '{table}' ({path}) could not be parsed ({type(error).__name__}; the "
                            f"parser message is withheld because it may quote a row)") from None
@@ -405,7 +411,7 @@ def _stream(path: Path, table: str, block_mb: int) -> Iterator[pa.RecordBatch]:
     except (pa.ArrowException, OSError, ValueError) as error:
         source.close()
         raise MimicIVError(f"MIMIC-IV table '{table}' ({path}) could not be opened ({type(error).__name__}; "
-                           f"{withheld})") from None
+                           f"{withheld}). {INCOMPLETE_HINT}") from None
     done = 0
     with tqdm(total=os.path.getsize(path), unit="B", unit_scale=True, unit_divisor=1024,
               desc=f"mimic_iv {table}", mininterval=2.0) as bar:
@@ -418,8 +424,8 @@ def _stream(path: Path, table: str, block_mb: int) -> Iterator[pa.RecordBatch]:
                 except (pa.ArrowException, OSError, ValueError) as error:
                     raise MimicIVError(
                         f"MIMIC-IV table '{table}' ({path}) could not be parsed after about {done:,} bytes "
-                        f"({type(error).__name__}; {withheld}). Is the file complete and the {EXPECTED_VERSION} "
-                        f"{table} table?") from None
+                        f"({type(error).__name__}; {withheld}). Is it the {EXPECTED_VERSION} {table} table? "
+                        f"{INCOMPLETE_HINT}") from None
                 position = source.tell()
                 bar.update(position - done)
                 done = position

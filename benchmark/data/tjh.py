@@ -134,8 +134,26 @@ def read_workbook(path: str | Path, where: str = "params.yaml") -> pd.DataFrame:
         LOGGER.warning("%s: ignoring %d column(s) that are not in the released workbook: %s", path, len(extra),
                        extra[:10])
         frame = frame.drop(columns=extra)
+    if frame.empty:
+        raise ConfigError(f"{path}: the workbook has its header but no rows; save the sheet with its data (the "
+                          f"released file has one row per blood draw, 6120 in all)")
     check_outcomes(frame, path)
+    check_dates(frame, path)
     return frame
+
+
+def check_dates(frame: pd.DataFrame, path: str | Path) -> None:
+    """Every filled date cell must read as a date: one that does not is an error naming the column, the workbook
+    row and the cell, never a silently dropped visit. Blank ``RE_DATE`` cells stay allowed (``undated_rows``)."""
+    for column in (DATE, ADMISSION, DISCHARGE):
+        cells = frame[column]
+        parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
+        bad = parsed.isna() & cells.notna() & (cells.astype(str).str.strip() != "")
+        if bad.any():
+            rows = frame.index[bad]
+            examples = ", ".join(f"row {i + 2}: {cells[i]!r}" for i in rows[:3])
+            raise ConfigError(f"{path}: column '{column}': {int(bad.sum())} cell(s) are not dates, e.g. {examples}; "
+                              f"write them as dates (YYYY-MM-DD hh:mm:ss) or leave them blank")
 
 
 def check_outcomes(frame: pd.DataFrame, path: str | Path) -> None:

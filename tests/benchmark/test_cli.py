@@ -76,6 +76,12 @@ def test_configure_adds_tjh_and_keeps_comments(tmp_path):
                      {"source": "synthetic_icu", "target": "tjh", "task": "mortality"}]
     configure(params, tjh=str(workbook))  # idempotent
     assert len(YAML().load(params.read_text())["cross_domain"]["pairs"]) == 2
+    # the comment that introduces `metrics:` stays right above it, not above the appended tjh entry (issue 20 item 11)
+    lines = params.read_text().splitlines()
+    comment = next(i for i, line in enumerate(lines) if line.startswith("# How predictions are scored"))
+    assert lines[comment + 1] == "metrics:"
+    assert lines.index("  tjh:") < comment
+    assert "seed: 43            # a different seed from icu" in params.read_text()
 
 
 def test_configure_with_mimic_and_tjh_adds_the_papers_pair(tmp_path):

@@ -157,3 +157,18 @@ def test_cli_writes_metrics_json(tmp_path, capsys):
     params.write_text("metrics:\n  resamples: 50\n")
     assert main(["evaluate", str(pred), "--out", str(out), "--params", str(params)]) == 2
     assert "unknown key(s) ['resamples']" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_single_class_is_one_line_naming_the_file_and_the_fix(tmp_path, capsys):
+    """Issue 20 item 7: every patient with the same label ends as one error line with exit status 2, no traceback."""
+    pred = write_predictions(tmp_path / "one.csv", ["a", "b", "c"], np.zeros(3, dtype=int), np.array([0.2, 0.3, 0.1]))
+    out = tmp_path / "m.json"
+    status = None
+    try:
+        status = main(["evaluate", str(pred), "--out", str(out)])
+    except SystemExit as exit_info:
+        status = exit_info.code
+    err = capsys.readouterr().err
+    assert status == 2 and not out.exists()
+    assert f"{pred}: column 'label': all 3 patients have label 0" in err and "both outcomes" in err
+    assert "Traceback" not in err

@@ -601,3 +601,16 @@ def test_parquet_chosen_by_config_and_missing_column(tmp_path):
     c = build_mimic_iv(MimicIVConfig(path=str(path), input_format="parquet", n_test=2, max_train_val=0,
                                      val_fraction=0.25), "m")
     assert len(c) == 10 and dataclasses.asdict(c.normalisation)["mean"]
+
+
+@pytest.mark.parametrize("table", ["hosp/admissions", "icu/chartevents"])
+def test_a_truncated_table_is_named_as_truncated(mimic_root, tmp_path, table):
+    """Issue 20 item 7: a .csv.gz cut short (an interrupted copy) is one MimicIVError naming the file, not an EOFError."""
+    root = copy_root(mimic_root, tmp_path)
+    path = root / f"{table}.csv.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 20])  # the gzip trailer and the end of the stream are gone
+    with pytest.raises(MimicIVError) as error:
+        build_mimic_iv(config(root))
+    message = str(error.value).replace(str(path), "<path>")  # (the test's folder name holds "truncated" too)
+    assert "<path>" in message and "truncated or corrupt .csv.gz" in message and "SHA256SUMS" in message

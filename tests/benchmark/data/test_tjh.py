@@ -143,6 +143,24 @@ def test_an_outcome_that_is_not_0_or_1_is_an_error_naming_the_row(tmp_path, tiny
         read_workbook(path)
 
 
+def test_a_header_only_workbook_is_one_error_not_a_traceback(tmp_path, tiny_workbook):
+    """Issue 20 item 7: a workbook with its header and no rows is refused by name (it used to fail deep in numpy)."""
+    path = _edited(tmp_path, tiny_workbook, lambda frame: frame.drop(frame.index, inplace=True))
+    with pytest.raises(ConfigError, match=r"edited\.xlsx: the workbook has its header but no rows"):
+        read_workbook(path)
+
+
+@pytest.mark.parametrize("column", ["RE_DATE", "Admission time"])
+def test_a_cell_that_is_not_a_date_names_the_column_row_and_cell(tmp_path, tiny_workbook, column):
+    """Issue 20 item 7: an unparsable date names the file, the column, the Excel row and the cell."""
+    def edit(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[1, column] = "2020-13-45 99:00"
+    with pytest.raises(ConfigError, match=rf"edited\.xlsx: column '{column}': 1 cell\(s\) are not dates, "
+                                          r"e.g. row 3: '2020-13-45 99:00'"):
+        read_workbook(_edited(tmp_path, tiny_workbook, edit))
+
+
 def test_an_outcome_that_changes_within_a_patient_is_an_error(tmp_path, tiny_workbook):
     def edit(frame):
         frame.loc[4, "outcome"] = 0  # patient 2's second row says survived, the others died
