@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from benchmark.config import ConfigError
 from benchmark.data.cohort import NormalisationStats
 
 
@@ -30,7 +31,8 @@ def stratified_split(labels: np.ndarray, n_test: int | float, val_fraction: floa
         n_test = max(1, int(round(n_test * n)))
     n_test = int(n_test)
     if not 0 < n_test < n:
-        raise ValueError(f"n_test={n_test} must be between 1 and the number of patients - 1 ({n - 1})")
+        raise ConfigError(f"n_test = {n_test}: the cohort has {n} patients, so n_test must be between 1 and {n - 1} "
+                          f"(train and validation need the rest); lower datasets.<name>.n_test")
     positions = np.arange(n)
     stratify = labels if np.bincount(labels.astype(int)).min() >= 2 else None
     rest, test = train_test_split(positions, test_size=n_test, random_state=seed, stratify=stratify)

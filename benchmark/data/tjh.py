@@ -244,7 +244,8 @@ def _paper_split(labels: np.ndarray, n_test: int, val_fraction: float, seed: int
     """The paper group's split: unstratified test draw, then train/val stratified by outcome."""
     n = len(labels)
     if not 0 < n_test < n:
-        raise ValueError(f"n_test={n_test} must be between 1 and the number of patients - 1 ({n - 1})")
+        raise ConfigError(f"n_test = {n_test}: the cohort has {n} patients, so n_test must be between 1 and {n - 1} "
+                          f"(train and validation need the rest); lower datasets.<name>.n_test")
     rest, test = train_test_split(np.arange(n), test_size=n_test, random_state=seed, stratify=None)
     rest_labels = labels[rest]
     stratify = rest_labels if np.bincount(rest_labels.astype(int), minlength=2).min() >= 2 else None
@@ -276,6 +277,12 @@ def build_tjh(config: TJHConfig, name: str = "tjh", where: str = "params.yaml") 
     row = 0
     lab_values = daily[labs].to_numpy(dtype=np.float64)
     day_numbers = (daily["day"] - daily["admission_day"]).dt.days.to_numpy(dtype=np.float64)
+    counts["days_before_admission"] = int((day_numbers < 0).sum())
+    if counts["days_before_admission"]:  # kept, at negative day numbers: a draw before the recorded admission
+        LOGGER.warning("%s: %d patient-day(s) of %d patient(s) are dated before the admission day; they are kept at "
+                       "negative day numbers (check RE_DATE and 'Admission time' if that is not expected)",
+                       config.path, counts["days_before_admission"],
+                       int(daily.loc[day_numbers < 0, "patient"].nunique()))
     for i, k in enumerate(n_visits):
         raw[i, :k] = lab_values[row:row + k]
         times[i, :k] = day_numbers[row:row + k]

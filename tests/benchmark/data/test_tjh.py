@@ -262,3 +262,21 @@ def test_a_cohort_whose_workbook_changed_is_refused(tmp_path, tiny_workbook):
         Cohort.load(tmp_path / "tjh")
     workbook.unlink()
     Cohort.load(tmp_path / "tjh")  # a cohort whose workbook is gone stands alone
+
+
+def test_draws_before_admission_are_kept_counted_and_named(tmp_path, tiny_workbook, caplog):
+    """Issue 20's extra probes: a blood draw dated before admission is kept at a negative day, counted and logged."""
+    def edit(frame):
+        frame["RE_DATE"] = pd.to_datetime(frame["RE_DATE"])
+        frame.loc[0, "RE_DATE"] = frame.loc[0, "RE_DATE"] - pd.Timedelta(days=3)
+    path = _edited(tmp_path, tiny_workbook, edit)
+    with caplog.at_level("WARNING"):
+        cohort = build_tjh(TJHConfig(path=str(path), n_test=3))
+    assert cohort.provenance["counts"]["days_before_admission"] == 1
+    assert float(np.nanmin(cohort.times)) == -3.0
+    assert "dated before the admission day" in caplog.text and str(path) in caplog.text
+
+
+def test_a_test_split_as_large_as_the_cohort_is_a_config_error(tiny_workbook):
+    with pytest.raises(ConfigError, match=r"n_test = 100: the cohort has 14 patients, so n_test must be between 1 and 13"):
+        build_tjh(TJHConfig(path=str(tiny_workbook), n_test=100))

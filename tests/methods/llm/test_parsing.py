@@ -158,3 +158,12 @@ def test_qd_final_answer_may_be_a_sentence_with_one_probability(content, expecte
 def test_oxford_comma_list():
     assert split_features("Oxygen saturation, pH, and Glascow coma scale total.") == [
         "Oxygen saturation", "pH", "Glascow coma scale total"]
+
+
+@pytest.mark.parametrize("style", ["vanilla", "think_answer", "qd"])
+@pytest.mark.parametrize("text", ["", "x" * 100_000, "<Important Features>" + "Heart Rate, " * 9_000,
+                                  "<Final answer>" * 5_000])
+def test_an_empty_or_100kb_completion_is_unparsable_not_an_error(text, style):
+    """Issue 20's extra probes: an empty or runaway completion is an unparsable answer (counted, never dropped)."""
+    answer = parse_answer(text, style, ["Heart Rate", "pH"])
+    assert not answer.parsed and answer.probability is None
