@@ -258,8 +258,9 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressCon
         for key in sorted(set(old) | set(new)):
             if any(fnmatch.fnmatch(key, pattern) for pattern in config.exclude):
                 continue
-            if key not in new:
-                out.append(Difference(key, old[key], None, 0.0, "missing"))
+            sensitive = other_machine and any(fnmatch.fnmatch(key, p) for p in config.machine_sensitive)
+            if key not in new:  # on another machine a row keyed by its own scores (llm.json) moves with them
+                out.append(Difference(key, old[key], None, 0.0, "machine" if sensitive else "missing"))
             elif key not in old:
                 out.append(Difference(key, None, new[key], 0.0, "new"))
             else:

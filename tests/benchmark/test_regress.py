@@ -263,3 +263,17 @@ def test_the_default_config_ignores_timings_but_not_scores():
     assert {d.status for d in compare(committed, fresh, config)} == {"ok"}
     fresh["llm.json"][0]["auroc"] = 0.51
     assert [d.key for d in compare(committed, fresh, config) if d.status == "changed"] == ["llm.json:Vanilla/auroc"]
+
+
+def test_on_another_machine_a_machine_sensitive_row_keyed_by_its_scores_may_move():
+    """llm.json keys a row by its formatted scores: on another CPU the old key is 'machine', not 'missing'."""
+    from benchmark.regress import RegressConfig, compare
+
+    config = RegressConfig(machine_sensitive=["llm.json:*"])
+    committed = {"llm.json": [{"row": "Vanilla 0.830", "n": 4}], "cohorts.json": [{"patients": 200}]}
+    fresh = {"llm.json": [{"row": "Vanilla 0.812", "n": 4}], "cohorts.json": [{"other": 200}]}
+    flat = {d.key: d.status for d in compare(committed, fresh, config, other_machine=True)}
+    strict = {d.key: d.status for d in compare(committed, fresh, config, other_machine=False)}
+    assert {s for k, s in flat.items() if k.startswith("llm.json") and s != "ok"} <= {"machine", "new"}
+    assert any(s == "missing" for k, s in flat.items() if k.startswith("cohorts.json"))  # strict elsewhere
+    assert any(s == "missing" for k, s in strict.items() if k.startswith("llm.json"))  # strict on the same machine
