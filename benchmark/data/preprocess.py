@@ -19,6 +19,13 @@ from benchmark.config import ConfigError
 from benchmark.data.cohort import NormalisationStats
 
 
+def check_test_size(n_test: int, n: int) -> None:
+    """A test split must leave patients for train and validation: otherwise one error naming the key and the fix."""
+    if not 0 < n_test < n:
+        raise ConfigError(f"n_test = {n_test}: the cohort has {n} patients, so n_test must be between 1 and {n - 1} "
+                          f"(train and validation need the rest); lower datasets.<name>.n_test")
+
+
 def stratified_split(labels: np.ndarray, n_test: int | float, val_fraction: float, seed: int) -> np.ndarray:
     """Assign 'train' / 'val' / 'test' per patient, stratified by ``labels``.
 
@@ -30,9 +37,7 @@ def stratified_split(labels: np.ndarray, n_test: int | float, val_fraction: floa
     if isinstance(n_test, float) and n_test < 1:
         n_test = max(1, int(round(n_test * n)))
     n_test = int(n_test)
-    if not 0 < n_test < n:
-        raise ConfigError(f"n_test = {n_test}: the cohort has {n} patients, so n_test must be between 1 and {n - 1} "
-                          f"(train and validation need the rest); lower datasets.<name>.n_test")
+    check_test_size(n_test, n)
     positions = np.arange(n)
     stratify = labels if np.bincount(labels.astype(int)).min() >= 2 else None
     rest, test = train_test_split(positions, test_size=n_test, random_state=seed, stratify=stratify)

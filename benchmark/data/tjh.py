@@ -53,7 +53,12 @@ from sklearn.model_selection import train_test_split
 from benchmark.config import ConfigError, option
 from benchmark.data.cohort import Cohort, FeatureSpec
 from benchmark.data.metadata import reference_range_of, unit_of
-from benchmark.data.preprocess import fit_normalisation, normalise_and_impute, stratified_split
+from benchmark.data.preprocess import (
+    check_test_size,
+    fit_normalisation,
+    normalise_and_impute,
+    stratified_split,
+)
 from benchmark.runtime import sha256_file
 
 LOGGER = logging.getLogger("eagrl")
@@ -243,9 +248,7 @@ def daily_records(frame: pd.DataFrame, undated_rows: str = "drop") -> tuple[pd.D
 def _paper_split(labels: np.ndarray, n_test: int, val_fraction: float, seed: int) -> np.ndarray:
     """The paper group's split: unstratified test draw, then train/val stratified by outcome."""
     n = len(labels)
-    if not 0 < n_test < n:
-        raise ConfigError(f"n_test = {n_test}: the cohort has {n} patients, so n_test must be between 1 and {n - 1} "
-                          f"(train and validation need the rest); lower datasets.<name>.n_test")
+    check_test_size(n_test, n)
     rest, test = train_test_split(np.arange(n), test_size=n_test, random_state=seed, stratify=None)
     rest_labels = labels[rest]
     stratify = rest_labels if np.bincount(rest_labels.astype(int), minlength=2).min() >= 2 else None
