@@ -4,7 +4,7 @@
 (one seed; the seed is ``config.seed`` of its ``summary.json``) or ``<dataset>/<task>/<variant>/seed<k>/``
 (the seed is ``k``) — each with ``curves.csv`` (one row per optimiser step, TRL's log keys),
 ``epsilon.csv`` (one row per trained trajectory: :data:`methods.eag_rl.rl_trainer.TRAJECTORY_COLUMNS`) and
-``summary.json`` (resolved configuration and timings), and writes
+``summary.json`` (resolved configuration and training summary), and writes
 
 * ``results/rl_training.md`` / ``.csv`` / ``.json`` — the columns below;
 * ``results/plots/rl_training/<dataset>_<task>.png`` — mean reward and mean R_att against the optimiser
@@ -24,8 +24,11 @@ Columns
 ``upper_clip_share``       mean over the steps of TRL's ``clip_ratio/high_mean``: share of completion tokens
                            with ratio > 1 + ε_high and a positive advantage, i.e. where the upper clip binds
 ``parse_failure_final``    1 − mean ``reward_parts/parsed`` over the last ⌈10 %⌉ of the steps
-``train_seconds``          ``training.seconds_train`` of ``summary.json`` (else of ``metrics.json``)
 =========================  ==========================================================================
+
+No training time: the run folders hold no wall-clock time (their hashes must not change from run to
+run); ``results/runtime.md`` (``eagrl runtime-report``) gives each ``rl`` stage's wall time, and the
+stage's log its load, training and per-step times.
 
 Missing, never invented
 -----------------------
@@ -60,8 +63,7 @@ PLOTS = Path("plots") / STEM
 WINDOW = 0.10  # share of the steps in the "first" and "last" windows (at least one step each)
 VARIES = 1e-9  # a group's R_att varies when max - min exceeds this
 COLUMNS = ["dataset", "task", "variant", "seed", "steps", "train_patients", "reward_first", "reward_last",
-           "ratt_rewarded", "ratt_first", "ratt_last", "ratt_varying_groups", "upper_clip_share", "parse_failure_final",
-           "train_seconds"]
+           "ratt_rewarded", "ratt_first", "ratt_last", "ratt_varying_groups", "upper_clip_share", "parse_failure_final"]
 _SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING_MD = "—"
 
@@ -124,8 +126,6 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
     first, last = curves.head(k), curves.tail(k)
     trajectories = _trajectories(folder / "epsilon.csv")
     parsed_last = _mean(last, "reward_parts/parsed")
-    seconds = ((summary.get("training") or {}).get("seconds_train")
-               or (_json(folder / "metrics.json").get("training") or {}).get("seconds_train"))
     return {"dataset": run["dataset"], "task": run["task"], "variant": run["variant"], "seed": run["seed"],
             "steps": n, "train_patients": _distinct_patients(trajectories),
             "reward_first": _mean(first, "reward"), "reward_last": _mean(last, "reward"),
@@ -134,8 +134,7 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
             "ratt_last": _mean(last, "reward_parts/attention"),
             "ratt_varying_groups": varying_share(trajectories),
             "upper_clip_share": _mean(curves, "clip_ratio/high_mean"),
-            "parse_failure_final": None if parsed_last is None else 1.0 - parsed_last,
-            "train_seconds": None if seconds is None else float(seconds)}
+            "parse_failure_final": None if parsed_last is None else 1.0 - parsed_last}
 
 
 def _trajectories(path: Path) -> pd.DataFrame | None:

@@ -33,7 +33,8 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
 --------------------------------------------------
 * ``adapter/`` — the trained LoRA adapter (PEFT; load with ``load_backbone(config, adapter=...)``);
 * ``curves.csv`` / ``curves.json`` — one row per optimiser step: reward and its parts, KL, entropy,
-  ε(τ) statistics, span entropy, clip ratios, step time (``dvc plots show ... -x step -y <column>``).
+  ε(τ) statistics, span entropy, clip ratios (``dvc plots show ... -x step -y <column>``); not the trainer's
+  timings (``step_time``, ``train_runtime``, ``*_per_second``: :func:`is_timing`), which go to the log.
   Generation-batch columns (reward, reward parts, ε(τ), span entropy, completion lengths, dynamic
   sampling) are those of the batch the step trained on: the μ steps of one batch repeat them;
 * ``epsilon.csv`` — one row per trained trajectory (every variant): step, group, patient id, reward, R_att,
@@ -42,8 +43,13 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
   in the predictions format of :mod:`benchmark.evaluate` (written by the LLM layer's ``evaluate_task``);
 * ``metrics.json`` — :func:`benchmark.evaluate.evaluate` of those predictions (bootstrap mean/std/CI),
   the LLM layer's ``run`` block, a ``descriptor`` (:mod:`benchmark.descriptor`: method = the variant,
-  family from the variant) and a ``training`` summary (steps, timings, sizes);
-* ``summary.json`` — the resolved configuration and timings.
+  family from the variant) and a ``training`` summary (steps, training patients, generation batches, final
+  reward, device, dtype, threads);
+* ``summary.json`` — the resolved configuration and the same ``training`` summary.
+
+No output holds a wall-clock time (its hash would change on every run and DVC would re-run everything
+downstream): load, training and evaluation times go to the stage's log, and ``results/runtime.md`` gives
+each stage's wall time.
 """
 
 from __future__ import annotations
@@ -414,9 +420,17 @@ BATCH_COLUMNS = ("reward", "rewards/", "reward_parts/", "frac_reward_zero_std", 
                  "completions/", "dynamic_sampling/", "num_tokens")
 
 
+def is_timing(column: str) -> bool:
+    """A trainer log key that measures wall-clock time (TRL's ``step_time``, HF's ``train_runtime``, ``*_per_second``)."""
+    return column == "step_time" or column.endswith(("_runtime", "_per_second"))
+
+
 def _write_curves(folder: Path, rows: list[dict[str, float]]) -> None:
-    """``curves.csv`` / ``curves.json``: one row per optimiser step (batch-level columns carried over the μ steps)."""
-    frame = pd.DataFrame(rows)
+    """``curves.csv`` / ``curves.json``: one row per optimiser step (batch-level columns carried over the μ steps).
+
+    Timing columns (:func:`is_timing`) are left out: they differ on every run.
+    """
+    frame = pd.DataFrame([{k: v for k, v in row.items() if not is_timing(k)} for row in rows])
     if not frame.empty:
         frame = frame.groupby("step", as_index=False).last()  # the final summary line repeats the last step
         batch = [c for c in frame.columns if c.startswith(BATCH_COLUMNS)]
@@ -507,7 +521,7 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
     from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS
 
     seed_everything(config.seed)
-    started = time.perf_counter()
+    started = time.perf_counter()  # timings: for the log only
     model, tokenizer, peft_config = load_policy(run.dataset, run.task, config, run.llm, run.dtype, run.device,
                                                 run.stage1_root)
     rows = training_rows(run.cohort, run.task, config, tokenizer, run.llm, run.importance)
@@ -527,9 +541,6 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
     training = {
         "steps": int(result.global_step), "train_patients": len(rows),
         "generation_batches": trainer._generation_round,
-        "seconds_load": round(loaded - started, 2), "seconds_train": round(trained - loaded, 2),
-        "seconds_per_step": round((trained - loaded) / max(result.global_step, 1), 2),
-        "mean_step_time_logged": round(float(np.mean(step_times)), 2) if step_times else None,
         "final_reward": next((r["reward"] for r in reversed(recorder.rows) if "reward" in r), None),
         "device": run.device, "dtype": run.dtype, "torch_threads": torch.get_num_threads(),
     }
@@ -543,17 +554,19 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
         test = run.cohort.subset(run.llm.evaluation.split)
         top_k = dict(zip(map(str, test.ids), expert_top_k(run.test_importance, list(map(str, test.ids))), strict=True))
         metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params_path, folder, top_k)
-        training["seconds_evaluate"] = round(time.perf_counter() - evaluated, 2)
         metrics["descriptor"] = MethodDescriptor(dataset=run.dataset, task=run.task, method=run.variant,
                                                  family=config.family, backbone=run.llm.backbone.source).to_dict()
         metrics["training"] = training
         atomic_write_json(folder / "metrics.json", metrics)
-        LOGGER.info("rl@%s-%s-%s seed %d: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d", run.dataset,
-                    run.task, run.variant, config.seed, metrics["auroc"]["mean"], metrics["auroc"]["std"],
-                    metrics["auprc"]["mean"], metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"])
+        LOGGER.info("rl@%s-%s-%s seed %d: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d (evaluation %.0f s)",
+                    run.dataset, run.task, run.variant, config.seed, metrics["auroc"]["mean"], metrics["auroc"]["std"],
+                    metrics["auprc"]["mean"], metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"],
+                    time.perf_counter() - evaluated)
     atomic_write_json(folder / "summary.json", summary)
-    LOGGER.info("rl@%s-%s-%s seed %d: %d steps in %.0f s -> %s", run.dataset, run.task, run.variant, config.seed,
-                training["steps"], training["seconds_train"], folder)
+    LOGGER.info("rl@%s-%s-%s seed %d: %d steps in %.0f s (%.2f s/step, mean logged step time %s; load %.0f s) -> %s",
+                run.dataset, run.task, run.variant, config.seed, training["steps"], trained - loaded,
+                (trained - loaded) / max(training["steps"], 1), f"{np.mean(step_times):.2f} s" if step_times else "n/a",
+                loaded - started, folder)
     return metrics
 
 

@@ -62,7 +62,8 @@ Logged metrics (trainer logs, and the ``curves.csv`` of the stage)
 span), ``span_entropy/found`` (share of trajectories with a non-empty ``<Important Features>`` span),
 ``reward_parts/{loglik,margin,attention,parsed,total}`` (from the reward adapter),
 ``dynamic_sampling/{kept_groups,rounds,filled_zero_variance}``, plus TRL's own ``reward``, ``kl``,
-``entropy``, ``clip_ratio/*``, ``completions/*``, ``step_time``.
+``entropy``, ``clip_ratio/*``, ``completions/*``, ``step_time`` (the trainer's log only: the stage leaves
+timing columns out of ``curves.csv``, :func:`methods.eag_rl.rl.is_timing`).
 
 Trajectory records (``trajectory_records``, the ``epsilon.csv`` of the stage)
 ------------------------------------------------------------------------------

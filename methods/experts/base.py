@@ -19,6 +19,7 @@ that names the checkpoint, both feature lists and the fix.
 from __future__ import annotations
 
 import abc
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,7 +80,10 @@ class Expert(abc.ABC):
         self.static_features: list[str] | None = None
         self.checkpoint_path: Path | None = None
         self.history: list[dict[str, float]] = []  # per-epoch training log (empty for closed-form models)
-        self.summary: dict[str, Any] = {}  # best epoch, best validation AUPRC, training seconds, ...
+        self.summary: dict[str, Any] = {}  # epochs run, best epoch, best validation AUPRC, parameters
+        # Wall-clock seconds of the last fit: for the log only, never saved (an output with a timing would
+        # change its hash on every run and make DVC re-run everything downstream).
+        self.train_seconds: float | None = None
 
     # ------------------------------------------------------------------ public interface
     def fit(self, train: Cohort, val: Cohort | None) -> Expert:
@@ -95,7 +99,9 @@ class Expert(abc.ABC):
                                   f"'{self.task}'; an expert needs both classes to train and select")
         self.features = list(train.feature_names)
         self.static_features = list(train.static_names)
+        started = time.perf_counter()
         self._fit(train, val)
+        self.train_seconds = time.perf_counter() - started
         return self
 
     def predict_proba(self, cohort: Cohort) -> np.ndarray:

@@ -15,7 +15,6 @@ contributes nothing.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +58,11 @@ class LogisticExpert(Expert):
         return from_mapping(LogisticConfig, data, "logistic checkpoint config")
 
     def _fit(self, train: Cohort, val: Cohort | None) -> None:
-        started = time.perf_counter()
         model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter, random_state=self.config.seed)
         model.fit(design(train), train.label(self.task))
         self.coef = model.coef_.ravel().astype(np.float64)
         self.intercept = float(model.intercept_[0])
-        self.summary = {"epochs_run": 0, "best_epoch": 0, "best_val_auprc": None, "train_seconds": time.perf_counter() - started,
-                        "parameters": int(self.coef.size + 1)}
+        self.summary = {"epochs_run": 0, "best_epoch": 0, "best_val_auprc": None, "parameters": int(self.coef.size + 1)}
 
     def _check_fitted(self) -> np.ndarray:
         if self.coef is None:

@@ -3,8 +3,9 @@
 * ``results/experts.{md,csv,json}`` — every expert × data set × task on the test split: AUROC and AUPRC
   as bootstrap mean ± std (from each ``metrics.json``, i.e. :func:`benchmark.evaluate.evaluate`), the
   paired bootstrap difference in AUROC against the logistic-regression floor with its p-value
-  (:func:`benchmark.evaluate.compare`), training epochs and seconds; plus the cohort's **ceiling** (the
-  ground-truth risk of a synthetic cohort scored the same way).
+  (:func:`benchmark.evaluate.compare`) and training epochs; plus the cohort's **ceiling** (the
+  ground-truth risk of a synthetic cohort scored the same way). Training times are not in the table (no
+  output holds a wall-clock time): ``results/runtime.md`` gives each ``train_expert`` stage's wall time.
 * ``results/faithfulness.{md,csv,json}`` — synthetic cohorts only: how well each expert's top-k features
   (the ``top_k`` of ``importance_test.jsonl``, what EAG-RL reads) recover each patient's ground-truth
   salient set ``S``: Jaccard ``|top_k ∩ S| / |top_k ∪ S|`` and recall@k ``|top_k ∩ S| / |S|``, averaged
@@ -66,7 +67,6 @@ def performance_rows(datasets: list[str], models: list[str], root: Path, cohorts
                 training = metrics.get("training", {})
                 row["best_epoch"] = training.get("best_epoch")
                 row["epochs_run"] = training.get("epochs_run")
-                row["train_seconds"] = round(float(training.get("train_seconds") or 0.0), 1)
                 rows.append(row)
             if test.true_risk is not None:
                 frame = pd.DataFrame({"id": test.ids, "label": test.label(task),
@@ -172,14 +172,14 @@ def report_experts(params_path: str | Path = "params.yaml", root: str | Path = E
                 "AUPRC": r["auprc"],
                 "ΔAUROC vs floor (p)": (f"{r['auroc_minus_floor']:+.3f} ({r['auroc_minus_floor_p']:.3f})"
                                         if "auroc_minus_floor" in r else ""),
-                "epochs (best)": (f"{r['epochs_run']} ({r['best_epoch']})" if r.get("epochs_run") else ""),
-                "train time": (f"{r['train_seconds']:.1f} s" if "train_seconds" in r else "")} for r in perf]
+                "epochs (best)": (f"{r['epochs_run']} ({r['best_epoch']})" if r.get("epochs_run") else "")}
+               for r in perf]
     paths = _write(perf, display, out / "experts", "Expert models",
                    f"Test split, {scoring.bootstrap_resamples} bootstrap resamples (bootstrap mean ± std; "
                    "`eagrl report-experts`). `logistic` is the floor (logistic regression on last observed values + "
                    "age + sex); `ceiling (true risk)` scores the synthetic generator's ground-truth probability. "
                    "ΔAUROC vs floor: AUROC difference to the floor on all test patients, with the two-sided paired "
-                   "bootstrap p-value. Training time is wall-clock seconds on the machine that ran `dvc repro`.")
+                   "bootstrap p-value. Training wall times are in `results/runtime.md`, not here.")
     faith = faithfulness_rows(datasets, experts.models, root, cohorts, experts.top_k, scoring)
     display = [{"dataset": r["dataset"], "task": r["task"], "model": r["model"], "k": r["k"],
                 "Jaccard": f"{r['jaccard_mean']:.3f} ± {r['jaccard_std']:.3f}",

@@ -8,7 +8,7 @@ validation split) and writes, under ``models/experts/<DATASET>/<MODEL>/<task>/``
   :mod:`benchmark.evaluate` (``id,label,probability,parsed``);
 * ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on the test predictions (bootstrap mean, std
   and CI of AUROC, AUPRC, ...) plus the training summary (epochs, best epoch, best validation AUPRC,
-  seconds, parameters) and the per-epoch history;
+  parameters) and the per-epoch history;
 * ``importance_train.jsonl`` / ``importance_val.jsonl`` / ``importance_test.jsonl`` — every patient's
   ranked features and top-k (format: :mod:`methods.experts.importance`), what EAG-RL reads.
 
@@ -99,10 +99,10 @@ def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], to
             if descriptor is not None:
                 attach_descriptor(target / "metrics.json", {"dataset": dataset, "task": task, "method": model,
                                                             **descriptor})
-            LOGGER.info("%s@%s-%s %s: test AUROC %.3f±%.3f AUPRC %.3f±%.3f (best epoch %s, %.1fs)",
+            LOGGER.info("%s@%s-%s %s: test AUROC %.3f±%.3f AUPRC %.3f±%.3f (best epoch %s, trained in %.1f s)",
                         stage, dataset, model, task, metrics["auroc"]["mean"], metrics["auroc"]["std"],
                         metrics["auprc"]["mean"], metrics["auprc"]["std"], expert.summary.get("best_epoch"),
-                        expert.summary.get("train_seconds", 0.0))
+                        expert.train_seconds or 0.0)
     return expert_dir(dataset, model, root=out)
 
 

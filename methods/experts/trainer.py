@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -161,7 +160,6 @@ class TorchExpert(Expert):
         generator = torch.Generator().manual_seed(cfg.seed)
         best_score, best_state, best_epoch, waited = -np.inf, None, 0, 0
         self.history = []
-        started = time.perf_counter()
         bar = tqdm(range(1, cfg.epochs + 1), desc=f"{self.name}/{self.task}", unit="epoch",
                    disable=not cfg.progress, leave=False)
         for epoch in bar:
@@ -201,7 +199,6 @@ class TorchExpert(Expert):
         self.summary = {
             "epochs_run": len(self.history), "best_epoch": best_epoch,
             "best_val_auprc": None if best_state is None else best_score,
-            "train_seconds": time.perf_counter() - started,
             "parameters": int(sum(p.numel() for p in self.network.parameters())),
         }
 

@@ -8,7 +8,8 @@ parsing, then under ``outputs/llm/<dataset>/<method>/<task>/``:
   parsed, completion); unparsable answers have ``parsed=False`` and no probability;
 * ``metrics.json`` — :func:`benchmark.evaluate.evaluate` on it (bootstrap CIs, parse-failure rate, and
   under ``"worst_case"`` the same metrics with every unparsable answer scored confidently wrong), plus
-  the method, the generation throughput and the stage's wall time under ``"run"``.
+  the method and the generation counts (new tokens, finished completions) under ``"run"``. Wall time and
+  throughput go to the log only: an output with a timing would change its hash on every run.
 
 Label SFT loads its adapter from ``models/label_sft/<dataset>/<task>/`` (stage ``label_sft``).
 ``eagrl report-llm`` collects every ``metrics.json`` into ``results/llm.{md,csv,json}``.
@@ -102,13 +103,10 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
     metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
-    stats = getattr(generator, "stats", None)
     metrics["run"] = {
         "dataset": cohort.name, "task": task, "method": method.key, "method_name": method.name,
         "split": config.evaluation.split, "max_new_tokens": params.max_new_tokens,
-        "backend": getattr(generator, "backend", "?"), "seconds": round(time.perf_counter() - started, 2),
-        "new_tokens": int(sum(c.n_tokens for c in completions)),
-        "tokens_per_second": round(stats.tokens_per_second, 2) if stats else None,
+        "backend": getattr(generator, "backend", "?"), "new_tokens": int(sum(c.n_tokens for c in completions)),
         "finished": int(sum(c.finished for c in completions)),
         "features_named": int(sum(bool(a.features) for a in answers)),
         "adapter": str(adapter) if adapter else None,
@@ -120,9 +118,11 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
                                                backbone=config.backbone.source, condition=condition,
                                                train_dataset=train_dataset).to_dict()
     atomic_write_json(out_dir / METRICS, metrics)
-    LOGGER.info("llm-eval %s %s/%s: n=%d parse failures=%d AUROC %.3f AUPRC %.3f (%.1f s)", method.key, cohort.name,
-                task, metrics["n"], metrics["parse_failures"], metrics["auroc"]["point"], metrics["auprc"]["point"],
-                metrics["run"]["seconds"])
+    stats = getattr(generator, "stats", None)
+    LOGGER.info("llm-eval %s %s/%s: n=%d parse failures=%d AUROC %.3f AUPRC %.3f (%.1f s, %.1f tokens/s)", method.key,
+                cohort.name, task, metrics["n"], metrics["parse_failures"], metrics["auroc"]["point"],
+                metrics["auprc"]["point"], time.perf_counter() - started,
+                stats.tokens_per_second if stats else float("nan"))
     return metrics
 
 
@@ -147,7 +147,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
 
 # ---------------------------------------------------------------------------------------------- report
 REPORT_COLUMNS = ["dataset", "task", "method", "n", "positives", "auroc", "auroc_ci", "auprc", "auprc_ci",
-                  "parse_failure_rate", "auroc_worst_case", "seconds"]
+                  "parse_failure_rate", "auroc_worst_case"]
 
 
 def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
@@ -168,7 +168,7 @@ def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
             "auprc": f"{data['auprc']['mean']:.3f} ± {data['auprc']['std']:.3f}",
             "auprc_ci": f"[{data['auprc']['ci_low']:.3f}, {data['auprc']['ci_high']:.3f}]",
             "parse_failure_rate": round(data["parse_failure_rate"], 3),
-            "auroc_worst_case": _pm(data.get("worst_case", {}).get("auroc")), "seconds": run.get("seconds"),
+            "auroc_worst_case": _pm(data.get("worst_case", {}).get("auroc")),
         })
     rows.sort(key=lambda r: (r["dataset"], r["task"], r.pop("_order")))
     return rows
@@ -191,8 +191,7 @@ def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", par
              f"prompting on `{config.backbone.source}`; fine-tuned methods (Label SFT) on `{tuned.backbone.source}`, "
              f"{tuned.evaluation.n_patients or 'all'} patients (the `n` column). Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
              f"by the `metrics.unparsable` rule and counted in parse_failure_rate; auroc_worst_case scores them "
-             f"confidently wrong instead (a lower bound). `seconds` is the stage's wall "
-             f"time for that task on the machine that ran it.")
+             f"confidently wrong instead (a lower bound). Wall times: `results/runtime.md`.")
     return write_table(rows, stem, "LLM baselines", intro, REPORT_COLUMNS)
 
 

@@ -9,7 +9,7 @@ plain prompt text and the target followed by EOS.
 Label SFT (stage ``label_sft@<dataset>``): the Vanilla prompt, and as target the label itself written in
 the Vanilla answer format, ``{"answer": 1}`` or ``{"answer": 0}`` — a direct answer without reasoning.
 One adapter per task, trained on a seeded subset of the train split (``llm.label_sft``), saved under
-``models/label_sft/<dataset>/<task>/`` with ``train_log.json`` (loss per step, seconds per step).
+``models/label_sft/<dataset>/<task>/`` with ``train_log.json`` (loss per step; the time per step goes to the log).
 At evaluation the tuned model generates its answer as every method does (parsed flag, completion);
 the reported probability of a parsed answer is read from the model (``llm.label_sft.score``,
 :func:`label_scores`), a continuous risk that AUROC can rank, instead of a hard 0/1:
@@ -135,7 +135,8 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
                    out_dir: str | Path, progress: bool = True, length_key: str = "max_length") -> dict[str, Any]:
     """Train fresh LoRA adapters on ``records`` with TRL's SFTTrainer; save them to ``out_dir``.
 
-    Returns the training log: loss per step, seconds per step, trainable parameter count. The base
+    Returns the training log: loss per step, trainable parameter count, settings (no wall-clock time: it
+    is written into outputs, whose hash must not change from run to run; the time goes to the log). The base
     model's weights are not changed (only the adapters train). Records longer than ``settings.max_length``
     are refused (:func:`check_lengths`; ``length_key`` names that setting in params.yaml).
     """
@@ -166,11 +167,10 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
         seconds = time.perf_counter() - started
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     peft_model.save_pretrained(str(out_dir))
-    log = {"steps": settings.max_steps, "loss": losses, "seconds": round(seconds, 2),
-           "seconds_per_step": round(seconds / max(settings.max_steps, 1), 3), "trainable_parameters": int(trainable),
+    log = {"steps": settings.max_steps, "loss": losses, "trainable_parameters": int(trainable),
            "examples": len(records), "settings": to_mapping(settings), "lora": to_mapping(lora)}
     LOGGER.info("sft: %d steps in %.1f s (%.2f s/step), loss %.3f -> %.3f, %d trainable parameters",
-                settings.max_steps, seconds, log["seconds_per_step"], losses[0] if losses else float("nan"),
+                settings.max_steps, seconds, seconds / max(settings.max_steps, 1), losses[0] if losses else float("nan"),
                 losses[-1] if losses else float("nan"), trainable)
     return log
 

@@ -22,19 +22,20 @@ from benchmark.rl_training_report import (
 OLD_TRAJECTORY_COLUMNS = ["step", "round", "group", "reward", "advantage", "span_entropy", "span_tokens", "epsilon_high"]
 
 
-def _run(folder, curves: dict, trajectories: pd.DataFrame, summary: dict | None, metrics: dict | None = None):
+def _run(folder, curves: dict, trajectories: pd.DataFrame, summary: dict | None):
     folder.mkdir(parents=True)
     pd.DataFrame(curves).to_csv(folder / "curves.csv", index=False)
     trajectories.to_csv(folder / "epsilon.csv", index=False)
     if summary is not None:
         (folder / "summary.json").write_text(json.dumps(summary))
-    if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
 @pytest.fixture
 def runs(tmp_path):
-    """eag_rl with two seeds (seed<k>/ layout), grpo in the flat layout (R_att off, old epsilon.csv)."""
+    """eag_rl with two seeds (seed<k>/ layout), grpo in the flat layout (R_att off, old epsilon.csv).
+
+    seed1 has an old summary.json with a training time (``seconds_train``): the report ignores it.
+    """
     root = tmp_path / "models" / "rl"
     variant = root / "synth" / "mortality" / "eag_rl"
     steps = np.arange(1, 21)
@@ -51,12 +52,12 @@ def runs(tmp_path):
           "reward_parts/parsed": [1.0] * 5},
          pd.DataFrame({"step": [0, 0], "round": [0, 0], "group": [0, 0], "id": ["x", "x"], "reward": 0.0,
                        "attention": [0.0, 0.5], "parsed": 1.0}),
-         {"config": {"seed": 2}, "training": {}}, metrics={"training": {"seconds_train": 3.0}})
+         {"config": {"seed": 2}, "training": {}})
     _run(root / "synth" / "mortality" / "grpo",
          {"step": [1, 2, 3], "reward": [1.0, 2.0, 3.0], "reward_parts/attention": [0.0] * 3,
           "reward_parts/parsed": [1.0, 1.0, 0.5], "clip_ratio/high_mean": [0.0, 0.3, 0.0]},
          pd.DataFrame(columns=OLD_TRAJECTORY_COLUMNS),
-         {"config": {"seed": 7}, "reward": {"use_attention": False}, "training": {"seconds_train": 4.0}})
+         {"config": {"seed": 7}, "reward": {"use_attention": False}, "training": {}})
     return root
 
 
@@ -72,6 +73,7 @@ def test_runs_are_found_in_both_layouts_with_their_seeds(runs):
 def test_every_column_equals_hand_computation(runs):
     rows = {(r["variant"], r["seed"]): r for r in training_rows(runs)}
     assert all(list(r) == COLUMNS for r in rows.values())
+    assert not [c for c in COLUMNS if "seconds" in c or "time" in c]  # wall times: results/runtime.md
     first = rows["eag_rl", 1]
     assert (first["dataset"], first["task"], first["steps"], first["train_patients"]) == ("synth", "mortality", 20, 3)
     assert first["reward_first"] == pytest.approx(0.15)        # steps 1-2 of 20
@@ -81,13 +83,11 @@ def test_every_column_equals_hand_computation(runs):
     assert first["ratt_varying_groups"] == pytest.approx(0.25)  # only (step 0, group 1); 1e-12 is within tolerance
     assert first["upper_clip_share"] == pytest.approx(0.05)
     assert first["parse_failure_final"] == pytest.approx(0.3)   # 1 - mean(0.8, 0.6)
-    assert first["train_seconds"] == 12.5
     second = rows["eag_rl", 2]
     assert (second["steps"], second["train_patients"], second["ratt_varying_groups"]) == (5, 1, 1.0)
     assert (second["reward_first"], second["reward_last"]) == (0.0, 3.0)  # one step each
     assert (second["ratt_first"], second["ratt_last"], second["parse_failure_final"]) == (0.2, 0.2, 0.0)
     assert second["upper_clip_share"] is None                 # no clip_ratio/high_mean logged
-    assert second["train_seconds"] == 3.0                      # from metrics.json: summary.json has none
     grpo = rows["grpo", 7]
     assert (grpo["steps"], grpo["reward_first"], grpo["reward_last"]) == (3, 1.0, 3.0)
     assert grpo["upper_clip_share"] == pytest.approx(0.1)
@@ -115,12 +115,12 @@ def test_report_files_mark_missing_values_and_plot_is_written(runs, tmp_path):
     assert "plots/rl_training/synth_mortality.png" in markdown
 
 
-def test_a_run_without_summary_has_no_seed_and_no_seconds(runs):
+def test_a_run_without_summary_has_no_seed(runs):
     folder = runs / "synth" / "mortality" / "wo_eps"
     folder.mkdir(parents=True)
     pd.DataFrame({"step": [1], "reward": [0.4]}).to_csv(folder / "curves.csv", index=False)
     row = next(r for r in training_rows(runs) if r["variant"] == "wo_eps")
-    assert (row["seed"], row["train_seconds"], row["train_patients"], row["parse_failure_final"]) == (None,) * 4
+    assert (row["seed"], row["train_patients"], row["parse_failure_final"]) == (None,) * 3
     assert row["ratt_first"] is None and row["reward_first"] == 0.4
 
 

@@ -13,6 +13,7 @@ from benchmark.method_catalog import resolve
 from benchmark.robustness import load_robustness_config, run_dl
 from methods.experts import load_expert
 from tests.benchmark.shift_fixtures import fit_logistic, write_params
+from tests.wallclock import timing_keys
 
 
 def test_catalog_resolves_every_kind(tmp_path):
@@ -99,7 +100,7 @@ def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
             metrics = json.loads((out / task / folder / "metrics.json").read_text())
             assert metrics["descriptor"]["condition"] == folder.replace("_", ":")
             assert metrics["descriptor"]["family"] == "expert" and metrics["n"] == len(test)
-            assert metrics["run"]["perturbation"]["seed"] == 3
+            assert metrics["run"]["perturbation"]["seed"] == 3 and timing_keys(metrics) == []
         shuffled = read_predictions(out / task / "shuffle_1" / "predictions.csv")
         assert not np.allclose(shuffled["probability"], clean["probability"])
     assert load_params("params.yaml")  # nothing else was written into the params

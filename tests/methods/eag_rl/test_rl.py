@@ -6,6 +6,7 @@ test on a few lines (no download, no backbone): it produces garbage, which is al
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -37,6 +38,7 @@ from methods.eag_rl.rl_trainer import (
     varying_groups,
 )
 from methods.llm.parsing import parse_answer, split_features
+from tests.wallclock import timing_keys
 
 VOCAB = ["Heart Rate", "Oxygen saturation", "pH", "Glucose", "Temperature"]
 EXPERT = ["Heart Rate", "Oxygen saturation", "pH"]
@@ -339,6 +341,13 @@ def test_a_few_steps_change_the_lora_weights(tokenizer, tmp_path):
     assert any(not torch.equal(before[n], after[n].detach()) for n in before)
     logged = trainer.state.log_history
     assert any("eps_tau/mean" in row for row in logged)
+    # the trainer logs wall-clock times (TRL's step_time, HF's train_runtime ...); the stage's curves leave them out
+    from methods.eag_rl.rl import _write_curves
+    assert timing_keys(logged)
+    rows = [{k: v for k, v in row.items() if isinstance(v, (int, float))} for row in logged]
+    _write_curves(tmp_path, rows)
+    assert timing_keys(json.loads((tmp_path / "curves.json").read_text())) == []
+    assert "reward" in (tmp_path / "curves.csv").read_text().splitlines()[0].split(",")
     # the random model writes no <Important Features>: every trajectory gets the conservative ε_min
     assert [r["epsilon_high"] for r in trainer.trajectory_records] == pytest.approx([0.2] * 4)
 
@@ -419,12 +428,14 @@ def test_a_micro_batch_must_divide_the_generation_batch():
 def test_curves_carry_batch_columns_over_the_steps_of_one_batch(tmp_path):
     from methods.eag_rl.rl import _write_curves
 
-    rows = [{"step": 1, "loss": 0.5, "reward": -1.0, "eps_tau/mean": 0.3}, {"step": 2, "loss": 0.25},
-            {"step": 2, "train_runtime": 9.0}]
+    rows = [{"step": 1, "loss": 0.5, "reward": -1.0, "eps_tau/mean": 0.3, "step_time": 1.5}, {"step": 2, "loss": 0.25},
+            {"step": 2, "train_runtime": 9.0, "train_samples_per_second": 2.0, "train_steps_per_second": 0.2,
+             "train_loss": 0.4}]
     _write_curves(tmp_path, rows)
     lines = (tmp_path / "curves.csv").read_text().splitlines()
-    assert lines[0].split(",") == ["step", "loss", "reward", "eps_tau/mean", "train_runtime"]
-    assert lines[2].split(",") == ["2", "0.25", "-1.0", "0.3", "9.0"]  # reward repeated, loss not
+    assert lines[0].split(",") == ["step", "loss", "reward", "eps_tau/mean", "train_loss"]  # no timing column
+    assert lines[2].split(",") == ["2", "0.25", "-1.0", "0.3", "0.4"]  # reward repeated, loss not
+    assert timing_keys(json.loads((tmp_path / "curves.json").read_text())) == []
 
 
 # ------------------------------------------------------------------------------------------- seeds

@@ -11,6 +11,7 @@ from methods.eag_rl.mcts import Step
 from methods.experts.importance import importance_records, write_importance
 from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import load_llm_config
+from tests.wallclock import timing_keys
 
 
 class CannedProposer:
@@ -73,7 +74,7 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
         records = [json.loads(line) for line in (folder / "trajectories.jsonl").read_text().splitlines()]
         summary = json.loads((folder / "summary.json").read_text())
         sft_rows = [json.loads(line) for line in (folder / "sft.jsonl").read_text().splitlines()]
-        assert len(records) == 6 and summary["patients_searched"] == 6
+        assert len(records) == 6 and summary["patients_searched"] == 6 and timing_keys(summary) == []
         assert summary["mean_reward_best"] > summary["mean_reward_random"]
         assert sft_rows and all("<Final answer>" in row["completion"] for row in sft_rows)
         assert all((row["probability"] > 0.5) == bool(row["label"]) for row in sft_rows)  # quality filter
@@ -86,14 +87,14 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     config = load_llm_config("params.yaml")
     for task in small_icu.tasks:
         log = json.loads((stage1.policy_dir("small_icu", task) / "train_log.json").read_text())
-        assert len(log["loss"]) == 2
+        assert len(log["loss"]) == 2 and timing_keys(log) == []
         model, _ = load_backbone(config.backbone, adapter=stage1.policy_dir("small_icu", task))
         assert any("lora_" in name for name, _ in model.named_parameters())
 
     out = stage1.run_eval("small_icu")
     metrics = json.loads((out / "mortality" / "metrics.json").read_text())
     assert metrics["descriptor"]["method"] == "wo_stage2" and metrics["descriptor"]["family"] == "ablation"
-    assert metrics["n"] == 6
+    assert metrics["n"] == 6 and timing_keys(metrics) == []
     assert 0.0 <= metrics["mechanism"]["alignment_expert"] <= 1.0 and metrics["mechanism"]["alignment_truth"] is not None
 
 

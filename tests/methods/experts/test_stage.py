@@ -72,3 +72,24 @@ def test_report_tables_cover_models_tasks_floor_and_ceiling(workspace, small_icu
 def test_unknown_data_set_is_a_configuration_error(workspace, capsys):
     code = main(["train-expert", "nowhere", "gru", "--params", str(workspace / "params.yaml")])
     assert code == 2 and "nowhere" in capsys.readouterr().err
+
+
+def test_a_second_run_writes_the_same_bytes(workspace):
+    """No wall-clock time in any output (model.pt, metrics.json, ...): a re-run leaves every DVC hash as it was."""
+    common = ["--params", str(workspace / "params.yaml"), "--cohorts", str(workspace / "cohorts")]
+    for model in ("logistic", "gru"):
+        assert main(["train-expert", "small_icu", model, *common, "--out", str(workspace / "again")]) == 0
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    first, second = files(workspace / "models"), files(workspace / "again")
+    assert {p.name for p in first} >= {"model.pt", "metrics.json"} and first.keys() == second.keys()
+    assert [p for p in first if first[p] != second[p]] == []
+    for path in (p for p in first if p.name == "metrics.json"):
+        assert not [key for key in json.loads(first[path])["training"] if "seconds" in key]
+    for path in (p for p in first if p.name == "model.pt"):
+        assert not [key for key in load_expert(workspace / "models" / path).summary if "seconds" in key]
+    rows = json.loads((workspace / "results" / "experts.json").read_text())  # training times: results/runtime.md
+    assert not [key for row in rows for key in row if "seconds" in key]
+    assert "train time" not in (workspace / "results" / "experts.md").read_text()

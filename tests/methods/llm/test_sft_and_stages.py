@@ -17,6 +17,7 @@ from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import LLMConfig, LoRASettings
 from methods.llm.prompting import METHODS, Method, evaluation_subset, stratified_indices
 from methods.llm.sft import TrainSettings, label_answer, label_scores, sft_records, train_lora_sft
+from tests.wallclock import timing_keys
 
 
 def tiny_config(model_dir, root) -> LLMConfig:
@@ -49,7 +50,7 @@ def test_lora_sft_changes_adapters_only(tmp_path, tiny_model_dir, small_icu):
     log = train_lora_sft(model, tokenizer, records, TrainSettings(max_steps=3, batch_size=2, learning_rate=0.01,
                                                                   warmup_steps=0, max_length=1024),
                          LoRASettings(r=4, alpha=8, top_layers=0), tmp_path / "adapter", progress=False)
-    assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"])) and log["seconds_per_step"] > 0
+    assert len(log["loss"]) == 3 and all(np.isfinite(log["loss"])) and timing_keys(log) == []  # time: the log
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # PEFT starts B at zero: training moved it
     unchanged = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
@@ -180,6 +181,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
     for task in small_icu.tasks:
         log = json.loads((adapters / task / "train_log.json").read_text())
         assert log["patients"] == 8 and log["positives"] == 4 and len(log["loss"]) == 2
+        assert timing_keys(log) == []
         model, _ = load_backbone(config.backbone, adapter=adapters / task)
         assert any("lora_" in n for n, _ in model.named_parameters())
 
@@ -197,7 +199,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
             assert metrics["descriptor"] == {"dataset": "small_icu", "task": task, "method": method,
                                              "family": METHODS[method].family, "backbone": str(tiny_model_dir),
                                              "condition": "standard", "train_dataset": None}
-            assert metrics["run"]["new_tokens"] > 0
+            assert metrics["run"]["new_tokens"] > 0 and timing_keys(metrics) == []
     # A method defined outside the layer (e.g. an EAG-RL policy) passes its own Method.
     custom = Method("custom_policy", "Custom policy", "qd", "qd", family="ablation", trained=True)
     metrics = evaluate_task(small_icu, "mortality", custom, config, _generator_for(config, None),
@@ -213,3 +215,18 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
     assert len(table) == 3 * len(small_icu.tasks) + 1
     assert set(table["method"]) == {"Vanilla", "Question Decomposition", "Label SFT", "Custom policy"}
     assert table["auroc_worst_case"].str.contains("±").all()
+    assert timing_keys(json.loads(paths[2].read_text())) == []
+
+
+def test_llm_eval_writes_the_same_bytes_twice(workdir, tiny_model_dir, small_icu):
+    """No wall-clock time in predictions.csv / metrics.json: a re-run leaves every DVC hash as it was."""
+    from methods.llm.evaluation import run_method
+
+    config = tiny_config(tiny_model_dir, workdir)
+    build_backbone(config.backbone)
+    small_icu.save(workdir / "cohorts" / "small_icu")
+    runs = [run_method("small_icu", "vanilla", cohort_root=workdir / "cohorts", out_root=workdir / name, config=config)
+            for name in ("first", "second")]
+    files = [{p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()} for run in runs]
+    assert {p.name for p in files[0]} == {"predictions.csv", "metrics.json"} and files[0].keys() == files[1].keys()
+    assert [p for p in files[0] if files[0][p] != files[1][p]] == []
