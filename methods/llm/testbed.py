@@ -18,8 +18,10 @@ a pretrained LLM: it knows nothing but the records of its cohorts, and the table
 3. a randomly initialised Llama of ``testbed.architecture``, trained as a language model on the whole
    chat-rendered documents with transformers' ``Trainer`` (``testbed.pretraining``);
 4. a probe on validation records (``testbed.probe``): greedy answers (parse rate, answers that name a
-   cohort feature, truncation) and sampled groups (share whose named features differ, which is what lets
-   the attention reward R_att separate the completions of one GRPO group).
+   cohort feature, truncation), sampled groups (share whose named features differ, which is what lets
+   the attention reward R_att separate the completions of one GRPO group), and whether the LM reads the
+   record at all: its sub-answer against the true out-of-range features, beside the best constant answer,
+   and the AUROC of its greedy probability.
 
 Writes ``models/testbed/`` (model, tokenizer, ``pretraining.json``: sizes, losses, probe; ``backbone.json``: the
 backbone manifest, so the folder loads as a built backbone) and
@@ -30,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +49,7 @@ from benchmark.runtime import LOGGER, atomic_directory, start_stage
 from benchmark.serialize import Prompt
 from benchmark.tables import write_table
 from methods.llm.backbone import MANIFEST
-from methods.llm.testbed_corpus import Document, build_corpus
+from methods.llm.testbed_corpus import Document, abnormal_at_last_visit, build_corpus
 
 SECTION = "testbed"
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -228,8 +232,14 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
             parsed = [parse_answer(c.text, "qd", names) for c in greedy]
             groups = [sampled[i * settings.samples:(i + 1) * settings.samples] for i in range(n)]
             feature_sets = [[frozenset(parse_answer(c.text, "qd", names).features) for c in g] for g in groups]
+            truths = [abnormal_at_last_visit(val, i) for i in range(n)]
+            said = [sub_answer_items(c.text) for c in greedy]
             rows.append({
                 "dataset": cohort.name, "task": task, "patients": n,
+                "subanswer_jaccard": float(np.mean([_jaccard(s, t) for s, t in zip(said, truths, strict=True)])),
+                "subanswer_constant": float(max(np.mean([_jaccard(s, t) for t in truths]) for s in map(frozenset, truths))),
+                "distinct_subanswers": len(set(map(frozenset, said))) / n,
+                "probability_auroc": _auroc(val.label(task)[:n], [p.probability for p in parsed]),
                 "parse_rate": float(np.mean([p.parsed for p in parsed])),
                 "names_feature": float(np.mean([bool(p.features) for p in parsed])),
                 "truncated": float(np.mean([not c.finished for c in greedy])),
@@ -238,6 +248,27 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
                 "groups_with_distinct_features": float(np.mean([len(set(s)) > 1 for s in feature_sets])),
             })
     return rows
+
+
+def sub_answer_items(text: str) -> list[str]:
+    """The items of the first ``<Answer>`` of a QD answer (``"Heart Rate high"``, ...); [] for 'None' or no answer."""
+    match = re.search(r"<Answer>(.*?)</Answer>", text, re.S)
+    items = [item.strip() for item in (match.group(1) if match else "").split(",")]
+    return [item for item in items if item and item != "None"]
+
+
+def _jaccard(said: Sequence[str], truth: Sequence[str]) -> float:
+    union = set(said) | set(truth)
+    return len(set(said) & set(truth)) / len(union) if union else 1.0
+
+
+def _auroc(labels: np.ndarray, probabilities: Sequence[float | None]) -> float | None:
+    """AUROC of the greedy answers' probabilities (unparsable: 0.5); None when the labels are one class."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels.tolist())) < 2:
+        return None
+    return float(roc_auc_score(labels, [0.5 if p is None else p for p in probabilities]))
 
 
 # ---------------------------------------------------------------------------------------------- stage
@@ -298,7 +329,12 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
                        f"not a pretrained LLM. Probe on validation records: greedy answers (parse rate, share that "
                        f"name a cohort feature, truncation at {config.probe.max_new_tokens} tokens) and "
                        f"{config.probe.samples} samples per patient at temperature 1 (share of groups whose named "
-                       f"feature sets differ: where R_att can separate a GRPO group)."))
+                       f"feature sets differ: where R_att can separate a GRPO group). Whether it reads the record: "
+                       f"`subanswer_jaccard` is the Jaccard of its greedy answer to 'Out of range at the last visit?' "
+                       f"against the true out-of-range features, `subanswer_constant` what the best single answer "
+                       f"repeated for every patient scores, `distinct_subanswers` the share of patients with a "
+                       f"different answer, and `probability_auroc` the AUROC of its greedy probability against the "
+                       f"task's label (an LM that does not read the record scores the constant and 0.5)."))
     return out
 
 

@@ -144,3 +144,28 @@ def test_probability_rises_with_the_named_features_out_of_range(small_icu):
         parsed = parse_answer(qd_answer(small_icu, index, "mortality", rng), "qd", small_icu.feature_names)
         share = np.mean([name in out_of_range_features(small_icu, index) for name in parsed.features])
         assert abs(parsed.probability - (0.1 + 0.7 * share)) <= 0.05 + 0.005
+
+
+def test_sub_answer_items_read_the_first_answer():
+    from methods.llm.testbed import sub_answer_items
+
+    text = ("<Subquestion>Out of range at the last visit?</Subquestion>\n<Answer>Heart Rate high, pH low</Answer>\n"
+            "<Important Features>pH</Important Features>\n<Answer>Glucose high</Answer>")
+    assert sub_answer_items(text) == ["Heart Rate high", "pH low"]
+    assert sub_answer_items("<Answer>None</Answer>") == [] and sub_answer_items("no tags") == []
+
+
+@pytest.mark.slow
+def test_probe_measures_whether_the_lm_reads_the_record(small_icu):
+    """An untrained LM cannot read: its sub-answers score no better than the best constant answer."""
+    from methods.llm.testbed import ProbeConfig, probe
+
+    documents = build_corpus([small_icu.select(np.arange(20))], 1, seed=0)
+    tokenizer = train_tokenizer(_texts(documents), 400)
+    model = build_model(tokenizer, TINY, seed=0)
+    rows = probe(model, tokenizer, [small_icu], ProbeConfig(n_patients=6, samples=2, max_new_tokens=8), 2)
+    assert {row["task"] for row in rows} == set(small_icu.tasks)
+    for row in rows:
+        assert row["subanswer_jaccard"] <= row["subanswer_constant"] <= 1.0
+        assert 0 < row["distinct_subanswers"] <= 1.0
+        assert row["probability_auroc"] is None or 0.0 <= row["probability_auroc"] <= 1.0
