@@ -36,6 +36,7 @@ here too, next to the text they close; :mod:`methods.llm.parsing` reads the answ
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -220,9 +221,37 @@ def patient_seed(seed: int, patient_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(str(patient_id).encode("utf-8"))])
 
 
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_RANGE_RE = re.compile(rf"^\s*({_NUMBER})\s*-\s*({_NUMBER})\s*$")
+_BELOW_RE = re.compile(rf"^\s*(?:less than|<)\s*({_NUMBER})\s*$", re.IGNORECASE)
+
+
+def reference_bounds(spec: FeatureSpec) -> tuple[float, float] | None:
+    """(low, high) of a ``"low - high"`` or ``"less than high"`` reference range; None for any other form."""
+    below = _BELOW_RE.match(spec.reference_range)
+    if below:
+        return (float("-inf"), float(below.group(1)))
+    match = _RANGE_RE.match(spec.reference_range)
+    if not match:
+        return None
+    low, high = float(match.group(1)), float(match.group(2))
+    return (low, high) if low <= high else None
+
+
+def range_flag(spec: FeatureSpec, value: float) -> str:
+    """``' H'`` above the feature's reference range, ``' L'`` below it, ``''`` inside it, when missing or
+    when the range has no readable bounds (the flags of a lab report)."""
+    bounds = reference_bounds(spec)
+    if bounds is None or not np.isfinite(value):
+        return ""
+    return " L" if value < bounds[0] else " H" if value > bounds[1] else ""
+
+
 def compact_line(spec: FeatureSpec, values: Sequence[float], decimals: int = 2) -> str:
-    """``- <name>: v1, v2, ...``: the compact layout's feature line (no unit, no range: fewer tokens)."""
-    return f"- {spec.name}: " + ", ".join(format_value(v, decimals) for v in values)
+    """``- <name>: v1, v2 H, ...``: the compact layout's feature line. No unit and no range (fewer tokens);
+    instead each value outside the reference range carries a lab report's flag (H above, L below), which
+    a small LM trained by the pipeline reads where it cannot learn to compare decimals to ranges."""
+    return f"- {spec.name}: " + ", ".join(format_value(v, decimals) + range_flag(spec, v) for v in values)
 
 
 def compact_head(cohort: Cohort, index: int, task: str, decimals: int = 2) -> str:
@@ -244,8 +273,9 @@ def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanil
     ``persona`` the domain's persona. ``shuffle_fraction`` and ``seed`` control the robustness
     shuffle of feature lines (seeded per patient id, see :func:`shuffled_order`). ``layout`` 'full' is
     the layout of the module docstring; 'compact' keeps the same facts but one short line per feature
-    (``- Heart Rate: NaN, 69, 67``) and a one-line QD instruction: about a third of the tokens, for the
-    testbed LM that is trained on this layout (:mod:`methods.llm.testbed`).
+    (``- Respiratory rate: 24 H, 25 H, 19``, out-of-range values flagged instead of the range) and a one-line
+    QD instruction: about a third of the tokens, for the testbed LM that is trained on this layout
+    (:mod:`methods.llm.testbed`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown prompt layout '{layout}'; expected one of {LAYOUTS}")

@@ -15,8 +15,10 @@ a pretrained LLM: it knows nothing but the records of its cohorts, and the table
    prompt with label-free QD answers (true sub-answers, random features, random probability);
 2. a byte-level BPE tokenizer trained on that text with ``tokenizers`` (digits split one by one, the QD
    tags as single tokens, ChatML specials);
-3. a randomly initialised Llama of ``testbed.architecture``, trained as a language model on the whole
-   chat-rendered documents with transformers' ``Trainer`` (``testbed.pretraining``);
+3. a randomly initialised Llama of ``testbed.architecture``, trained as a language model on the
+   chat-rendered documents with transformers' ``Trainer`` (``testbed.pretraining``), by default with the
+   loss on the answer tokens only (``loss_on``): the record's values cannot be predicted, and on whole
+   documents their loss swamps the answer's, so the model learns the answer's form but not to read;
 4. a probe on validation records (``testbed.probe``): greedy answers (parse rate, answers that name a
    cohort feature, truncation), sampled groups (share whose named features differ, which is what lets
    the attention reward R_att separate the completions of one GRPO group), and whether the LM reads the
@@ -78,12 +80,13 @@ class PretrainingConfig:
     """Language-model training of the testbed LM on the label-free corpus (transformers ``Trainer``)."""
 
     answers_per_record: int = option(2, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
-    max_steps: int = option(300, minimum=1, help="Optimiser steps.")
+    max_steps: int = option(800, minimum=1, help="Optimiser steps (200-400 learn the answer format but not to read the record; see results/testbed.md).")
     batch_size: int = option(16, minimum=1, help="Documents per step.")
     learning_rate: float = option(3e-3, help="AdamW peak learning rate (cosine decay after warm-up).")
     warmup_steps: int = option(20, help="Linear warm-up steps.")
     weight_decay: float = option(0.01, help="AdamW decoupled weight decay.")
     max_length: int = option(640, help="Tokens per document at most; a longer one is an error (it would cut the answer).")
+    loss_on: Literal["document", "answer"] = option("answer", help="Tokens the language-model loss is taken on: 'document' = record and answer; 'answer' = the answer only (the record's values are unpredictable, and their loss swamps the answer's: the model then learns the answer's form but not to read the record).")
     seed: int = option(42, help="Weights, corpus draws and data order.")
     progress: bool = option(True, help="Progress bar on stderr.")
 
@@ -132,6 +135,13 @@ def chat_text(document: Document, tokenizer) -> str:
          {"role": "assistant", "content": document.answer}], tokenize=False)
 
 
+def prompt_text(document: Document, tokenizer) -> str:
+    """The document's prompt as a method renders it for generation: persona and record, then the assistant turn's opening."""
+    return tokenizer.apply_chat_template(
+        [{"role": "system", "content": document.system}, {"role": "user", "content": document.user}],
+        tokenize=False, add_generation_prompt=True)
+
+
 def train_tokenizer(texts: list[str], vocab_size: int):
     """A byte-level BPE tokenizer trained on ``texts``: digits one by one, QD tags single tokens, ChatML."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -175,10 +185,19 @@ def build_model(tokenizer, architecture: ArchitectureConfig, seed: int):
     return model
 
 
-def pretrain(model, tokenizer, texts: list[str], settings: PretrainingConfig, work_dir: Path) -> list[float]:
-    """Train ``model`` as a language model on ``texts`` with transformers' ``Trainer``; returns the loss per step."""
+def pretrain(model, tokenizer, texts: list[str], settings: PretrainingConfig, work_dir: Path,
+             prompt_texts: list[str] | None = None) -> list[float]:
+    """Train ``model`` as a language model on ``texts`` with transformers' ``Trainer``; returns the loss per step.
+
+    With ``settings.loss_on == 'answer'`` the loss skips each text's first ``len(prompt_texts[i])`` tokens (its
+    rendered prompt, which must be a prefix of the text)."""
     from datasets import Dataset
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
 
     encoded = tokenizer(texts, add_special_tokens=False)
     lengths = [len(ids) for ids in encoded["input_ids"]]
@@ -187,7 +206,15 @@ def pretrain(model, tokenizer, texts: list[str], settings: PretrainingConfig, wo
                           f"{max(lengths)} tokens; raise it (a cut document would teach cut answers)")
     LOGGER.info("testbed corpus: %d documents, %d tokens (mean %.0f, max %d)", len(texts), sum(lengths),
                 float(np.mean(lengths)), max(lengths))
-    dataset = Dataset.from_dict({"input_ids": encoded["input_ids"]})
+    columns = {"input_ids": encoded["input_ids"]}
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    if settings.loss_on == "answer":
+        if prompt_texts is None or len(prompt_texts) != len(texts):
+            raise ValueError("loss_on 'answer' needs the rendered prompt of every text")
+        columns["labels"] = answer_only_labels(encoded["input_ids"],
+                                               tokenizer(prompt_texts, add_special_tokens=False)["input_ids"])
+        collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+    dataset = Dataset.from_dict(columns)
     args = TrainingArguments(output_dir=str(work_dir), max_steps=settings.max_steps,
                              per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                              lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps,
@@ -195,9 +222,19 @@ def pretrain(model, tokenizer, texts: list[str], settings: PretrainingConfig, wo
                              seed=settings.seed, data_seed=settings.seed, use_cpu=_device() == "cpu",
                              dataloader_num_workers=0, disable_tqdm=not settings.progress)
     trainer = Trainer(model=model, args=args, train_dataset=dataset,
-                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+                      data_collator=collator)
     trainer.train()
     return [float(row["loss"]) for row in trainer.state.log_history if "loss" in row]
+
+
+def answer_only_labels(documents: list[list[int]], prompts: list[list[int]]) -> list[list[int]]:
+    """Language-model labels that ignore (-100) each document's prompt tokens, so only its answer is learnt."""
+    labels = []
+    for ids, prefix in zip(documents, prompts, strict=True):
+        if ids[:len(prefix)] != prefix:
+            raise ValueError("a rendered prompt does not tokenize as a prefix of its document")
+        labels.append([-100] * len(prefix) + ids[len(prefix):])
+    return labels
 
 
 def _device() -> str:
@@ -303,12 +340,13 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
     tokenizer = train_tokenizer([f"{d.system}\n{d.user}\n{d.answer}" for d in documents],
                                 config.architecture.vocab_size)
     texts = [chat_text(d, tokenizer) for d in documents]
+    prompt_texts = [prompt_text(d, tokenizer) for d in documents]
     model = build_model(tokenizer, config.architecture, config.pretraining.seed)
     n_parameters = int(sum(p.numel() for p in model.parameters()))
     LOGGER.info("testbed LM: %d parameters, vocabulary %d", n_parameters, len(tokenizer))
     out = Path(config.dir)
     with atomic_directory(out) as tmp:
-        losses = pretrain(model, tokenizer, texts, config.pretraining, tmp / "trainer")
+        losses = pretrain(model, tokenizer, texts, config.pretraining, tmp / "trainer", prompt_texts)
         trained = time.perf_counter()
         rows = probe(model, tokenizer, cohorts, config.probe, config.decimals, config.layout)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)  # Trainer's scratch folder: not part of the model

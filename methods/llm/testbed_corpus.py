@@ -16,7 +16,9 @@ would hide what those methods add. So each answer here is built from the record 
 The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
 'compact'); the answer is short because every generated token costs RL time on a CPU.
 
-* The sub-answer is a true statement about the values: the model learns to look at ranges.
+* The sub-answer is a true statement about the values: the model learns to look at ranges. The compact
+  layout flags each out-of-range value (H/L, :func:`benchmark.serialize.range_flag`), as a lab report does:
+  without the flags the testbed LM did not learn to compare decimals with ranges (measured, README).
 * The important features are a uniformly random subset of the cohort's features, drawn per answer:
   the base policy names real features, never instruction text, and sampled completions of one patient
   name different sets, so the attention reward R_att varies within a GRPO group from the first step.
@@ -35,19 +37,15 @@ when labels do). Only the train split is used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.data.cohort import Cohort, FeatureSpec
-from benchmark.serialize import format_value, outcome_of, patient_seed, serialize_patient
+from benchmark.data.cohort import Cohort
+from benchmark.serialize import format_value, outcome_of, patient_seed, reference_bounds, serialize_patient
 
 SUBQUESTION = "Out of range at the last visit?"
-_NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_RANGE_RE = re.compile(rf"^\s*({_NUMBER})\s*-\s*({_NUMBER})\s*$")
-_BELOW_RE = re.compile(rf"^\s*(?:less than|<)\s*({_NUMBER})\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,18 +56,6 @@ class Document:
     system: str
     user: str
     answer: str
-
-
-def reference_bounds(spec: FeatureSpec) -> tuple[float, float] | None:
-    """(low, high) of a ``"low - high"`` or ``"less than high"`` reference range; None for any other form."""
-    below = _BELOW_RE.match(spec.reference_range)
-    if below:
-        return (float("-inf"), float(below.group(1)))
-    match = _RANGE_RE.match(spec.reference_range)
-    if not match:
-        return None
-    low, high = float(match.group(1)), float(match.group(2))
-    return (low, high) if low <= high else None
 
 
 def out_of_range_features(cohort: Cohort, index: int) -> list[str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmark.config import ConfigError
-from benchmark.serialize import serialize_patient
+from benchmark.serialize import reference_bounds, serialize_patient
 from methods.eag_rl.rewards import attention_alignment
 from methods.llm.parsing import parse_answer
 from methods.llm.testbed import (
@@ -18,9 +18,10 @@ from methods.llm.testbed import (
     build_model,
     chat_text,
     pretrain,
+    prompt_text,
     train_tokenizer,
 )
-from methods.llm.testbed_corpus import abnormal_at_last_visit, build_corpus, reference_bounds
+from methods.llm.testbed_corpus import abnormal_at_last_visit, build_corpus
 
 TINY = ArchitectureConfig(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                            num_key_value_heads=2, intermediate_size=64, max_position_embeddings=512)
@@ -85,6 +86,27 @@ def test_compact_layout_is_shorter_and_keeps_feature_spans(small_icu):
         serialize_patient(small_icu, 0, "mortality", "qd", layout="tiny")
 
 
+def test_compact_layout_flags_values_out_of_their_reference_range(small_icu):
+    """Each value outside its reference range carries a lab report's flag (H above, L below); the flags of the
+    last values are the corpus' sub-answer, so the testbed LM can read it off the record."""
+    from benchmark.serialize import range_flag
+
+    spec = dataclasses.replace(small_icu.features[0], reference_range="60 - 100")
+    assert (range_flag(spec, 101.0), range_flag(spec, 59.0), range_flag(spec, 80.0), range_flag(spec, np.nan)) == (
+        " H", " L", "", "")
+    assert range_flag(dataclasses.replace(spec, reference_range="/"), 1e6) == ""
+    for index in range(10):
+        text = serialize_patient(small_icu, index, "mortality", "qd", layout="compact").user
+        flagged = set()
+        for line in text.splitlines():
+            if line.startswith("- ") and ": " in line:
+                name, values = line[2:].split(": ", 1)
+                last = [v for v in values.split(", ") if v != "NaN"]
+                if last and last[-1].endswith((" H", " L")):
+                    flagged.add(f"{name} {'high' if last[-1].endswith(' H') else 'low'}")
+        assert flagged == set(abnormal_at_last_visit(small_icu, index, limit=len(small_icu.features)))
+
+
 def test_tokenizer_keeps_tags_whole_and_digits_apart(small_icu):
     documents = build_corpus([small_icu.select(np.arange(20))], 1, seed=0)
     tokenizer = train_tokenizer(_texts(documents), 400)
@@ -110,8 +132,9 @@ def test_pretrained_testbed_round_trips_through_the_backbone_loader(small_icu, t
     tokenizer = train_tokenizer(_texts(documents), 400)
     model = build_model(tokenizer, TINY, seed=0)
     texts = [chat_text(d, tokenizer) for d in documents]
+    prompts = [prompt_text(d, tokenizer) for d in documents]
     losses = pretrain(model, tokenizer, texts, PretrainingConfig(max_steps=3, batch_size=4, warmup_steps=0,
-                                                                  progress=False), tmp_path / "trainer")
+                                                                  progress=False), tmp_path / "trainer", prompts)
     assert len(losses) == 3 and all(np.isfinite(losses))
     model.save_pretrained(tmp_path / "testbed")
     tokenizer.save_pretrained(tmp_path / "testbed")
@@ -144,6 +167,21 @@ def test_probability_rises_with_the_named_features_out_of_range(small_icu):
         parsed = parse_answer(qd_answer(small_icu, index, "mortality", rng), "qd", small_icu.feature_names)
         share = np.mean([name in out_of_range_features(small_icu, index) for name in parsed.features])
         assert abs(parsed.probability - (0.1 + 0.7 * share)) <= 0.05 + 0.005
+
+
+def test_answer_only_labels_mask_the_prompt(small_icu):
+    from methods.llm.testbed import answer_only_labels
+
+    documents = build_corpus([small_icu.select(np.arange(5))], 1, seed=0)
+    tokenizer = train_tokenizer(_texts(documents), 400)
+    full = [tokenizer(chat_text(d, tokenizer), add_special_tokens=False).input_ids for d in documents]
+    prompts = [tokenizer(prompt_text(d, tokenizer), add_special_tokens=False).input_ids for d in documents]
+    for ids, prompt, labels in zip(full, prompts, answer_only_labels(full, prompts), strict=True):
+        assert len(labels) == len(ids) and labels[:len(prompt)] == [-100] * len(prompt)
+        answer = tokenizer.decode(labels[len(prompt):])
+        assert answer.startswith("<Subquestion>") and "<Final answer>" in answer
+    with pytest.raises(ValueError, match="prefix"):
+        answer_only_labels([full[0]], [prompts[1]])
 
 
 def test_sub_answer_items_read_the_first_answer():
