@@ -12,7 +12,8 @@ a pretrained LLM: it knows nothing but the records of its cohorts, and the table
 ``eagrl pretrain-testbed`` (DVC stage ``pretrain_testbed``)
 ----------------------------------------------------------
 1. the corpus of :mod:`methods.llm.testbed_corpus`: every train record of ``testbed.datasets`` as a QD
-   prompt with label-free QD answers (true sub-answers, random features, random probability);
+   prompt with label-free QD answers (true sub-answers, random features, random probability), and as a
+   Vanilla prompt with a label-free ``{"answer": p}`` (the format Label SFT writes);
 2. a byte-level BPE tokenizer trained on that text with ``tokenizers`` (digits split one by one, the QD
    tags as single tokens, ChatML specials);
 3. a randomly initialised Llama of ``testbed.architecture``, trained as a language model on the
@@ -80,6 +81,7 @@ class PretrainingConfig:
     """Language-model training of the testbed LM on the label-free corpus (transformers ``Trainer``)."""
 
     answers_per_record: int = option(2, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
+    vanilla_answers_per_record: int = option(1, help="Label-free Vanilla answers {\"answer\": p} per (train patient, task): the answer format Label SFT writes (0 = none: its tokens are then never seen, and Label SFT cannot learn them).")
     max_steps: int = option(800, minimum=1, help="Optimiser steps (200-400 learn the answer format but not to read the record; see results/testbed.md).")
     batch_size: int = option(16, minimum=1, help="Documents per step.")
     learning_rate: float = option(3e-3, help="AdamW peak learning rate (cosine decay after warm-up).")
@@ -336,7 +338,8 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
     started = time.perf_counter()
     cohorts = cohorts_of(config, params_path)
     documents = build_corpus(cohorts, config.pretraining.answers_per_record, config.pretraining.seed,
-                             config.top_k, config.decimals, config.layout)
+                             config.top_k, config.decimals, config.layout,
+                             config.pretraining.vanilla_answers_per_record)
     tokenizer = train_tokenizer([f"{d.system}\n{d.user}\n{d.answer}" for d in documents],
                                 config.architecture.vocab_size)
     texts = [chat_text(d, tokenizer) for d in documents]
@@ -363,7 +366,7 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
              for row in rows]
     write_table(table, Path(results) / "testbed", "Testbed LM: what the pipeline's small LM does before any method trains it",
                 intro=(f"A {n_parameters / 1e6:.2f}M-parameter Llama trained by the pipeline (`pretrain_testbed`) on "
-                       f"{len(documents)} label-free QD documents of {', '.join(config.datasets)} (train split): it is "
+                       f"{len(documents)} label-free QD and Vanilla documents of {', '.join(config.datasets)} (train split): it is "
                        f"not a pretrained LLM. Probe on validation records: greedy answers (parse rate, share that "
                        f"name a cohort feature, truncation at {config.probe.max_new_tokens} tokens) and "
                        f"{config.probe.samples} samples per patient at temperature 1 (share of groups whose named "

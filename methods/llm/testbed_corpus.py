@@ -31,12 +31,18 @@ The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout 
   (the expert's top-k) should give a better prediction. Whether R_att gets the policy there faster than
   the outcome reward alone is what the RL comparison measures.
 
+A Vanilla document (``vanilla_answers_per_record``) is the record in the Vanilla prompt with the same
+prior over all features as ``{"answer": 0.37}``: the answer format Label SFT's target is written in. Without
+it, the tokens of ``"answer"`` never occur in the corpus, and a LoRA adapter on the attention could not
+learn to write them (Label SFT was 100 % unparsable on synthetic_icu at 31ba28b).
+
 Nothing here reads a label, the true risk or the salient set (a test checks that answers do not change
 when labels do). Only the train split is used.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,9 +106,18 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
             f"<Final answer>{format_value(probability, 2)}</Final answer>")
 
 
+def vanilla_answer(cohort: Cohort, index: int, rng: np.random.Generator) -> str:
+    """A label-free Vanilla answer ``{"answer": p}`` for patient ``index``: the QD answer's prior over every
+    feature, ``p = 0.1 + 0.7 · (out-of-range features / features) + U(−0.05, 0.05)``."""
+    share = len(out_of_range_features(cohort, index)) / len(cohort.features)
+    probability = round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+    return json.dumps({"answer": probability})
+
+
 def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, top_k: int = 3,
-                 decimals: int = 2, layout: str = "compact") -> list[Document]:
-    """Every (train patient, task) of ``cohorts`` as a QD prompt with ``answers_per_record`` label-free answers.
+                 decimals: int = 2, layout: str = "compact", vanilla_answers_per_record: int = 0) -> list[Document]:
+    """Every (train patient, task) of ``cohorts`` as a QD prompt with ``answers_per_record`` label-free answers,
+    and as a Vanilla prompt with ``vanilla_answers_per_record`` (the answer format Label SFT writes).
 
     Draws are seeded per (seed, cohort, patient id, task), so a patient's documents do not depend on the
     other patients or on the order of the cohorts.
@@ -117,4 +132,9 @@ def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, 
                 for _ in range(answers_per_record):
                     documents.append(Document(prompt.id, prompt.system, prompt.user,
                                               qd_answer(train, index, task, rng, top_k)))
+                if vanilla_answers_per_record:
+                    vanilla = serialize_patient(train, index, task, "vanilla", decimals=decimals, layout=layout)
+                    for _ in range(vanilla_answers_per_record):
+                        documents.append(Document(vanilla.id, vanilla.system, vanilla.user,
+                                                  vanilla_answer(train, index, rng)))
     return documents

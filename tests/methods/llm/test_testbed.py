@@ -42,11 +42,27 @@ def test_corpus_answers_parse_and_name_cohort_features(small_icu):
         assert set(parsed.features) <= set(small_icu.feature_names)
 
 
+def test_corpus_vanilla_documents_parse_as_the_label_sft_format(small_icu):
+    """Vanilla documents carry {"answer": p}: the format (and the tokens) Label SFT's target is written in."""
+    documents = build_corpus([small_icu], answers_per_record=1, seed=1, vanilla_answers_per_record=1)
+    n_train = int((small_icu.split == "train").sum())
+    assert len(documents) == n_train * len(small_icu.tasks) * 2
+    vanilla = documents[1::2]
+    assert all(d.answer.startswith('{"answer": 0.') for d in vanilla)
+    for document in vanilla[:40]:
+        parsed = parse_answer(document.answer, "vanilla")
+        assert parsed.parsed and 0.05 <= parsed.probability <= 0.95
+    assert all(parse_answer(d.answer, "qd", small_icu.feature_names).parsed for d in documents[0::2][:40])
+    assert build_corpus([small_icu], 1, seed=1) == documents[0::2]
+
+
 def test_corpus_carries_no_label(small_icu):
     """Flipping every label (and dropping the ground truth) leaves every document unchanged."""
     flipped = dataclasses.replace(small_icu, labels=(1 - small_icu.labels).astype(small_icu.labels.dtype),
                                   salient=None, true_risk=None)
     assert build_corpus([small_icu], 2, seed=3) == build_corpus([flipped], 2, seed=3)
+    assert (build_corpus([small_icu], 1, seed=3, vanilla_answers_per_record=1)
+            == build_corpus([flipped], 1, seed=3, vanilla_answers_per_record=1))
 
 
 def test_attention_reward_varies_within_a_patients_answers(small_icu):
