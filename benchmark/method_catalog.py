@@ -55,6 +55,7 @@ class DLGroup:
     root: str = option(help="Checkpoint root: a model's checkpoint is <root>/<dataset>/<model>/<task>/model.pt.")
     models: str = option(help="Dotted params key that lists the group's models, e.g. 'experts.models'; absent key = no models.")
     family: str = option("expert", help="Result-table family of the group's models (benchmark/descriptor.py).")
+    levels: list[str] | None = option(None, help="Robustness conditions of this group's models; null = robustness.dl.levels (a group whose models are costly per level, such as the hybrids that re-embed every perturbed record with the LLM, can take fewer).")
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

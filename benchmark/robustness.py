@@ -125,7 +125,9 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
                 raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] = {pair} is not in eag_rl.rl.pairs {trained}: the "
                                   f"RL variants' robustness stages (robustness_llm_rl) need policies trained on it; add it "
                                   f"to eag_rl.rl.pairs or remove it from {SECTION}.llm.pairs")
-    dl_groups(params)
+    for group in dl_groups(params):
+        if group.levels is not None:
+            parse_levels(group.levels, f"{source}: {SECTION}.dl_groups[{group.name}].levels")
     return config
 
 
@@ -182,6 +184,7 @@ def run_dl(dataset: str, group: str, models: list[str] | None = None, params_pat
     params = load_params(params_path)
     config = load_robustness_config(params, params_path)
     models = group_models(group, params, models, params_path)
+    levels = group_levels(group, params, config, params_path)
     start_stage(f"robustness_dl@{dataset}-{group}", config.seed,
                 {"dataset": dataset, "group": group, "models": models, "robustness": to_mapping(config)},
                 threads=config.threads)
@@ -192,16 +195,25 @@ def run_dl(dataset: str, group: str, models: list[str] | None = None, params_pat
         spec = _dl_spec(model, params, params_path, "robustness-dl")
         if model_root is not None:
             spec = dataclasses.replace(spec, root=Path(model_root))
-        _perturbed_scores(dataset, model, spec, cohort, config, params_path, folder / model)
+        _perturbed_scores(dataset, model, spec, cohort, config, params_path, folder / model, levels)
     return folder
 
 
+def group_levels(group: str, params: dict[str, Any], config: RobustnessConfig,
+                 source: str | Path = "params.yaml") -> list[Perturbation]:
+    """The conditions the models of ``robustness.dl_groups`` group ``group`` are evaluated at: the group's own
+    ``levels`` when it sets them, else ``robustness.dl.levels``."""
+    own = {g.name: g for g in dl_groups(params)}[group].levels
+    if own is None:
+        return config.dl_levels()
+    return parse_levels(own, f"{source}: robustness.dl_groups[{group}].levels")
+
+
 def _perturbed_scores(dataset: str, model: str, spec: MethodSpec, cohort: Cohort, config: RobustnessConfig,
-                      params_path: str | Path, out: Path) -> None:
-    """One DL model on every task and level of ``cohort`` into ``out`` (written atomically)."""
+                      params_path: str | Path, out: Path, levels: list[Perturbation]) -> None:
+    """One DL model on every task and each of ``levels`` of ``cohort`` into ``out`` (written atomically)."""
     from methods.experts import load_expert
 
-    levels = config.dl_levels()
     with atomic_directory(out) as tmp:
         for task in cohort.tasks:
             checkpoint = spec.checkpoint(dataset, task)

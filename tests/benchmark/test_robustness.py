@@ -106,6 +106,22 @@ def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     assert load_params("params.yaml")  # nothing else was written into the params
 
 
+def test_a_group_can_take_its_own_levels(tmp_path, monkeypatch, small_icu):
+    """A dl_groups entry with `levels` is evaluated at those only; the others keep robustness.dl.levels."""
+    monkeypatch.chdir(tmp_path)
+    small_icu.save(tmp_path / "cohorts" / "small_icu")
+    fit_logistic(small_icu, tmp_path / "models" / "experts")
+    groups = [{"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert",
+               "levels": ["none", "shuffle:1"]}]
+    write_params(tmp_path, robustness={"dl": {"levels": ["none", "noise:0.3", "mask:0.5"]}, "dl_groups": groups})
+    out = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    for task in small_icu.tasks:
+        assert sorted(p.name for p in (out / "logistic" / task).iterdir()) == ["none", "shuffle_1"]
+    groups[0]["levels"] = ["none", "blur:1"]
+    with pytest.raises(ConfigError, match=r"dl_groups\[experts\].levels"):
+        load_robustness_config({"robustness": {"dl_groups": groups}})
+
+
 def test_dl_robustness_refuses_models_outside_the_group(tmp_path, monkeypatch, small_icu):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path)
