@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,37 @@ def make_deterministic(threads: int | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads:
         torch.set_num_threads(threads)
+
+
+def map_in_processes(function: Callable[..., Any], jobs: dict[Any, tuple], processes: int,
+                     threads: int) -> dict[Any, Any]:
+    """``function(*args)`` for every ``key: args`` of ``jobs`` in ``processes`` spawned worker processes of
+    ``threads`` torch threads each (``concurrent.futures``); returns the results by key, in the order of ``jobs``.
+
+    For independent runs (the seeds of one RL stage) whose model is too small to keep every core busy.
+    Workers are spawned, never forked (torch holds threads), and each fixes its thread count and makes torch
+    deterministic (:func:`make_deterministic`) before it runs, so a run's numbers depend on ``threads`` and its
+    own seed, not on what runs beside it. ``function`` must be importable (a module-level function). A stage
+    log's peak memory counts the parent and its largest worker; each worker's peak is logged here.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    results: dict[Any, Any] = {}
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {key: pool.submit(_call_in_worker, function, threads, args) for key, args in jobs.items()}
+        for key, future in futures.items():
+            results[key], peak_mb = future.result()
+            LOGGER.info("%s(%s) finished in its worker process (%d torch thread(s), peak RSS %.0f MB)",
+                        getattr(function, "__name__", "job"), key, threads, peak_mb)
+    return results
+
+
+def _call_in_worker(function: Callable[..., Any], threads: int, args: tuple) -> tuple[Any, float]:
+    """One job of :func:`map_in_processes` inside its worker; returns its result and the worker's peak RSS (MB)."""
+    configure_logging()
+    make_deterministic(threads)
+    return function(*args), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -68,3 +68,24 @@ def test_sigterm_cleans_up_like_an_exception(tmp_path):
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
     time.sleep(0.1)
     assert _hidden(tmp_path) == [] and not (tmp_path / "out").exists()
+
+
+def _threads_and_draw(seed: int) -> tuple[int, list[float]]:
+    """A job for map_in_processes: the worker's torch thread count and a seeded draw (module level: picklable)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return torch.get_num_threads(), torch.randn(3).tolist()
+
+
+def test_map_in_processes_runs_each_job_in_a_worker_with_its_thread_count():
+    import torch
+
+    from benchmark.runtime import map_in_processes
+
+    results = map_in_processes(_threads_and_draw, {43: (43,), 42: (42,), 44: (44,)}, processes=2, threads=1)
+    assert list(results) == [43, 42, 44]  # the order of the jobs
+    for seed, (threads, draw) in results.items():
+        assert threads == 1
+        torch.manual_seed(seed)
+        assert draw == torch.randn(3).tolist()  # as in this process: a worker's numbers depend on its seed only
