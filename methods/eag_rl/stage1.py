@@ -17,7 +17,7 @@ exists to start stage 2, so it runs where stage 2 does), for TASK, or every task
 Writes ``outputs/eag_rl/<dataset>/<task>/mcts/``: ``trajectories.jsonl`` (kept trajectories with rewards
 and tree statistics per patient), ``sft.jsonl`` (the SFT set: id, label, reward parts, the completion
 text), ``summary.json`` and the ``search/`` chunks used for resumption (kept only while the search
-fingerprint — settings, patients, model — is unchanged).
+fingerprint — settings, patients, model weights, code — is unchanged).
 
 ``eagrl sft-stage1 DATASET [TASK]`` (DVC ``sft_stage1@pair<i>``) fine-tunes LoRA adapters on the whole
 trajectory given the prompt (:func:`methods.llm.sft.train_lora_sft`) into
@@ -202,10 +202,32 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(config: Stage1Config, llm: LLMConfig, tasks: list[PatientTask]) -> str:
-    """Identity of a search: settings, patients, prompts, model and code; saved chunks are reused only on a match."""
+def weights_digest(model, samples_per_tensor: int = 4096) -> str:
+    """Hash of a model's weights: every parameter's name, shape and an evenly strided sample of its values.
+
+    The search's identity must change when the model is re-trained at the same path (the testbed LM is
+    re-trained by ``pretrain_testbed`` in place; a search fingerprinted on the path alone reused the old
+    model's chunks, measured at d280348). A strided sample keeps this fast for a multi-billion-parameter
+    model, and training moves every sampled value.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            flat = tensor.detach().reshape(-1)
+            sample = flat[:: max(1, flat.numel() // samples_per_tensor)].to("cpu", torch.float32)
+            digest.update(f"{name}:{tuple(tensor.shape)}:".encode())
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(config: Stage1Config, llm: LLMConfig, tasks: list[PatientTask], model_digest: str) -> str:
+    """Identity of a search: settings, patients, prompts, model weights and code; saved chunks are reused only on
+    a match."""
     blob = json.dumps({"code": _code_digest(), "mcts": to_mapping(config.mcts), "reward": to_mapping(config.reward),
                        "proposer": to_mapping(config.proposer), "backbone": to_mapping(llm.backbone),
+                       "weights": model_digest,
                        "prompt": to_mapping(llm.prompt), "patients": [(t.id, t.prompt, t.expert_top_k) for t in tasks]},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -260,6 +282,7 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     tasks_to_search = stage_tasks(cohort, task)
     model, tokenizer = _load_model(llm, config.proposer)
     generator = HFGenerator(model, tokenizer, batch_size=llm.generation.batch_size)
+    model_digest = weights_digest(model)
     for task in tasks_to_search:
         subset = search_subset(cohort, task, config.search)
         top_k = expert_top_k(dataset, config.search.expert, task)
@@ -270,7 +293,7 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
                  for pid, text, y in zip(subset.ids, guided, labels, strict=True)]
         folder = task_dir(dataset, task, out_root)
         search_dir = folder / "search"
-        fingerprint = _fingerprint(config, llm, tasks)
+        fingerprint = _fingerprint(config, llm, tasks, model_digest)
         stamp = search_dir / "fingerprint.txt"
         if search_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
             shutil.rmtree(search_dir)  # settings changed: the saved chunks belong to another search

@@ -98,6 +98,30 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     assert 0.0 <= metrics["mechanism"]["alignment_expert"] <= 1.0 and metrics["mechanism"]["alignment_truth"] is not None
 
 
+def test_weights_digest_changes_when_a_model_is_retrained_in_place(tiny_model_dir):
+    """The search fingerprint must see new weights at the same path (a re-trained testbed LM)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    before = stage1.weights_digest(model)
+    assert stage1.weights_digest(AutoModelForCausalLM.from_pretrained(tiny_model_dir)) == before
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # one optimiser step's worth of change
+    assert stage1.weights_digest(model) != before
+
+
+def test_a_retrained_model_discards_the_saved_search(stage1_workdir, small_icu, monkeypatch):
+    """Saved search chunks are reused only for the same weights: a model re-trained at the same path searches anew."""
+    monkeypatch.setattr("methods.eag_rl.proposer.LLMProposer", CannedProposer)
+    stage1.run_mcts("small_icu", task="mortality")
+    stamp = stage1.task_dir("small_icu", "mortality") / "search" / "fingerprint.txt"
+    first = stamp.read_text()
+    monkeypatch.setattr(stage1, "weights_digest", lambda model: "other weights")
+    stage1.run_mcts("small_icu", task="mortality")
+    assert stamp.read_text() != first
+
+
 def test_one_task_at_a_time_leaves_the_other_tasks_alone(stage1_workdir, small_icu, monkeypatch):
     """The pipeline runs stage 1 per eag_rl.rl.pairs entry: one task's stages write only that task's folders."""
     from benchmark.config import ConfigError
