@@ -89,6 +89,12 @@ def abnormal_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[s
     return found
 
 
+def prior_probability(share: float, rng: np.random.Generator) -> float:
+    """The corpus's one clinical prior: ``0.1 + 0.7 · share + U(−0.05, 0.05)``, clipped to [0.05, 0.95], 2 decimals;
+    ``share`` is the share of out-of-range features among those considered."""
+    return round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+
+
 def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, top_k: int = 3) -> str:
     """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws its features
     and its probability."""
@@ -97,8 +103,7 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
     names = cohort.feature_names
     k = int(rng.integers(1, min(top_k, len(names)) + 1))
     chosen = [names[j] for j in sorted(rng.choice(len(names), size=k, replace=False))]
-    share = sum(name in out_of_range for name in chosen) / k
-    probability = round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+    probability = prior_probability(sum(name in out_of_range for name in chosen) / k, rng)
     return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
             f"<Answer>{', '.join(abnormal) if abnormal else 'None'}</Answer>\n"
             f"<Final subquestion>What is the probability that {outcome_of(task)}?</Final subquestion>\n"
@@ -109,8 +114,7 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
 def vanilla_answer(cohort: Cohort, index: int, rng: np.random.Generator) -> str:
     """A label-free Vanilla answer ``{"answer": p}`` for patient ``index``: the QD answer's prior over every
     feature, ``p = 0.1 + 0.7 · (out-of-range features / features) + U(−0.05, 0.05)``."""
-    share = len(out_of_range_features(cohort, index)) / len(cohort.features)
-    probability = round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+    probability = prior_probability(len(out_of_range_features(cohort, index)) / len(cohort.features), rng)
     return json.dumps({"answer": probability})
 
 
