@@ -36,7 +36,6 @@ here too, next to the text they close; :mod:`methods.llm.parsing` reads the answ
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -221,37 +220,32 @@ def patient_seed(seed: int, patient_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(str(patient_id).encode("utf-8"))])
 
 
-_NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_RANGE_RE = re.compile(rf"^\s*({_NUMBER})\s*-\s*({_NUMBER})\s*$")
-_BELOW_RE = re.compile(rf"^\s*(?:less than|<)\s*({_NUMBER})\s*$", re.IGNORECASE)
+DEVIATION_STEPS = 3  # |z| >= 1, 2, 3 train standard deviations: one to three marks
 
 
-def reference_bounds(spec: FeatureSpec) -> tuple[float, float] | None:
-    """(low, high) of a ``"low - high"`` or ``"less than high"`` reference range; None for any other form."""
-    below = _BELOW_RE.match(spec.reference_range)
-    if below:
-        return (float("-inf"), float(below.group(1)))
-    match = _RANGE_RE.match(spec.reference_range)
-    if not match:
-        return None
-    low, high = float(match.group(1)), float(match.group(2))
-    return (low, high) if low <= high else None
+def deviation_level(value: float, mean: float, std: float) -> int:
+    """The signed number of whole train standard deviations ``value`` lies from the train mean, capped at
+    ±:data:`DEVIATION_STEPS`; 0 when missing or closer than one standard deviation."""
+    if not np.isfinite(value):
+        return 0
+    z = (value - mean) / std
+    return int(np.sign(z)) * min(int(abs(z)), DEVIATION_STEPS)
 
 
-def range_flag(spec: FeatureSpec, value: float) -> str:
-    """``' H'`` above the feature's reference range, ``' L'`` below it, ``''`` inside it, when missing or
-    when the range has no readable bounds (the flags of a lab report)."""
-    bounds = reference_bounds(spec)
-    if bounds is None or not np.isfinite(value):
-        return ""
-    return " L" if value < bounds[0] else " H" if value > bounds[1] else ""
+def deviation_flag(level: int) -> str:
+    """The compact layout's mark of a deviation level: ``' ++'`` two standard deviations above the train mean,
+    ``' -'`` one below, ``''`` within one."""
+    return "" if level == 0 else " " + ("+" if level > 0 else "-") * abs(level)
 
 
-def compact_line(spec: FeatureSpec, values: Sequence[float], decimals: int = 2) -> str:
-    """``- <name>: v1, v2 H, ...``: the compact layout's feature line. No unit and no range (fewer tokens);
-    instead each value outside the reference range carries a lab report's flag (H above, L below), which
-    a small LM trained by the pipeline reads where it cannot learn to compare decimals to ranges."""
-    return f"- {spec.name}: " + ", ".join(format_value(v, decimals) + range_flag(spec, v) for v in values)
+def compact_line(spec: FeatureSpec, values: Sequence[float], mean: float, std: float, decimals: int = 2) -> str:
+    """``- <name>: v1, v2 ++, ...``: the compact layout's feature line. No unit and no range (fewer tokens);
+    instead each value carries one to three marks (``+`` above, ``-`` below) per whole train standard deviation
+    it lies from the cohort's train mean (:func:`deviation_level`), which a small LM trained by the pipeline
+    reads where it cannot learn to compare decimals. The marks grade how far a value is from the typical
+    patient, as the H/HH flags of a lab report grade it against a reference range."""
+    return f"- {spec.name}: " + ", ".join(
+        format_value(v, decimals) + deviation_flag(deviation_level(v, mean, std)) for v in values)
 
 
 def compact_head(cohort: Cohort, index: int, task: str, decimals: int = 2) -> str:
@@ -273,7 +267,8 @@ def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanil
     ``persona`` the domain's persona. ``shuffle_fraction`` and ``seed`` control the robustness
     shuffle of feature lines (seeded per patient id, see :func:`shuffled_order`). ``layout`` 'full' is
     the layout of the module docstring; 'compact' keeps the same facts but one short line per feature
-    (``- Respiratory rate: 24 H, 25 H, 19``, out-of-range values flagged instead of the range) and a one-line
+    (``- Respiratory rate: 24 +, 31 ++, 19``, each value marked by its distance from the train mean instead of the
+    range, :func:`compact_line`) and a one-line
     QD instruction: about a third of the tokens, for the testbed LM that is trained on this layout
     (:mod:`methods.llm.testbed`).
     """
@@ -301,7 +296,9 @@ def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanil
     spans: dict[str, list[tuple[int, int]]] = {}
     for j in order:
         spec = cohort.features[j]
-        line = (compact_line if compact else feature_line)(spec, cohort.raw[index, :n_visits, j], decimals)
+        values = cohort.raw[index, :n_visits, j]
+        line = (compact_line(spec, values, cohort.normalisation.mean[j], cohort.normalisation.std[j], decimals)
+                if compact else feature_line(spec, values, decimals))
         spans[spec.name] = [(offset, offset + len(line))]
         lines.append(line)
         offset += len(line) + 1

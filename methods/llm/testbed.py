@@ -23,7 +23,7 @@ a pretrained LLM: it knows nothing but the records of its cohorts, and the table
 4. a probe on validation records (``testbed.probe``): greedy answers (parse rate, answers that name a
    cohort feature, truncation), sampled groups (share whose named features differ, which is what lets
    the attention reward R_att separate the completions of one GRPO group), and whether the LM reads the
-   record at all: its sub-answer against the true out-of-range features, beside the best constant answer,
+   record at all: its sub-answer against the true deviating features (marked values), beside the best constant answer,
    and the AUROC of its greedy probability.
 
 Writes ``models/testbed/`` (model, tokenizer, ``pretraining.json``: sizes, losses, probe; ``backbone.json``: the
@@ -52,7 +52,7 @@ from benchmark.runtime import LOGGER, atomic_directory, start_stage
 from benchmark.serialize import Prompt
 from benchmark.tables import write_table
 from methods.llm.backbone import MANIFEST
-from methods.llm.testbed_corpus import Document, abnormal_at_last_visit, build_corpus
+from methods.llm.testbed_corpus import SUBQUESTION, Document, build_corpus, deviating_at_last_visit
 
 SECTION = "testbed"
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -81,6 +81,11 @@ class PretrainingConfig:
     """Language-model training of the testbed LM on the label-free corpus (transformers ``Trainer``)."""
 
     answers_per_record: int = option(2, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
+    deviating_features_share: float = option(
+        0.0, minimum=0.0, maximum=1.0,
+        help="Share of QD answers whose important features are the sub-answer's deviating features (up to top_k, in "
+             "record order) instead of a random draw: the clinician's heuristic 'what is far from typical matters', "
+             "one mode of the base policy that expert guidance and R_att can select (0 = always random).")
     vanilla_answers_per_record: int = option(1, help="Label-free Vanilla answers {\"answer\": p} per (train patient, task): the answer format Label SFT writes (0 = none: its tokens are then never seen, and Label SFT cannot learn them).")
     max_steps: int = option(800, minimum=1, help="Optimiser steps (200-400 learn the answer format but not to read the record; see results/testbed.md).")
     batch_size: int = option(16, minimum=1, help="Documents per step.")
@@ -271,7 +276,7 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
             parsed = [parse_answer(c.text, "qd", names) for c in greedy]
             groups = [sampled[i * settings.samples:(i + 1) * settings.samples] for i in range(n)]
             feature_sets = [[frozenset(parse_answer(c.text, "qd", names).features) for c in g] for g in groups]
-            truths = [abnormal_at_last_visit(val, i) for i in range(n)]
+            truths = [deviating_at_last_visit(val, i) for i in range(n)]
             said = [sub_answer_items(c.text) for c in greedy]
             rows.append({
                 "dataset": cohort.name, "task": task, "patients": n,
@@ -290,7 +295,7 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
 
 
 def sub_answer_items(text: str) -> list[str]:
-    """The items of the first ``<Answer>`` of a QD answer (``"Heart Rate high"``, ...); [] for 'None' or no answer."""
+    """The items of the first ``<Answer>`` of a QD answer (``"Heart Rate ++"``, ...); [] for 'None' or no answer."""
     match = re.search(r"<Answer>(.*?)</Answer>", text, re.S)
     items = [item.strip() for item in (match.group(1) if match else "").split(",")]
     return [item for item in items if item and item != "None"]
@@ -339,7 +344,8 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
     cohorts = cohorts_of(config, params_path)
     documents = build_corpus(cohorts, config.pretraining.answers_per_record, config.pretraining.seed,
                              config.top_k, config.decimals, config.layout,
-                             config.pretraining.vanilla_answers_per_record)
+                             config.pretraining.vanilla_answers_per_record,
+                             config.pretraining.deviating_features_share)
     tokenizer = train_tokenizer([f"{d.system}\n{d.user}\n{d.answer}" for d in documents],
                                 config.architecture.vocab_size)
     texts = [chat_text(d, tokenizer) for d in documents]
@@ -371,8 +377,8 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
                        f"name a cohort feature, truncation at {config.probe.max_new_tokens} tokens) and "
                        f"{config.probe.samples} samples per patient at temperature 1 (share of groups whose named "
                        f"feature sets differ: where R_att can separate a GRPO group). Whether it reads the record: "
-                       f"`subanswer_jaccard` is the Jaccard of its greedy answer to 'Out of range at the last visit?' "
-                       f"against the true out-of-range features, `subanswer_constant` what the best single answer "
+                       f"`subanswer_jaccard` is the Jaccard of its greedy answer to '{SUBQUESTION}' "
+                       f"against the true deviating features with their marks, `subanswer_constant` what the best single answer "
                        f"repeated for every patient scores, `distinct_subanswers` the share of patients with a "
                        f"different answer, and `probability_auroc` the AUROC of its greedy probability against the "
                        f"task's label (an LM that does not read the record scores the constant and 0.5)."))

@@ -7,29 +7,34 @@ well-formed Question-Decomposition answer. It must *not* learn the outcome: ever
 (Label SFT, stage 1, the RL variants) starts from it, and a base model that already knew the label
 would hide what those methods add. So each answer here is built from the record alone::
 
-    <Subquestion>Out of range at the last visit?</Subquestion>
-    <Answer>Heart Rate high, pH low</Answer>                      <- read off the record (true)
+    <Subquestion>Far from typical at the last visit?</Subquestion>
+    <Answer>Heart Rate ++, pH -</Answer>                          <- read off the record (true)
     <Final subquestion>What is the probability that ...?</Final subquestion>
     <Important Features>Glucose, Heart Rate</Important Features>  <- 1 to top_k names, uniformly random
-    <Final answer>0.37</Final answer>                             <- rises with the named features out of range
+    <Final answer>0.37</Final answer>                             <- rises with how deranged the named features are
 
 The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
 'compact'); the answer is short because every generated token costs RL time on a CPU.
 
-* The sub-answer is a true statement about the values: the model learns to look at ranges. The compact
-  layout flags each out-of-range value (H/L, :func:`benchmark.serialize.range_flag`), as a lab report does:
-  without the flags the testbed LM did not learn to compare decimals with ranges (measured, README).
-* The important features are a uniformly random subset of the cohort's features, drawn per answer:
-  the base policy names real features, never instruction text, and sampled completions of one patient
-  name different sets, so the attention reward R_att varies within a GRPO group from the first step.
-  Which features matter is left for expert guidance (stage 1) and R_att (stage 2) to teach.
-* The probability encodes one clinical prior and nothing else: it rises with the share of the *named*
-  features that are out of their reference range at the last visit,
-  ``p = 0.1 + 0.7 · (abnormal named / named) + U(−0.05, 0.05)``. A pretrained LLM brings such a prior
-  (abnormal values mean risk); the testbed gets it from its corpus. It makes the answer depend on which
-  features are named, which is the premise of EAG-RL: naming the features that drive the patient's risk
-  (the expert's top-k) should give a better prediction. Whether R_att gets the policy there faster than
-  the outcome reward alone is what the RL comparison measures.
+* The sub-answer is a true statement about the values: the model learns to look at them. The compact
+  layout marks each value with its distance from the train mean in whole train standard deviations
+  (``+``/``++``/``+++`` above, ``-``/``--``/``---`` below, :func:`benchmark.serialize.deviation_level`), as a
+  lab report grades its flags: without marks the testbed LM did not learn to compare decimals (measured, README).
+* The important features are a uniformly random subset of the cohort's features in random order, drawn per
+  answer: the base policy names real features, never instruction text, no feature is favoured by its place
+  in the record, and sampled completions of one patient name different sets, so the attention reward R_att
+  varies within a GRPO group from the first step. Which features matter is left for expert guidance
+  (stage 1) and R_att (stage 2) to teach.
+* The probability encodes one clinical prior and nothing else: it rises with how far the *named* features
+  are from typical at the last visit, ``p = 0.1 + 0.8 · min(1, mean |level| / 2) + U(−0.05, 0.05)``
+  (:func:`prior_probability`). A pretrained LLM brings such a prior (deranged values mean risk); the testbed
+  gets it from its corpus. It makes the prediction depend on which features are named, the premise of
+  EAG-RL: on synthetic_icu mortality this prior over the expert's (ConCare's) top-3 ranks the test patients
+  at AUROC 0.77, over 3 random features at 0.70, over all features at 0.72 (measured at c254091 on the
+  cohort, outside the LM). Naming the features that drive the patient's risk therefore gives a better
+  prediction; whether R_att gets the policy there better than the outcome reward alone is what the RL
+  comparison measures. (A binary out-of-range prior, the design before, ranked them at 0.56-0.59 whatever
+  was named: the reference ranges do not match the generator's physiology, and nothing could be learned.)
 
 A Vanilla document (``vanilla_answers_per_record``) is the record in the Vanilla prompt with the same
 prior over all features as ``{"answer": 0.37}``: the answer format Label SFT's target is written in. Without
@@ -49,9 +54,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.data.cohort import Cohort
-from benchmark.serialize import format_value, outcome_of, patient_seed, reference_bounds, serialize_patient
+from benchmark.serialize import (deviation_flag, deviation_level, format_value, outcome_of, patient_seed,
+                                 serialize_patient)
 
-SUBQUESTION = "Out of range at the last visit?"
+SUBQUESTION = "Far from typical at the last visit?"
+PRIOR_FULL_LEVEL = 2  # a mean deviation level of 2 among the named features gives the top of the prior
 
 
 @dataclass(frozen=True)
@@ -64,62 +71,66 @@ class Document:
     answer: str
 
 
-def out_of_range_features(cohort: Cohort, index: int) -> list[str]:
-    """Names of the features whose last observed value lies outside their reference range."""
-    return [item.rsplit(" ", 1)[0] for item in abnormal_at_last_visit(cohort, index, limit=len(cohort.features))]
-
-
-def abnormal_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[str]:
-    """``"<name> high"`` / ``"<name> low"`` for the first ``limit`` features whose last observed value is out of
-    their reference range, in the cohort's feature order."""
-    found: list[str] = []
+def last_visit_levels(cohort: Cohort, index: int) -> list[int]:
+    """Per feature, the signed deviation level (:func:`benchmark.serialize.deviation_level`) of its last
+    observed value, 0 when never observed: what the compact layout's marks say about the last visit."""
     n_visits = int(cohort.n_visits[index])
-    for j, spec in enumerate(cohort.features):
-        bounds = reference_bounds(spec)
+    levels = []
+    for j in range(len(cohort.features)):
         observed = cohort.raw[index, :n_visits, j]
         observed = observed[np.isfinite(observed)]
-        if bounds is None or observed.size == 0:
-            continue
-        value = float(observed[-1])
-        if value < bounds[0] or value > bounds[1]:
-            side = "low" if value < bounds[0] else "high"
-            found.append(f"{spec.name} {side}")
-        if len(found) == limit:
-            break
-    return found
+        levels.append(deviation_level(float(observed[-1]), cohort.normalisation.mean[j], cohort.normalisation.std[j])
+                      if observed.size else 0)
+    return levels
 
 
-def prior_probability(share: float, rng: np.random.Generator) -> float:
-    """The corpus's one clinical prior: ``0.1 + 0.7 · share + U(−0.05, 0.05)``, clipped to [0.05, 0.95], 2 decimals;
-    ``share`` is the share of out-of-range features among those considered."""
-    return round(min(max(0.1 + 0.7 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+def deviating_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[str]:
+    """``"<name> ++"`` / ``"<name> -"`` for the first ``limit`` features whose last observed value lies at least one
+    train standard deviation from the train mean, in the cohort's feature order: the true sub-answer."""
+    items = [f"{name}{deviation_flag(level)}" for name, level in zip(cohort.feature_names,
+                                                                    last_visit_levels(cohort, index), strict=True)
+             if level]
+    return items[:limit]
 
 
-def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, top_k: int = 3) -> str:
-    """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws its features
-    and its probability."""
-    abnormal = abnormal_at_last_visit(cohort, index)
-    out_of_range = set(out_of_range_features(cohort, index))
+def prior_probability(mean_level: float, rng: np.random.Generator) -> float:
+    """The corpus's one clinical prior: ``0.1 + 0.8 · min(1, mean_level / 2) + U(−0.05, 0.05)``, clipped to
+    [0.05, 0.95], 2 decimals; ``mean_level`` is the mean absolute deviation level of the features considered."""
+    share = min(1.0, mean_level / PRIOR_FULL_LEVEL)
+    return round(min(max(0.1 + 0.8 * share + float(rng.uniform(-0.05, 0.05)), 0.05), 0.95), 2)
+
+
+def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, top_k: int = 3,
+              deviating_share: float = 0.0) -> str:
+    """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws whether its important
+    features are the deviating ones (with probability ``deviating_share``, when there are any) or a random set,
+    their order and its probability."""
+    deviating = deviating_at_last_visit(cohort, index, limit=top_k)
+    levels = last_visit_levels(cohort, index)
     names = cohort.feature_names
-    k = int(rng.integers(1, min(top_k, len(names)) + 1))
-    chosen = [names[j] for j in sorted(rng.choice(len(names), size=k, replace=False))]
-    probability = prior_probability(sum(name in out_of_range for name in chosen) / k, rng)
+    if deviating_share > 0 and rng.uniform() < deviating_share and deviating:  # no draw at 0: the stream stays as before
+        chosen = [j for j, level in enumerate(levels) if level][:top_k]
+    else:
+        k = int(rng.integers(1, min(top_k, len(names)) + 1))
+        chosen = [int(j) for j in rng.choice(len(names), size=k, replace=False)]
+    probability = prior_probability(float(np.mean([abs(levels[j]) for j in chosen])), rng)
     return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
-            f"<Answer>{', '.join(abnormal) if abnormal else 'None'}</Answer>\n"
+            f"<Answer>{', '.join(deviating) if deviating else 'None'}</Answer>\n"
             f"<Final subquestion>What is the probability that {outcome_of(task)}?</Final subquestion>\n"
-            f"<Important Features>{', '.join(chosen)}</Important Features>\n"
+            f"<Important Features>{', '.join(names[j] for j in chosen)}</Important Features>\n"
             f"<Final answer>{format_value(probability, 2)}</Final answer>")
 
 
 def vanilla_answer(cohort: Cohort, index: int, rng: np.random.Generator) -> str:
     """A label-free Vanilla answer ``{"answer": p}`` for patient ``index``: the QD answer's prior over every
-    feature, ``p = 0.1 + 0.7 · (out-of-range features / features) + U(−0.05, 0.05)``."""
-    probability = prior_probability(len(out_of_range_features(cohort, index)) / len(cohort.features), rng)
+    feature (:func:`prior_probability` of the mean absolute deviation level of all features)."""
+    probability = prior_probability(float(np.mean(np.abs(last_visit_levels(cohort, index)))), rng)
     return json.dumps({"answer": probability})
 
 
 def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, top_k: int = 3,
-                 decimals: int = 2, layout: str = "compact", vanilla_answers_per_record: int = 0) -> list[Document]:
+                 decimals: int = 2, layout: str = "compact", vanilla_answers_per_record: int = 0,
+                 deviating_share: float = 0.0) -> list[Document]:
     """Every (train patient, task) of ``cohorts`` as a QD prompt with ``answers_per_record`` label-free answers,
     and as a Vanilla prompt with ``vanilla_answers_per_record`` (the answer format Label SFT writes).
 
@@ -135,7 +146,7 @@ def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, 
                 rng = patient_seed(seed, f"{cohort.name}/{prompt.id}/{task}")
                 for _ in range(answers_per_record):
                     documents.append(Document(prompt.id, prompt.system, prompt.user,
-                                              qd_answer(train, index, task, rng, top_k)))
+                                              qd_answer(train, index, task, rng, top_k, deviating_share)))
                 if vanilla_answers_per_record:
                     vanilla = serialize_patient(train, index, task, "vanilla", decimals=decimals, layout=layout)
                     for _ in range(vanilla_answers_per_record):

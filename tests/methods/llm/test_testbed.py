@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmark.config import ConfigError
-from benchmark.serialize import reference_bounds, serialize_patient
+from benchmark.serialize import serialize_patient
 from methods.eag_rl.rewards import attention_alignment
 from methods.llm.parsing import parse_answer
 from methods.llm.testbed import (
@@ -21,7 +21,7 @@ from methods.llm.testbed import (
     prompt_text,
     train_tokenizer,
 )
-from methods.llm.testbed_corpus import abnormal_at_last_visit, build_corpus
+from methods.llm.testbed_corpus import build_corpus
 
 TINY = ArchitectureConfig(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                            num_key_value_heads=2, intermediate_size=64, max_position_embeddings=512)
@@ -78,18 +78,20 @@ def test_attention_reward_varies_within_a_patients_answers(small_icu):
     assert varying / len(groups) >= 0.5
 
 
-def test_abnormal_values_are_read_from_the_record(small_icu):
-    index = 0
-    found = abnormal_at_last_visit(small_icu, index, limit=len(small_icu.features))
-    for spec, j in zip(small_icu.features, range(len(small_icu.features)), strict=True):
-        bounds = reference_bounds(spec)
-        values = small_icu.raw[index, :int(small_icu.n_visits[index]), j]
-        values = values[np.isfinite(values)]
-        out = bounds is not None and values.size and not bounds[0] <= values[-1] <= bounds[1]
-        assert any(item.startswith(spec.name + " ") for item in found) == bool(out)
-    assert reference_bounds(dataclasses.replace(small_icu.features[0], reference_range="less than 120")) == (
-        float("-inf"), 120.0)
-    assert reference_bounds(dataclasses.replace(small_icu.features[0], reference_range="/")) is None
+def test_deviating_features_are_read_from_the_last_observed_value(small_icu):
+    from methods.llm.testbed_corpus import deviating_at_last_visit, last_visit_levels
+
+    stats = small_icu.normalisation
+    for index in range(10):
+        levels = last_visit_levels(small_icu, index)
+        for j, level in enumerate(levels):
+            values = small_icu.raw[index, :int(small_icu.n_visits[index]), j]
+            values = values[np.isfinite(values)]
+            z = (values[-1] - stats.mean[j]) / stats.std[j] if values.size else 0.0
+            assert level == np.sign(z) * min(int(abs(z)), 3)
+        expected = [f"{name} {('+' if level > 0 else '-') * abs(level)}"
+                    for name, level in zip(small_icu.feature_names, levels, strict=True) if level]
+        assert deviating_at_last_visit(small_icu, index, limit=len(levels)) == expected
 
 
 def test_compact_layout_is_shorter_and_keeps_feature_spans(small_icu):
@@ -102,25 +104,24 @@ def test_compact_layout_is_shorter_and_keeps_feature_spans(small_icu):
         serialize_patient(small_icu, 0, "mortality", "qd", layout="tiny")
 
 
-def test_compact_layout_flags_values_out_of_their_reference_range(small_icu):
-    """Each value outside its reference range carries a lab report's flag (H above, L below); the flags of the
-    last values are the corpus' sub-answer, so the testbed LM can read it off the record."""
-    from benchmark.serialize import range_flag
+def test_compact_layout_marks_each_value_by_its_distance_from_the_train_mean(small_icu):
+    """One to three marks per whole train standard deviation (+ above, - below); the marks of the last values
+    are the corpus' sub-answer, so the testbed LM can read it off the record."""
+    from benchmark.serialize import deviation_flag, deviation_level
+    from methods.llm.testbed_corpus import deviating_at_last_visit
 
-    spec = dataclasses.replace(small_icu.features[0], reference_range="60 - 100")
-    assert (range_flag(spec, 101.0), range_flag(spec, 59.0), range_flag(spec, 80.0), range_flag(spec, np.nan)) == (
-        " H", " L", "", "")
-    assert range_flag(dataclasses.replace(spec, reference_range="/"), 1e6) == ""
+    assert [deviation_level(v, 10.0, 2.0) for v in (10.0, 11.9, 12.0, 5.9, 3.0, 40.0, np.nan)] == [0, 0, 1, -2, -3, 3, 0]
+    assert [deviation_flag(level) for level in (0, 2, -1)] == ["", " ++", " -"]
     for index in range(10):
         text = serialize_patient(small_icu, index, "mortality", "qd", layout="compact").user
-        flagged = set()
+        marked = []
         for line in text.splitlines():
             if line.startswith("- ") and ": " in line:
                 name, values = line[2:].split(": ", 1)
-                last = [v for v in values.split(", ") if v != "NaN"]
-                if last and last[-1].endswith((" H", " L")):
-                    flagged.add(f"{name} {'high' if last[-1].endswith(' H') else 'low'}")
-        assert flagged == set(abnormal_at_last_visit(small_icu, index, limit=len(small_icu.features)))
+                last = [v for v in values.split(", ") if v != "NaN"][-1].split(" ")
+                if len(last) == 2:
+                    marked.append(f"{name} {last[1]}")
+        assert marked == deviating_at_last_visit(small_icu, index, limit=len(small_icu.features))
 
 
 def test_tokenizer_keeps_tags_whole_and_digits_apart(small_icu):
@@ -174,15 +175,41 @@ def test_too_long_documents_are_a_config_error(small_icu, tmp_path):
                  PretrainingConfig(max_length=20), tmp_path)
 
 
-def test_probability_rises_with_the_named_features_out_of_range(small_icu):
-    """The corpus' one prior: p = 0.1 + 0.7 x (share of named features out of range) + U(-0.05, 0.05)."""
-    from methods.llm.testbed_corpus import out_of_range_features, qd_answer
+def test_probability_rises_with_how_deranged_the_named_features_are(small_icu):
+    """The corpus' one prior: p = 0.1 + 0.8 x min(1, mean |level| of the named features / 2) + U(-0.05, 0.05)."""
+    from methods.llm.testbed_corpus import last_visit_levels, qd_answer
 
     rng = np.random.default_rng(0)
+    names = small_icu.feature_names
+    orders = set()
     for index in range(30):
-        parsed = parse_answer(qd_answer(small_icu, index, "mortality", rng), "qd", small_icu.feature_names)
-        share = np.mean([name in out_of_range_features(small_icu, index) for name in parsed.features])
-        assert abs(parsed.probability - (0.1 + 0.7 * share)) <= 0.05 + 0.005
+        parsed = parse_answer(qd_answer(small_icu, index, "mortality", rng), "qd", names)
+        levels = last_visit_levels(small_icu, index)
+        mean_level = np.mean([abs(levels[names.index(name)]) for name in parsed.features])
+        assert abs(parsed.probability - (0.1 + 0.8 * min(1.0, mean_level / 2))) <= 0.05 + 0.005
+        orders.add(tuple(parsed.features) == tuple(sorted(parsed.features, key=names.index)))
+    assert orders == {True, False}  # named in random order, not the record's
+
+
+def test_a_share_of_answers_names_the_deviating_features(small_icu):
+    """deviating_share: that share of answers names the sub-answer's deviating features (record order, at most
+    top_k); the rest draw their features at random."""
+    from methods.llm.testbed import sub_answer_items
+    from methods.llm.testbed_corpus import qd_answer
+
+    def copies(share):
+        rng, same, total = np.random.default_rng(0), 0, 0
+        for index in range(len(small_icu)):
+            answer = qd_answer(small_icu, index, "mortality", rng, deviating_share=share)
+            deviating = [item.rsplit(" ", 1)[0] for item in sub_answer_items(answer)]
+            if deviating:
+                total += 1
+                same += parse_answer(answer, "qd", small_icu.feature_names).features == deviating
+        return same / total
+
+    assert copies(1.0) == 1.0
+    assert 0.4 < copies(0.5) < 0.65
+    assert copies(0.0) < 0.15
 
 
 def test_answer_only_labels_mask_the_prompt(small_icu):
@@ -203,9 +230,9 @@ def test_answer_only_labels_mask_the_prompt(small_icu):
 def test_sub_answer_items_read_the_first_answer():
     from methods.llm.testbed import sub_answer_items
 
-    text = ("<Subquestion>Out of range at the last visit?</Subquestion>\n<Answer>Heart Rate high, pH low</Answer>\n"
-            "<Important Features>pH</Important Features>\n<Answer>Glucose high</Answer>")
-    assert sub_answer_items(text) == ["Heart Rate high", "pH low"]
+    text = ("<Subquestion>Far from typical at the last visit?</Subquestion>\n<Answer>Heart Rate ++, pH -</Answer>\n"
+            "<Important Features>pH</Important Features>\n<Answer>Glucose +</Answer>")
+    assert sub_answer_items(text) == ["Heart Rate ++", "pH -"]
     assert sub_answer_items("<Answer>None</Answer>") == [] and sub_answer_items("no tags") == []
 
 
