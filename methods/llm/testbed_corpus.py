@@ -54,8 +54,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.data.cohort import Cohort
-from benchmark.serialize import (deviation_flag, deviation_level, format_value, outcome_of, patient_seed,
-                                 serialize_patient)
+from benchmark.serialize import (
+    deviation_flag,
+    deviation_level,
+    format_value,
+    outcome_of,
+    patient_seed,
+    serialize_patient,
+)
 
 SUBQUESTION = "Far from typical at the last visit?"
 PRIOR_FULL_LEVEL = 2  # a mean deviation level of 2 among the named features gives the top of the prior
@@ -87,10 +93,12 @@ def last_visit_levels(cohort: Cohort, index: int) -> list[int]:
 def deviating_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[str]:
     """``"<name> ++"`` / ``"<name> -"`` for the first ``limit`` features whose last observed value lies at least one
     train standard deviation from the train mean, in the cohort's feature order: the true sub-answer."""
-    items = [f"{name}{deviation_flag(level)}" for name, level in zip(cohort.feature_names,
-                                                                    last_visit_levels(cohort, index), strict=True)
-             if level]
-    return items[:limit]
+    return deviating_items(cohort.feature_names, last_visit_levels(cohort, index), limit)
+
+
+def deviating_items(names: Sequence[str], levels: Sequence[int], limit: int) -> list[str]:
+    """``"<name> <marks>"`` for the first ``limit`` features with a nonzero level (see :func:`deviating_at_last_visit`)."""
+    return [f"{name}{deviation_flag(level)}" for name, level in zip(names, levels, strict=True) if level][:limit]
 
 
 def prior_probability(mean_level: float, rng: np.random.Generator) -> float:
@@ -105,9 +113,9 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
     """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws whether its important
     features are the deviating ones (with probability ``deviating_share``, when there are any) or a random set,
     their order and its probability."""
-    deviating = deviating_at_last_visit(cohort, index, limit=top_k)
     levels = last_visit_levels(cohort, index)
     names = cohort.feature_names
+    deviating = deviating_items(names, levels, top_k)
     if deviating_share > 0 and rng.uniform() < deviating_share and deviating:  # no draw at 0: the stream stays as before
         chosen = [j for j, level in enumerate(levels) if level][:top_k]
     else:
