@@ -2,7 +2,7 @@
 # Both create ./.venv on first use and install the suite into it; later calls reuse it.
 #
 #   make repro TJH=/path/to/time_series_375_prerpocess_en.xlsx   adds the public TJH cohort to the pipeline
-#   make repro PROFILE=profiles/paper.yaml                        runs another profile (see README, "Profiles")
+#   make repro PROFILE=profiles/paper.yaml                        runs another profile (see docs/profiles.md)
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -149,7 +149,7 @@ def apply_profile(profile: str | Path, params_path: Path, yaml: YAML | None = No
     """Write the profile's parameters to ``params_path`` (complete file, or overlay on its ``extends`` base)."""
     profile = Path(profile)
     if not profile.exists():
-        raise ConfigError(f"{profile}: profile file not found (see profiles/ and the README)")
+        raise ConfigError(f"{profile}: profile file not found (see profiles/ and docs/profiles.md)")
     yaml = yaml or YAML()
     overlay = yaml.load(profile.read_text()) or {}
     base_name = overlay.pop("extends", None) if isinstance(overlay, dict) else None

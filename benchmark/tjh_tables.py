@@ -415,8 +415,8 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
         "",
         "On the CPU default (2 cores, the 135M backbone) every LLM stage on TJH — the prompting baselines, Label SFT, "
         "EAG-RL's MCTS, SFT and RL, their robustness and cross-domain runs — would read prompts that long for every "
-        "patient and generation step; the synthetic LLM stages alone already take well over an hour there (README, "
-        "Profiles). LLM rows on TJH come from `make repro TJH=...` (every stage) on a machine sized for it, e.g. the "
+        "patient and generation step; the synthetic LLM stages alone already take well over an hour there (docs/"
+        "profiles.md). LLM rows on TJH come from `make repro TJH=...` (every stage) on a machine sized for it, e.g. the "
         "paper-scale profile on a GPU.",
         "",
         "## Stages that ran",
