@@ -71,3 +71,31 @@ def test_patient_data_is_kept_out_of_the_image():
                 if line.strip() and not line.startswith("#")]
     for needed in ("**/*.xlsx", "**/*.xls", "**/*.parquet", "**/*.csv.gz", "data", "mimic*"):
         assert needed in patterns
+
+
+VERDICT_HEADER = "| claim | verdict | why |"
+
+
+def test_readme_is_a_short_front_page():
+    readme = REPO / "README.md"
+    assert readme.stat().st_size < 10_000, "the README is a front page: reference material goes to docs/"
+    first_screen = "\n".join(readme.read_text().splitlines()[:60])
+    for needed in ("make repro", "make test", "source .venv/bin/activate", VERDICT_HEADER):
+        assert needed in first_screen, f"{needed!r} is not in the README's first 60 lines"
+
+
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_relative_markdown_links_point_to_existing_files():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert len(pages) > 1, "docs/ holds the reference pages"
+    broken = []
+    for page in pages:
+        for target in MARKDOWN_LINK.findall(page.read_text()):
+            path = target.split("#", 1)[0]
+            if not path or re.match(r"^[a-z][a-z0-9+.-]*:", path):  # anchor within the page, or a URL
+                continue
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert not broken, broken
