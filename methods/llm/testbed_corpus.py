@@ -10,7 +10,7 @@ would hide what those methods add. So each answer here is built from the record 
     <Subquestion>Far from typical at the last visit?</Subquestion>
     <Answer>Heart Rate ++, pH -</Answer>                          <- read off the record (true)
     <Final subquestion>What is the probability that ...?</Final subquestion>
-    <Important Features>Glucose, Heart Rate</Important Features>  <- 1 to top_k names, uniformly random
+    <Important Features>Glucose, Heart Rate, pH</Important Features>  <- min_k to top_k names, at random
     <Final answer>0.37</Final answer>                             <- rises with how deranged the named features are
 
 The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
@@ -19,11 +19,12 @@ The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout 
 * The sub-answer is a true statement about the values: the model learns to look at them. The compact
   layout marks each value with its distance from the train mean in whole train standard deviations
   (``+``/``++``/``+++`` above, ``-``/``--``/``---`` below, :func:`benchmark.serialize.deviation_level`), as a
-  lab report grades its flags: without marks the testbed LM did not learn to compare decimals (measured, README).
-* The important features are a uniformly random subset of the cohort's features in random order, drawn per
-  answer: the base policy names real features, never instruction text, no feature is favoured by its place
-  in the record, and sampled completions of one patient name different sets, so the attention reward R_att
-  varies within a GRPO group from the first step. Which features matter is left for expert guidance
+  lab report grades its flags: without marks the testbed LM did not learn to compare decimals (measured).
+* The important features are a uniformly random subset of the cohort's features (``min_k`` to ``top_k`` of
+  them; the testbed names ``top_k``, the size of the expert's list) in random order, drawn per answer: the
+  base policy names real features, never instruction text, no feature is favoured by its place in the record,
+  and sampled completions of one patient name different sets, so the attention reward R_att varies within a
+  GRPO group from the first step. Which features matter is left for expert guidance
   (stage 1) and R_att (stage 2) to teach.
 * The probability encodes one clinical prior and nothing else: it rises with how far the *named* features
   are from typical at the last visit, ``p = 0.1 + 0.8 · min(1, mean |level| / 2) + U(−0.05, 0.05)``
@@ -109,7 +110,7 @@ def prior_probability(mean_level: float, rng: np.random.Generator) -> float:
 
 
 def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, top_k: int = 3,
-              deviating_share: float = 0.0) -> str:
+              deviating_share: float = 0.0, min_k: int = 1) -> str:
     """A label-free QD answer for patient ``index`` (see the module docstring); ``rng`` draws whether its important
     features are the deviating ones (with probability ``deviating_share``, when there are any) or a random set,
     their order and its probability."""
@@ -119,7 +120,7 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
     if deviating_share > 0 and rng.uniform() < deviating_share and deviating:  # no draw at 0: the stream stays as before
         chosen = [j for j, level in enumerate(levels) if level][:top_k]
     else:
-        k = int(rng.integers(1, min(top_k, len(names)) + 1))
+        k = int(rng.integers(min(min_k, top_k, len(names)), min(top_k, len(names)) + 1))
         chosen = [int(j) for j in rng.choice(len(names), size=k, replace=False)]
     probability = prior_probability(float(np.mean([abs(levels[j]) for j in chosen])), rng)
     return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
@@ -138,7 +139,7 @@ def vanilla_answer(cohort: Cohort, index: int, rng: np.random.Generator) -> str:
 
 def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, top_k: int = 3,
                  decimals: int = 2, layout: str = "compact", vanilla_answers_per_record: int = 0,
-                 deviating_share: float = 0.0) -> list[Document]:
+                 deviating_share: float = 0.0, min_k: int = 1) -> list[Document]:
     """Every (train patient, task) of ``cohorts`` as a QD prompt with ``answers_per_record`` label-free answers,
     and as a Vanilla prompt with ``vanilla_answers_per_record`` (the answer format Label SFT writes).
 
@@ -154,7 +155,7 @@ def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, 
                 rng = patient_seed(seed, f"{cohort.name}/{prompt.id}/{task}")
                 for _ in range(answers_per_record):
                     documents.append(Document(prompt.id, prompt.system, prompt.user,
-                                              qd_answer(train, index, task, rng, top_k, deviating_share)))
+                                              qd_answer(train, index, task, rng, top_k, deviating_share, min_k)))
                 if vanilla_answers_per_record:
                     vanilla = serialize_patient(train, index, task, "vanilla", decimals=decimals, layout=layout)
                     for _ in range(vanilla_answers_per_record):

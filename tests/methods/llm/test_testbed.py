@@ -191,6 +191,19 @@ def test_probability_rises_with_how_deranged_the_named_features_are(small_icu):
     assert orders == {True, False}  # named in random order, not the record's
 
 
+def test_min_features_sets_how_many_features_an_answer_names(small_icu):
+    """min_k = 1: 1..top_k names, every count drawn; min_k = top_k: always top_k distinct names."""
+    from methods.llm.testbed_corpus import qd_answer
+
+    def counts(min_k):
+        rng = np.random.default_rng(0)
+        return {len(set(parse_answer(qd_answer(small_icu, index, "mortality", rng, min_k=min_k), "qd",
+                                     small_icu.feature_names).features)) for index in range(40)}
+
+    assert counts(1) == {1, 2, 3}
+    assert counts(3) == {3}
+
+
 def test_a_share_of_answers_names_the_deviating_features(small_icu):
     """deviating_share: that share of answers names the sub-answer's deviating features (record order, at most
     top_k); the rest draw their features at random."""
