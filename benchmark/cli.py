@@ -39,6 +39,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.rl_training_report": ("report-rl-training",),
     "benchmark.rl_comparison": ("report-rl-comparison",),
     "benchmark.paper.verify": ("verify",),
+    "benchmark.summary": ("report-summary",),
     "benchmark.results_index": ("report-index",),
     "benchmark.regress": ("regress",),
     "benchmark.runtime_report": ("runtime-report",),
