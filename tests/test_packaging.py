@@ -99,3 +99,45 @@ def test_relative_markdown_links_point_to_existing_files():
             if not (page.parent / path).exists():
                 broken.append(f"{page.relative_to(REPO)}: {target}")
     assert not broken, broken
+
+
+def _declared_distributions() -> tuple[set[str], set[str]]:
+    """(runtime dependencies, extras' dependencies) of pyproject.toml, as normalised distribution names."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def names(requirements):
+        return {re.split(r"[=<>!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+                for r in requirements}
+
+    extras = set().union(*(names(v) for v in project.get("optional-dependencies", {}).values()))
+    return names(project["dependencies"]), extras
+
+
+def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
+    """benchmark/ and methods/ import only the standard library, themselves and pyproject's dependencies
+    (optional GPU imports such as vllm may come from an extra); test tools are not runtime dependencies."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    runtime, extras = _declared_distributions()
+    assert not {"pytest", "pytest-benchmark", "ruff"} & runtime
+    assert {"pytest", "pytest-benchmark"} <= extras
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {}
+    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                       else [])
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("benchmark", "methods"):
+                    continue
+                dists = {d.lower().replace("_", "-").replace(".", "-") for d in providers.get(top, [top])}
+                if not dists & (runtime | extras):
+                    undeclared.setdefault(top, path.relative_to(REPO).as_posix())
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
