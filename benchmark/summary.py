@@ -13,8 +13,8 @@ stage reads what they wrote and puts it on one page:
 
 The reference cell is the first (data set, task) pair of ``eag_rl.rl.pairs``: the one every RL variant trains
 on. ``results/metrics.json`` holds the handful of numbers ``dvc metrics show`` and ``dvc metrics diff`` print
-(AUROC of EAG-RL, its RL baselines, its stage-1 policy and the best DL expert; R_att in the last 10 % of
-training; the count of claims per verdict), short enough to read in one terminal line per file. Nothing is
+(``auroc``: EAG-RL, GRPO, w/o R_att, the stage-1 policy and the best DL expert; ``ratt``: R_att over the last
+10 % of training, mean over seeds; ``claims``: how many claims hold, fail, are undecided or untestable), short enough to read in one terminal line per file. Nothing is
 computed here that the other stages did not compute: this is a view.
 """
 
@@ -44,8 +44,11 @@ def reference_cell(params: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def verdict_key(status: str) -> str:
-    """A claim's status as a metrics key: holds, fails, inconclusive or not_testable (whatever its reason)."""
-    return "not_testable" if status.startswith("not testable") else status.replace(" ", "_")
+    """A claim's status as a short metrics key: holds, fails, undecided (inconclusive) or untestable (whatever the
+    reason), so that `dvc metrics show` stays one readable line."""
+    if status.startswith("not testable"):
+        return "untestable"
+    return {"inconclusive": "undecided"}.get(status, status.replace(" ", "_"))
 
 
 def _read(path: Path) -> Any:
@@ -87,12 +90,12 @@ def headline_metrics(params: dict[str, Any], results: Path = RESULTS) -> dict[st
     experts = [method_auroc(methods[m]) for m in (params.get("experts") or {}).get("models", []) if m in methods]
     experts = [a for a in experts if a is not None]
     if experts:
-        auroc["best_expert"] = max(experts)
+        auroc["expert"] = max(experts)  # the best DL expert
     metrics["auroc"] = {("stage1" if k == STAGE1 else k): round(v, 4) for k, v in auroc.items() if v is not None}
     training = [r for r in (_read(results / "rl_training.json") or [])
                 if (r.get("dataset"), r.get("task")) == cell]
     ratt = {v: mean_over_seeds(training, v, "ratt_last") for v in HEADLINE_VARIANTS}
-    metrics["ratt_last"] = {k: round(v, 4) for k, v in ratt.items() if v is not None}
+    metrics["ratt"] = {k: round(v, 4) for k, v in ratt.items() if v is not None}
     return metrics
 
 

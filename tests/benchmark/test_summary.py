@@ -45,9 +45,9 @@ def results(tmp_path):
 
 def test_headline_metrics_are_seed_means_of_the_reference_cell(results):
     metrics = headline_metrics(PARAMS, results)
-    assert metrics["auroc"] == {"eag_rl": 0.6, "grpo": 0.64, "stage1": 0.62, "best_expert": 0.8}
-    assert metrics["ratt_last"] == {"eag_rl": 0.25, "grpo": 0.1}  # (0.30 + 0.20 + 0.25) / 3; other tasks ignored
-    assert metrics["claims"] == {"fails": 1, "inconclusive": 1, "not_testable": 2}
+    assert metrics["auroc"] == {"eag_rl": 0.6, "grpo": 0.64, "stage1": 0.62, "expert": 0.8}
+    assert metrics["ratt"] == {"eag_rl": 0.25, "grpo": 0.1}  # (0.30 + 0.20 + 0.25) / 3; other tasks ignored
+    assert metrics["claims"] == {"fails": 1, "undecided": 1, "untestable": 2}
 
 
 def test_summary_page_holds_verdicts_comparison_training_methods_and_plots(results, tmp_path):
@@ -63,11 +63,12 @@ def test_summary_page_holds_verdicts_comparison_training_methods_and_plots(resul
 
 
 def test_a_profile_without_rl_gets_the_claims_only(results):
-    assert headline_metrics({}, results) == {"claims": {"fails": 1, "inconclusive": 1, "not_testable": 2}}
+    assert headline_metrics({}, results) == {"claims": {"fails": 1, "undecided": 1, "untestable": 2}}
 
 
 def test_verdict_keys():
-    assert verdict_key("not testable: the base model does not answer") == "not_testable"
+    assert verdict_key("not testable: the base model does not answer") == "untestable"
+    assert verdict_key("inconclusive") == "undecided"
     assert verdict_key("holds") == "holds"
 
 
