@@ -17,7 +17,8 @@ How each kind of method meets the other domain
   ``metrics.json`` records which columns were mapped.
 * **Trained LLM methods** (label_sft, wo_stage2, the RL variants) load the adapter trained on SOURCE and read
   TARGET's prompts as they are (its own features, units and reference ranges): text needs no mapping.
-* **Prompting methods** (vanilla, think_answer, qd) learn nothing from any domain, so their row of a pair is
+* **Prompting methods** (vanilla, think_answer, qd, and the base policy ``base_policy_<key>``: the same
+  prompts on the fine-tuned methods' backbone) learn nothing from any domain, so their row of a pair is
   simply zero-shot on TARGET: their in-domain target evaluation on the same patients. That evaluation
   (``outputs/llm/<target>/<method>/<task>/``, the llm_eval stage, a DVC dependency of this one) is reused
   when it covers the same patients with the same generation length — the greedy decoding would repeat it
@@ -147,7 +148,8 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     for name, cohort in (("source", source_cohort), ("target", target_cohort)):
         if task not in cohort.tasks:
             raise ConfigError(f"cross-domain: {name} '{cohort.name}' has no task '{task}' (its tasks: {cohort.tasks})")
-    descriptor = MethodDescriptor(dataset=target, task=task, method=method, family=spec.family,
+    reported = spec.llm_method.reported_key if spec.kind == "llm" else method  # base_policy_vanilla -> vanilla
+    descriptor = MethodDescriptor(dataset=target, task=task, method=reported, family=spec.family,
                                   train_dataset=source)
     out = pair_dir(source, target, out_root) / method / task
     if spec.kind == "dl":
@@ -171,7 +173,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     from methods.llm.config import load_llm_config
     from methods.llm.evaluation import _generator_for, evaluate_task
 
-    llm = llm_config or load_llm_config(params_path, finetuned=spec.trained)
+    llm = llm_config or load_llm_config(params_path, finetuned=spec.on_finetuned_backbone)
     start_stage(f"cross_domain@{source}-{target}-{task}-{method}", llm.generation.seed,
                 {"source": source, "target": target, "task": task, "method": method, "kind": "llm",
                  "trained": spec.trained, "llm": to_mapping(llm)}, threads=llm.threads)

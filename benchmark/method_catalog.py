@@ -15,6 +15,7 @@ A name resolves to a :class:`MethodSpec` of one of two kinds:
   =====================  ==========  ===============================================  ===========
   vanilla, think_answer  own style   none                                             prompting
   qd                     qd          none                                             prompting
+  base_policy_<key>      <key>'s     none; on llm.finetuned's backbone               prompting
   label_sft              vanilla     ``models/label_sft/<dataset>/<task>``            finetune
   wo_stage2              qd          ``models/eag_rl/<dataset>/<task>/stage1``        ablation
   an RL variant          qd          ``models/rl/<dataset>/<task>/<variant>/adapter``  the variant's
@@ -40,6 +41,7 @@ EAG_RL_ROOT = Path("models/eag_rl")
 RL_ROOT = Path("models/rl")
 STAGE1_METHOD = "wo_stage2"
 PROMPTING = ("vanilla", "think_answer", "qd")
+BASE_POLICY = tuple(f"base_policy_{key}" for key in PROMPTING)  # methods.llm.prompting.BASE_POLICY_METHODS
 
 DEFAULT_DL_GROUPS = [
     {"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert"},
@@ -103,6 +105,11 @@ class MethodSpec:
         """Whether the method learns from the source data set (prompting methods do not)."""
         return self.kind == "dl" or self.root is not None
 
+    @property
+    def on_finetuned_backbone(self) -> bool:
+        """Whether an LLM method runs on ``llm.finetuned``'s backbone: trained ones and the base policy."""
+        return self.kind == "llm" and (self.trained or bool(getattr(self.llm_method, "base_policy", False)))
+
 
 def dl_groups(params: dict[str, Any], where: str = "params.yaml: robustness.dl_groups") -> list[DLGroup]:
     """The configured DL groups (``robustness.dl_groups``; the experts + hybrid defaults when absent)."""
@@ -123,7 +130,7 @@ def rl_variants(params: dict[str, Any], source: str = "params.yaml") -> dict[str
 def _llm(name: str, params: dict[str, Any], source: str) -> MethodSpec | None:
     from methods.llm.prompting import METHODS, Method
 
-    if name in PROMPTING:
+    if name in PROMPTING or name in BASE_POLICY:
         return MethodSpec(name, "llm", METHODS[name].family, None, METHODS[name])
     if name == "label_sft":
         return MethodSpec(name, "llm", METHODS[name].family, LABEL_SFT_ROOT, METHODS[name])

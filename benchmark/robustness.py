@@ -257,8 +257,9 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     spec = _llm_spec(method, params, params_path, "robustness-llm")
     if adapter_root is not None and spec.root is not None:
         spec = dataclasses.replace(spec, root=Path(adapter_root))
-    llm = llm_config or load_llm_config(params_path, finetuned=spec.trained)
-    if not spec.trained:  # prompting on the pretrained LLM: the robustness subset; fine-tuned methods: their own evaluation
+    llm = llm_config or load_llm_config(params_path, finetuned=spec.on_finetuned_backbone)
+    if not spec.on_finetuned_backbone:  # prompting on the pretrained LLM: the robustness subset; methods on the
+        # fine-tuned backbone (trained ones and the base policy): their own evaluation
         llm = dataclasses.replace(llm, evaluation=dataclasses.replace(llm.evaluation, n_patients=config.llm.n_patients,
                                                                       seed=config.llm.seed))
     levels = config.llm_levels()
@@ -302,7 +303,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
     llm.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
     llm.add_argument("task", help="A task of that data set, e.g. mortality.")
-    llm.add_argument("method", help="vanilla, think_answer, qd, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
+    llm.add_argument("method", help="vanilla, think_answer, qd, base_policy_<prompting method>, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
     llm.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     llm.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
     llm.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")

@@ -114,7 +114,31 @@ class LLMConfig:
     methods: MethodsConfig = option(default_factory=lambda: MethodsConfig(), help="Per-method settings.")
     evaluation: EvaluationConfig = option(default_factory=lambda: EvaluationConfig(), help="Evaluated patients.")
     label_sft: LabelSFTConfig = option(default_factory=lambda: LabelSFTConfig(), help="Label SFT training.")
+    base_policy: list[str] = option(default_factory=lambda: ["vanilla", "qd"], help="Prompting methods (vanilla, think_answer, qd) also run, untrained, on the fine-tuned methods' backbone (llm.finetuned) as their base policy: the same-backbone base model of claims C2, C4 and C5 (DVC stages llm_eval_base_policy, robustness_llm_base_policy, cross_domain_base_policy). [] when llm.finetuned keeps llm.backbone (the prompting rows already are that base).")
     finetuned: dict = option(default_factory=dict, help="Overrides of this section for the methods that fine-tune the backbone (Label SFT, EAG-RL stage 1 and stage 2 with every variant, and their robustness and transfer rows), e.g. {backbone: {source: models/testbed, dir: models/testbed}, prompt: {layout: compact}}: the default trains them on the testbed LM while the prompting baselines and hybrids read the pretrained LLM. {} = every method on llm.backbone (paper profile).")
+
+
+PROMPT_STYLES = ("vanilla", "think_answer", "qd")
+
+
+def _check_base_policy_keys(config: LLMConfig, where: str) -> None:
+    unknown = [key for key in config.base_policy if key not in PROMPT_STYLES]
+    if unknown:
+        raise ConfigError(f"{where}: {SECTION}.base_policy has {unknown}; use prompting methods among {list(PROMPT_STYLES)}")
+
+
+def check_base_policy(params_path: str | Path = "params.yaml") -> LLMConfig:
+    """The fine-tuned methods' config, checked for a base-policy run: their backbone must differ from llm.backbone.
+
+    On one shared backbone the prompting rows already are the base policy, and a second run would only
+    duplicate them under the same descriptor.
+    """
+    base, tuned = load_llm_config(params_path), load_llm_config(params_path, finetuned=True)
+    if tuned.backbone.source == base.backbone.source:
+        raise ConfigError(f"{params_path}: {SECTION}.base_policy lists {tuned.base_policy} but {SECTION}.finetuned keeps "
+                          f"the backbone '{base.backbone.source}', whose prompting rows already are the base policy; "
+                          f"set {SECTION}.base_policy: []")
+    return tuned
 
 
 def load_llm_config(params_path: str | Path = "params.yaml", finetuned: bool = False) -> LLMConfig:
@@ -136,4 +160,6 @@ def load_llm_config(params_path: str | Path = "params.yaml", finetuned: bool = F
         where = f"{params_path}: {SECTION} with {SECTION}.finetuned"
     else:
         where = f"{params_path}: {SECTION}"
-    return from_mapping(LLMConfig, data, where)
+    config = from_mapping(LLMConfig, data, where)
+    _check_base_policy_keys(config, str(params_path))
+    return config

@@ -34,7 +34,7 @@ from benchmark.evaluate import evaluate, metrics_config, read_predictions, write
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.tables import write_table
-from methods.llm.config import LLMConfig, load_llm_config
+from methods.llm.config import LLMConfig, check_base_policy, load_llm_config
 from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
 from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_scores
 
@@ -109,12 +109,12 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
         "backend": getattr(generator, "backend", "?"), "new_tokens": int(sum(c.n_tokens for c in completions)),
         "finished": int(sum(c.finished for c in completions)),
         "features_named": int(sum(bool(a.features) for a in answers)),
-        "adapter": str(adapter) if adapter else None,
+        "adapter": str(adapter) if adapter else None, "base_policy": method.base_policy,
     }
     metrics["mechanism"] = mechanism_block([a.features for a in answers], parsed, [c.finished for c in completions],
                                            salient_sets(subset.salient, subset.feature_names), list(subset.ids),
                                            expert_top_k)
-    metrics[DESCRIPTOR_KEY] = MethodDescriptor(dataset=cohort.name, task=task, method=method.key, family=method.family,
+    metrics[DESCRIPTOR_KEY] = MethodDescriptor(dataset=cohort.name, task=task, method=method.reported_key, family=method.family,
                                                backbone=config.backbone.source, condition=condition,
                                                train_dataset=train_dataset).to_dict()
     atomic_write_json(out_dir / METRICS, metrics)
@@ -131,7 +131,9 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
                adapter_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
     """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
     method = get_method(method_key)
-    config = config or load_llm_config(params_path, finetuned=method.trained)
+    if method.base_policy and config is None:
+        check_base_policy(params_path)
+    config = config or load_llm_config(params_path, finetuned=method.on_finetuned_backbone)
     start_stage(f"llm_eval@{dataset}-{method_key}", config.generation.seed,
                 {"dataset": dataset, "method": method_key, "llm": to_mapping(config)}, threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
@@ -146,7 +148,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
 
 
 # ---------------------------------------------------------------------------------------------- report
-REPORT_COLUMNS = ["dataset", "task", "method", "n", "positives", "auroc", "auroc_ci", "auprc", "auprc_ci",
+REPORT_COLUMNS = ["dataset", "task", "method", "backbone", "n", "positives", "auroc", "auroc_ci", "auprc", "auprc_ci",
                   "parse_failure_rate", "auroc_worst_case"]
 
 
@@ -162,6 +164,7 @@ def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
         rows.append({
             "dataset": run.get("dataset", path.parts[-4]), "task": run.get("task", path.parts[-2]),
             "method": run.get("method_name", path.parts[-3]), "_order": order.get(run.get("method"), 99),
+            "backbone": data.get(DESCRIPTOR_KEY, {}).get("backbone") or "",
             "n": data["n"], "positives": data["positives"],
             "auroc": f"{data['auroc']['mean']:.3f} ± {data['auroc']['std']:.3f}",
             "auroc_ci": f"[{data['auroc']['ci_low']:.3f}, {data['auroc']['ci_high']:.3f}]",
@@ -188,8 +191,9 @@ def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", par
     tuned = load_llm_config(params_path, finetuned=True)
     intro = (f"LLM baselines on the evaluation subset of each data set ({config.evaluation.split} split, "
              f"{config.evaluation.n_patients or 'all'} patients stratified by label, seed {config.evaluation.seed}); "
-             f"prompting on `{config.backbone.source}`; fine-tuned methods (Label SFT) on `{tuned.backbone.source}`, "
-             f"{tuned.evaluation.n_patients or 'all'} patients (the `n` column). Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
+             f"prompting on `{config.backbone.source}`; fine-tuned methods (Label SFT) and the base policy (prompting "
+             f"methods of `llm.base_policy`, untrained) on `{tuned.backbone.source}`, "
+             f"{tuned.evaluation.n_patients or 'all'} patients (the `backbone` and `n` columns). Bootstrap mean ± std and 95 % CI; unparsable answers are scored "
              f"by the `metrics.unparsable` rule and counted in parse_failure_rate; auroc_worst_case scores them "
              f"confidently wrong instead (a lower bound). Wall times: `results/runtime.md`.")
     return write_table(rows, stem, "LLM baselines", intro, REPORT_COLUMNS)

@@ -11,6 +11,13 @@ key                name in the paper       prompt style      answer
 ``label_sft``      Label SFT               ``vanilla``       ``{"answer": 0|1}`` after LoRA SFT on labels
 =================  ======================  ================  =======================================
 
+Base policy: ``base_policy_<key>`` (``base_policy_vanilla``, ``base_policy_think_answer``,
+``base_policy_qd``) is the prompting method ``<key>`` run, untrained, on the backbone the fine-tuned
+methods start from (``llm.finetuned``: the testbed LM by default). It is the paper's "base model" of the
+same backbone as EAG-RL, so claims C2, C4 and C5 compare EAG-RL with its own starting point; result
+tables name it ``<key>`` with that backbone (:attr:`Method.reported_key`). ``llm.base_policy`` lists the
+ones the pipeline runs.
+
 Patients: :func:`stratified_subset` draws a seeded subset that keeps the label's prevalence (or balances
 it), so every method is scored on the same patients and the small CPU subset is not all-negative.
 """
@@ -38,6 +45,20 @@ class Method:
     answer_format: str
     family: str = "prompting"  # family in the result tables (benchmark/descriptor.py)
     trained: bool = False
+    base_policy: bool = False  # a prompting method run on the fine-tuned methods' backbone (llm.finetuned)
+
+    @property
+    def reported_key(self) -> str:
+        """The method name the result tables give: ``vanilla`` for ``base_policy_vanilla`` (its backbone tells them apart)."""
+        return self.key.removeprefix(BASE_POLICY_PREFIX) if self.base_policy else self.key
+
+    @property
+    def on_finetuned_backbone(self) -> bool:
+        """Whether the method runs on ``llm.finetuned``'s backbone: every trained method, and the base policy."""
+        return self.trained or self.base_policy
+
+
+BASE_POLICY_PREFIX = "base_policy_"
 
 
 METHODS: dict[str, Method] = {
@@ -47,6 +68,10 @@ METHODS: dict[str, Method] = {
     "label_sft": Method("label_sft", "Label SFT", "vanilla", "label", family="finetune", trained=True),
 }
 PROMPTING_METHODS = tuple(k for k, m in METHODS.items() if not m.trained)
+METHODS.update({f"{BASE_POLICY_PREFIX}{key}": Method(f"{BASE_POLICY_PREFIX}{key}", METHODS[key].name, METHODS[key].style,
+                                                     METHODS[key].answer_format, base_policy=True)
+                for key in PROMPTING_METHODS})
+BASE_POLICY_METHODS = tuple(k for k, m in METHODS.items() if m.base_policy)
 
 
 def get_method(key: str | Method) -> Method:
