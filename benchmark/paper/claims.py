@@ -22,13 +22,15 @@ scored on the same resamples of the same patients) and states the rule. ``paper.
 reads a comparison from the sign of its bootstrap means instead, as the paper's tables compare. A claim tested
 on synthetic data says so: the synthetic cohorts are stand-ins for MIMIC-IV and TJH, so a verdict there is
 evidence about the method, not about the paper's numbers.
+
+C1–C3 are tested here; C4 and C5 (the claims under a shift of the test data) in :mod:`benchmark.paper.shifts`,
+on the shared pieces of :mod:`benchmark.paper.verdicts`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,6 @@ import numpy as np
 import yaml
 
 from benchmark.config import ConfigError, option
-from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError
 from benchmark.main_table import Record, method_key
 from benchmark.metrics import MetricsConfig
@@ -48,17 +49,25 @@ from benchmark.paper.evidence import (
     HOLDS,
     INCONCLUSIVE,
     SUPPORTS,
-    UNDECIDED,
-    Comparison,
     Context,
     mde_text,
-    overall,
-    tally,
 )
 from benchmark.paper.gates import answer_or_chance, answer_problem, chance_problem, ratt_problem
+from benchmark.paper.shifts import robustness, transfer
+from benchmark.paper.verdicts import (
+    NOT_TESTABLE,
+    Verdict,
+    cell,
+    fmt,
+    judged,
+    make_verdict,
+    no_eag,
+    p_text,
+    seeds_text,
+    synthetic_note,
+)
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
-NOT_TESTABLE = "not testable with this profile"
 __all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "NOT_TESTABLE", "ClaimsConfig", "Verdict", "answer_problem",
            "chance_problem", "load_claims", "verify_claims"]
 
@@ -86,20 +95,6 @@ class ClaimsConfig:
             raise ConfigError(f"paper.claims.min_parse_rate: {self.min_parse_rate} is not in [0, 1]; use e.g. 0.9")
 
 
-@dataclass
-class Verdict:
-    """The outcome of one claim."""
-
-    id: str
-    statement: str
-    source: str
-    status: str
-    reason: str
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    numbers: dict[str, float] = field(default_factory=dict)
-    beside: list[dict[str, Any]] = field(default_factory=list)  # reported beside the verdict, not part of it
-
-
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
     """The claims of ``claims.yaml``, checked for an id, a statement and a known test."""
     data = yaml.safe_load(Path(path).read_text()) or {}
@@ -115,54 +110,6 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
     return claims
 
 
-def _fmt(record: Record, metric: str) -> str:
-    s = record.summary(metric)
-    if math.isnan(s["mean"]):
-        return "n/a"
-    return f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
-
-
-def _p(p: float | None) -> str:
-    return "—" if p is None else f"{p:.3g}"
-
-
-def _seeds(record: Record) -> str:
-    return f"{method_key(record.descriptor)} ({max(len(record.seed_predictions), 1)} seed(s))"
-
-
-def _synthetic_note(records: Iterable[Record]) -> str:
-    names = sorted({name for r in records for name in (r.descriptor.dataset, r.descriptor.source_dataset)})
-    synthetic = [n for n in names if n.startswith("synthetic")]
-    return f" (on {', '.join(synthetic)}: synthetic stand-ins for the paper's cohorts)" if synthetic else ""
-
-
-def _rule(ctx: Context) -> str:
-    if ctx.config.decision == "mean":
-        return "read from the sign of the bootstrap means"
-    return f"support at p < {ctx.config.alpha}, contradict at p < {ctx.config.alpha} / m"
-
-
-def _no_eag(claim: dict[str, Any], ctx: Context) -> Verdict:
-    return _verdict(claim, NOT_TESTABLE,
-                    f"no evaluation of EAG-RL (family 'eag_rl', method '{claim['eag_rl']}') exists in this profile's "
-                    f"results; {ctx.inventory()}")
-
-
-def _verdict(claim: dict[str, Any], status: str, reason: str, evidence: list[dict[str, Any]] | None = None,
-             numbers: dict[str, float] | None = None) -> Verdict:
-    return Verdict(claim["id"], claim["statement"], claim.get("source", ""), status, reason, evidence or [], numbers or {})
-
-
-def _judged(claim: dict[str, Any], ctx: Context, comparisons: list[Comparison], what: str, records: Iterable[Record],
-            evidence: list[dict[str, Any]], numbers: dict[str, float] | None = None) -> Verdict:
-    """The verdict of a claim from its comparisons (:func:`benchmark.paper.evidence.overall`)."""
-    outcomes = ctx.judge(comparisons)
-    counts = {"supports": outcomes.count(SUPPORTS), "contradicts": outcomes.count(CONTRADICTS),
-              "undecided": outcomes.count(UNDECIDED), "comparisons": len(outcomes)}
-    reason = f"{what}: {tally(outcomes)} ({_rule(ctx)}, m = {len(outcomes)})" + _synthetic_note(records)
-    return _verdict(claim, overall(outcomes), reason, evidence, {**counts, **(numbers or {})})
-
-
 def _baselines(ctx: Context, claim: dict[str, Any], eag: Record, key: str = "baseline_families") -> list[Record]:
     """The records of ``claim[key]``'s families on EAG-RL's patients: same-backbone ones for the baselines
     (the same-backbone LLM families), same backbone or none (experts) for the others."""
@@ -173,11 +120,6 @@ def _baselines(ctx: Context, claim: dict[str, Any], eag: Record, key: str = "bas
             and ((r.descriptor.backbone is None and not strict) or backbone_matches(r.descriptor.backbone, d.backbone))]
 
 
-def _cell(record: Record) -> dict[str, Any]:
-    d = record.descriptor
-    return {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—"}
-
-
 # ------------------------------------------------------------------------------------------ the tests
 def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
@@ -186,7 +128,7 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     training (:func:`benchmark.paper.gates.ratt_problem`)."""
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
+        return no_eag(claim, ctx)
     comparisons, groups, beside, held = [], [], [], {}
     for eag in eags:
         baselines = _baselines(ctx, claim, eag)
@@ -206,20 +148,20 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
                 if other in set_aside:
                     held[id(beside[-1][2])] = ratt
     ctx.judge([c for _, _, c in beside if id(c) not in held])
-    rows = [c.row(**_cell(eag), family=other.descriptor.family) for eag, other, c in beside]
+    rows = [c.row(**cell(eag), family=other.descriptor.family) for eag, other, c in beside]
     for row, (_, _, c) in zip(rows, beside, strict=True):
         if id(c) in held:
             row["outcome"] = f"not judged: {held[id(c)]}"
     numbers = {"beside_comparisons": len(beside)}
     if not comparisons:
-        verdict = _verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
+        verdict = make_verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
                            f"{', '.join(claim['baseline_families'])}) exists on the same data set, task and backbone"
                            + (f" (set aside: {'; '.join(sorted(set(held.values())))})" if held else "")
                            + f"; {ctx.inventory()}", numbers=numbers)
         verdict.beside = rows
         return verdict
     what = f"EAG-RL against every same-backbone LLM baseline ({', '.join(claim['baseline_families'])})"
-    verdict = _judged(claim, ctx, comparisons, what, eags, [], numbers)
+    verdict = judged(claim, ctx, comparisons, what, eags, [], numbers)
     if held:
         verdict.reason += f"; EAG-RL against {', '.join(claim['ratt_families'])} set aside: " + \
             "; ".join(sorted(set(held.values())))
@@ -227,13 +169,13 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     for eag, metric, baselines, group in groups:
         best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
         outcomes = [c.outcome for c in group]
-        verdict.evidence.append({**_cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": _fmt(eag, metric),
+        verdict.evidence.append({**cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": fmt(eag, metric),
                                  "EAG-RL seeds": max(len(eag.seed_predictions), 1),
                                  "n": group[best_index].n_patients or "—",
                                  "best baseline": method_key(baselines[best_index].descriptor),
-                                 "best [95% CI]": _fmt(baselines[best_index], metric),
+                                 "best [95% CI]": fmt(baselines[best_index], metric),
                                  "Δ (vs best)": f"{group[best_index].difference:+.3f}",
-                                 "p (vs best)": _p(group[best_index].p_value),
+                                 "p (vs best)": p_text(group[best_index].p_value),
                                  "MDE vs best": mde_text(group[best_index].min_detectable),
                                  "beaten (p < α)": f"{outcomes.count(SUPPORTS)}/{len(group)}",
                                  "better than EAG-RL (p < α/m)": f"{outcomes.count(CONTRADICTS)}/{len(group)}"})
@@ -253,7 +195,7 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
     """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
+        return no_eag(claim, ctx)
     to_base, to_best, evidence, resampled, notes, invalid = [], [], [], [], [], []
     for eag in eags:
         d = eag.descriptor
@@ -264,7 +206,7 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
             invalid.append(f"{d.dataset}/{d.task}: {problem}")
         for metric in ctx.config.metrics:
             e = eag.mean(metric)
-            row = {**_cell(eag), "metric": metric.upper(), "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—",
+            row = {**cell(eag), "metric": metric.upper(), "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—",
                    "MDE (80 % power)": "—", "best same-backbone baseline": "—", "vs best same-backbone baseline %": "—"}
             if bases and problem:
                 row.update({"base": f"{bases[0].mean(metric):.3f}", "vs base %": f"not testable: {problem}"})
@@ -286,10 +228,10 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
                                 "vs best same-backbone baseline %": f"{to_best[-1]:+.2f}"})
             evidence.append(row)
     if not to_base and invalid:
-        return _verdict(claim, NOT_TESTABLE, f"the base model ('{claim['base_method']}' on the same backbone) is no "
+        return make_verdict(claim, NOT_TESTABLE, f"the base model ('{claim['base_method']}' on the same backbone) is no "
                         f"valid reference: {'; '.join(invalid)}", evidence)
     if not to_base:
-        return _verdict(claim, NOT_TESTABLE, f"EAG-RL was evaluated but the base model ('{claim['base_method']}' on the "
+        return make_verdict(claim, NOT_TESTABLE, f"EAG-RL was evaluated but the base model ('{claim['base_method']}' on the "
                         f"same backbone) was not; {ctx.inventory()}", evidence)
     paper = float(claim["paper_value_pct"])
     average = float(np.mean(to_base))
@@ -314,8 +256,8 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
               f"task, backbone, metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
               + (f"; vs best same-backbone baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
               + (f"; not judged (invalid base): {'; '.join(invalid)}" if invalid else "")
-              + _synthetic_note(eags))
-    return _verdict(claim, status, reason, evidence, numbers)
+              + synthetic_note(eags))
+    return make_verdict(claim, status, reason, evidence, numbers)
 
 
 def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
@@ -327,7 +269,7 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
     """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
+        return no_eag(claim, ctx)
     keys = ("without_stage1", "without_stage2", "without_ratt", "without_eps")
     found_any = {key: False for key in keys}
     comparisons, rows, gated = [], [], []
@@ -352,159 +294,15 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
                 rows.append((eag, comparisons[-1]))
     missing = [claim[key] for key in keys if not found_any[key]]
     if not missing and not comparisons and gated:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(gated))
+        return make_verdict(claim, NOT_TESTABLE, "; ".join(gated))
     if missing or not comparisons:
         hint = f" ({claim['enable']})" if claim.get("enable") else ""
-        return _verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
+        return make_verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
                         f"EAG-RL{hint}; {ctx.inventory()}")
-    verdict = _judged(claim, ctx, comparisons, "the ablation order", eags, [])
+    verdict = judged(claim, ctx, comparisons, "the ablation order", eags, [])
     verdict.reason += "".join(f"; not judged: {problem}" for problem in gated)
-    verdict.evidence = [c.row(**_cell(eag), scores="; ".join(f"{_seeds(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
+    verdict.evidence = [c.row(**cell(eag), scores="; ".join(f"{seeds_text(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
                         for eag, c in rows]
-    return verdict
-
-
-def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str], metrics: list[str]) -> float:
-    return float(np.mean([standard.mean(m) - shuffled[level].mean(m) for level in levels for m in metrics]))
-
-
-def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | None:
-    """The unperturbed evaluation a degradation is measured from: the robustness stages' own level 0
-    (``reference_condition``, scored on the same patients as the shuffled sets) when it exists, else the
-    standard evaluation."""
-    for condition in [c for c in (claim.get("reference_condition"), STANDARD) if c]:
-        found = ctx.select(condition=condition, **fields)
-        if found:
-            return found[0]
-    return None
-
-
-def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's.
-
-    Per cell, comparator and metric, one comparison: degradation(comparator) − degradation(EAG-RL), a
-    degradation being reference − mean over the shared shuffle levels, all four sets of predictions resampled
-    together. A cell is judged only where EAG-RL and every comparator answer on the reference set (parse rate
-    ≥ ``min_parse_rate``) and none of them is at chance there (AUROC interval above 0.5): a model that says
-    nothing cannot degrade (:mod:`benchmark.paper.gates`). Other cells are "not testable", with the reason; so
-    is the claim when no cell is judged.
-    """
-    prefix = claim["condition_prefix"]
-    keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
-            for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
-    eags = [ref for dataset, task, backbone in sorted(keys, key=str)
-            if (ref := _reference(ctx, claim, method=claim["eag_rl"], family="eag_rl", dataset=dataset, task=task,
-                                  backbone=backbone)) is not None]
-    if not eags:
-        return _no_eag(claim, ctx)
-
-    def shuffled_of(record: Record) -> dict[str, Record]:
-        d = record.descriptor
-        return {r.descriptor.condition: r for r in ctx.select(method=d.method, family=d.family, dataset=d.dataset,
-                                                             task=d.task, backbone=d.backbone, condition=None)
-                if r.descriptor.condition.startswith(prefix)}
-
-    problems, comparisons, rows, not_judged = [], [], [], []
-    for eag in eags:
-        d = eag.descriptor
-        eag_shuffled = shuffled_of(eag)
-        if not eag_shuffled:
-            problems.append(f"EAG-RL has no '{prefix}*' evaluation on {d.dataset}/{d.task}")
-            continue
-        comparators = []
-        for spec in claim["compare_to"]:
-            found = _reference(ctx, claim, method=spec["method"], dataset=d.dataset, task=d.task,
-                               backbone=d.backbone if spec.get("same_backbone") else "any")
-            if found is None or not shuffled_of(found):
-                problems.append(f"'{spec['method']}' has no reference + '{prefix}*' evaluations on {d.dataset}/{d.task}")
-                continue
-            comparators.append(found)
-        if len(comparators) != len(claim["compare_to"]):
-            continue
-        levels = sorted(set(eag_shuffled).intersection(*(shuffled_of(c) for c in comparators)))
-        if not levels:
-            problems.append(f"no shuffle level shared by EAG-RL and its comparators on {d.dataset}/{d.task}")
-            continue
-        gates = [why for who, ref in [("EAG-RL", eag)] + [(None, c) for c in comparators]
-                 if (why := answer_or_chance(ref, ctx.config.min_parse_rate, who))]
-        if gates:
-            problems.append(f"{d.dataset}/{d.task}/{d.backbone or '—'} not judged: {'; '.join(gates)}")
-            not_judged.append({**_cell(eag), "outcome": f"not testable: {'; '.join(gates)}"})
-            continue
-        for comparator in comparators:
-            theirs = shuffled_of(comparator)
-            for metric in ctx.config.metrics:
-                terms = ([(1.0, comparator)] + [(-1.0 / len(levels), theirs[level]) for level in levels]
-                         + [(-1.0, eag)] + [(1.0 / len(levels), eag_shuffled[level]) for level in levels])
-                comparison = ctx.measure(f"degradation({method_key(comparator.descriptor)}) − degradation(EAG-RL)",
-                                         terms, metric)
-                comparisons.append(comparison)
-                rows.append((eag, levels, comparator, theirs, comparison))
-    if not comparisons:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(problems) + ("" if not_judged else f"; {ctx.inventory()}"),
-                        not_judged)
-    verdict = _judged(claim, ctx, comparisons, "degradation under shuffling (reference − shuffled)", eags, [])
-    verdict.reason += "".join(f"; {problem}" for problem in problems)
-    for eag, levels, comparator, theirs, comparison in rows:
-        metric = [comparison.metric]
-        verdict.evidence.append(comparison.row(
-            **_cell(eag), levels=", ".join(levels), reference=eag.descriptor.condition,
-            **{"EAG-RL degradation": f"{_degradation(eag, shuffled_of(eag), levels, metric):+.4f}",
-               "comparator degradation": f"{_degradation(comparator, theirs, levels, metric):+.4f}"}))
-    verdict.evidence += not_judged
-    return verdict
-
-
-def _transfer_comparisons(pairs: list[list[str]], claim: dict[str, Any], ctx: Context
-                          ) -> tuple[list[tuple[Record, Comparison]], list[str], list[Record]]:
-    """(EAG-RL record, comparison) of C5 over ``pairs``, the evaluations that are missing, the EAG-RL records."""
-    out, tried, tested = [], [], []
-    for source, target in pairs:
-        eags = ctx.select(method=claim["eag_rl"], family="eag_rl", dataset=target, source=source)
-        if not eags:
-            tried.append(f"{source} → {target}: no EAG-RL evaluation")
-            continue
-        tested += eags
-        for eag in eags:
-            for spec in claim["compare_to"]:
-                found = ctx.select(method=spec["method"], dataset=target, task=eag.descriptor.task, source=source,
-                                   backbone=eag.descriptor.backbone if spec.get("same_backbone") else "any")
-                if not found:
-                    tried.append(f"{source} → {target}: no '{spec['method']}' evaluation")
-                    continue
-                for metric in ctx.config.metrics:
-                    out.append((eag, ctx.measure(f"EAG-RL − {method_key(found[0].descriptor)}",
-                                                 [(1.0, eag), (-1.0, found[0])], metric)))
-    return out, tried, tested
-
-
-def _transfer_row(label: str, eag: Record, comparison: Comparison) -> dict[str, Any]:
-    d = eag.descriptor
-    return comparison.row(evidence=label, **{"source → target": f"{d.source_dataset} → {d.dataset}"}, task=d.task,
-                          backbone=d.backbone or "—")
-
-
-def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C5: trained on a source domain and tested on a target domain, EAG-RL beats each comparator.
-
-    Only ``pairs`` (the paper's MIMIC-IV → TJH) decide the verdict; ``supplementary_pairs`` (synthetic
-    analogs) are judged the same way and reported beside it, never as the verdict.
-    """
-    main, tried, tested = _transfer_comparisons(claim["pairs"], claim, ctx)
-    extra, _, extra_tested = _transfer_comparisons(claim.get("supplementary_pairs", []), claim, ctx)
-    extra_outcomes = ctx.judge([c for _, c in extra])
-    note = (f"; supplementary (not the paper's setting): {tally(extra_outcomes)} on the analog pair(s), which "
-            f"alone would read '{overall(extra_outcomes)}'{_synthetic_note(extra_tested)}" if extra_outcomes else "")
-    numbers = ({"supplementary_supports": extra_outcomes.count(SUPPORTS),
-                "supplementary_contradicts": extra_outcomes.count(CONTRADICTS),
-                "supplementary_comparisons": len(extra_outcomes)} if extra_outcomes else {})
-    extra_rows = [_transfer_row("supplementary", eag, c) for eag, c in extra]
-    if not main:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + note + f"; {ctx.inventory()}", extra_rows, numbers)
-    what = "EAG-RL against each comparator on the target domain" + (f" (not tested: {'; '.join(tried)})" if tried else "")
-    verdict = _judged(claim, ctx, [c for _, c in main], what, tested,
-                      [_transfer_row("claim", eag, c) for eag, c in main] + extra_rows, numbers)
-    verdict.reason += note
     return verdict
 
 
