@@ -155,9 +155,9 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     numbers = {"beside_comparisons": len(beside)}
     if not comparisons:
         verdict = make_verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
-                           f"{', '.join(claim['baseline_families'])}) exists on the same data set, task and backbone"
-                           + (f" (set aside: {'; '.join(sorted(set(held.values())))})" if held else "")
-                           + f"; {ctx.inventory()}", numbers=numbers)
+                               f"{', '.join(claim['baseline_families'])}) exists on the same data set, task and backbone"
+                               + (f" (set aside: {'; '.join(sorted(set(held.values())))})" if held else "")
+                               + f"; {ctx.inventory()}", numbers=numbers)
         verdict.beside = rows
         return verdict
     what = f"EAG-RL against every same-backbone LLM baseline ({', '.join(claim['baseline_families'])})"
@@ -229,10 +229,10 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
             evidence.append(row)
     if not to_base and invalid:
         return make_verdict(claim, NOT_TESTABLE, f"the base model ('{claim['base_method']}' on the same backbone) is no "
-                        f"valid reference: {'; '.join(invalid)}", evidence)
+                            f"valid reference: {'; '.join(invalid)}", evidence)
     if not to_base:
         return make_verdict(claim, NOT_TESTABLE, f"EAG-RL was evaluated but the base model ('{claim['base_method']}' on the "
-                        f"same backbone) was not; {ctx.inventory()}", evidence)
+                            f"same backbone) was not; {ctx.inventory()}", evidence)
     paper = float(claim["paper_value_pct"])
     average = float(np.mean(to_base))
     threshold = paper - ctx.config.c2_margin_points
@@ -298,7 +298,7 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
     if missing or not comparisons:
         hint = f" ({claim['enable']})" if claim.get("enable") else ""
         return make_verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
-                        f"EAG-RL{hint}; {ctx.inventory()}")
+                            f"EAG-RL{hint}; {ctx.inventory()}")
     verdict = judged(claim, ctx, comparisons, "the ablation order", eags, [])
     verdict.reason += "".join(f"; not judged: {problem}" for problem in gated)
     verdict.evidence = [c.row(**cell(eag), scores="; ".join(f"{seeds_text(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))

@@ -95,7 +95,7 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
                 rows.append((eag, levels, comparator, theirs, comparison))
     if not comparisons:
         return make_verdict(claim, NOT_TESTABLE, "; ".join(problems) + ("" if not_judged else f"; {ctx.inventory()}"),
-                        not_judged)
+                            not_judged)
     verdict = judged(claim, ctx, comparisons, "degradation under shuffling (reference − shuffled)", eags, [])
     verdict.reason += "".join(f"; {problem}" for problem in problems)
     for eag, levels, comparator, theirs, comparison in rows:

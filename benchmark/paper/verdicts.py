@@ -64,8 +64,8 @@ def _rule(ctx: Context) -> str:
 def no_eag(claim: dict[str, Any], ctx: Context) -> Verdict:
     """"Not testable": no EAG-RL evaluation exists."""
     return make_verdict(claim, NOT_TESTABLE,
-                    f"no evaluation of EAG-RL (family 'eag_rl', method '{claim['eag_rl']}') exists in this profile's "
-                    f"results; {ctx.inventory()}")
+                        f"no evaluation of EAG-RL (family 'eag_rl', method '{claim['eag_rl']}') exists in this profile's "
+                        f"results; {ctx.inventory()}")
 
 
 def make_verdict(claim: dict[str, Any], status: str, reason: str, evidence: list[dict[str, Any]] | None = None,
