@@ -8,20 +8,29 @@ claim makes as a paired contrast of their metrics, and returns a :class:`Verdict
 * ``fails`` — at least one goes the other way with p < ``alpha`` / m (m comparisons; Bonferroni);
 * ``inconclusive`` — neither: the data (their size, or a missing predictions file) cannot decide;
 * ``not testable with this profile`` — an evaluation the claim needs does not exist (e.g. EAG-RL has
-  not been run, no shuffled test set, no cross-domain pair); the reason names what is missing.
+  not been run, no shuffled test set, no cross-domain pair), or exists but is no evidence: a reference
+  model that does not answer or is at chance, or an EAG-RL run whose R_att never varied
+  (:mod:`benchmark.paper.gates`); the reason names what is missing or why.
+
+Every comparison shows its minimum detectable effect at 80 % power (:mod:`benchmark.paper.evidence`), so an
+inconclusive verdict says how large a difference these data could have seen. Comparisons with models of
+another kind than the claim's (C1: experts and hybrids beside the same-backbone LLM baselines) are reported
+in :attr:`Verdict.beside`, never counted in the verdict.
 
 :mod:`benchmark.paper.evidence` computes the contrasts (every training seed of a record pooled, all records
 scored on the same resamples of the same patients) and states the rule. ``paper.claims.decision: mean``
 reads a comparison from the sign of its bootstrap means instead, as the paper's tables compare. A claim tested
 on synthetic data says so: the synthetic cohorts are stand-ins for MIMIC-IV and TJH, so a verdict there is
 evidence about the method, not about the paper's numbers.
+
+C1–C3 are tested here; C4 and C5 (the claims under a shift of the test data) in :mod:`benchmark.paper.shifts`,
+on the shared pieces of :mod:`benchmark.paper.verdicts`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +38,6 @@ import numpy as np
 import yaml
 
 from benchmark.config import ConfigError, option
-from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError
 from benchmark.main_table import Record, method_key
 from benchmark.metrics import MetricsConfig
@@ -41,16 +49,27 @@ from benchmark.paper.evidence import (
     HOLDS,
     INCONCLUSIVE,
     SUPPORTS,
-    UNDECIDED,
-    Comparison,
     Context,
-    overall,
-    tally,
+    mde_text,
+)
+from benchmark.paper.gates import answer_or_chance, answer_problem, chance_problem, ratt_problem
+from benchmark.paper.shifts import robustness, transfer
+from benchmark.paper.verdicts import (
+    NOT_TESTABLE,
+    Verdict,
+    cell,
+    fmt,
+    judged,
+    make_verdict,
+    no_eag,
+    p_text,
+    seeds_text,
+    synthetic_note,
 )
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
-NOT_TESTABLE = "not testable with this profile"
-__all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "NOT_TESTABLE", "ClaimsConfig", "Verdict", "load_claims", "verify_claims"]
+__all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "NOT_TESTABLE", "ClaimsConfig", "Verdict", "answer_problem",
+           "chance_problem", "load_claims", "verify_claims"]
 
 
 @dataclass
@@ -62,6 +81,7 @@ class ClaimsConfig:
     decision: str = option("paired_test", help="How a comparison is read: paired_test (holds / fails / inconclusive from paired-bootstrap p-values, benchmark/paper/evidence.py) or mean (the sign of the bootstrap means, as the paper's tables compare; never inconclusive).")
     resamples: int = option(2000, help="Paired-bootstrap resamples of the claim tests (independent of metrics.bootstrap_resamples: the smallest p is 2 / (resamples + 1), which must stay below alpha / m).")
     c2_margin_points: float = option(5.0, help="C2 holds when the average improvement over the base model is at least paper_value - margin percentage points (its lower confidence bound, with decision paired_test).")
+    min_parse_rate: float = option(0.9, help="A reference model (C2's base, C4's EAG-RL and comparators) answers only when at least this share of its answers parse; below it the comparison is 'not testable' (benchmark/paper/gates.py).")
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -71,19 +91,8 @@ class ClaimsConfig:
             raise ConfigError(f"paper.claims.alpha: {self.alpha} is not in (0, 1); use e.g. 0.05")
         if self.resamples < 1:
             raise ConfigError(f"paper.claims.resamples: {self.resamples} must be >= 1; use e.g. 2000")
-
-
-@dataclass
-class Verdict:
-    """The outcome of one claim."""
-
-    id: str
-    statement: str
-    source: str
-    status: str
-    reason: str
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    numbers: dict[str, float] = field(default_factory=dict)
+        if not 0 <= self.min_parse_rate <= 1:
+            raise ConfigError(f"paper.claims.min_parse_rate: {self.min_parse_rate} is not in [0, 1]; use e.g. 0.9")
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
@@ -101,95 +110,73 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict[str, Any]]:
     return claims
 
 
-def _fmt(record: Record, metric: str) -> str:
-    s = record.summary(metric)
-    if math.isnan(s["mean"]):
-        return "n/a"
-    return f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
-
-
-def _p(p: float | None) -> str:
-    return "—" if p is None else f"{p:.3g}"
-
-
-def _seeds(record: Record) -> str:
-    return f"{method_key(record.descriptor)} ({max(len(record.seed_predictions), 1)} seed(s))"
-
-
-def _synthetic_note(records: Iterable[Record]) -> str:
-    names = sorted({name for r in records for name in (r.descriptor.dataset, r.descriptor.source_dataset)})
-    synthetic = [n for n in names if n.startswith("synthetic")]
-    return f" (on {', '.join(synthetic)}: synthetic stand-ins for the paper's cohorts)" if synthetic else ""
-
-
-def _rule(ctx: Context) -> str:
-    if ctx.config.decision == "mean":
-        return "read from the sign of the bootstrap means"
-    return f"support at p < {ctx.config.alpha}, contradict at p < {ctx.config.alpha} / m"
-
-
-def _no_eag(claim: dict[str, Any], ctx: Context) -> Verdict:
-    return _verdict(claim, NOT_TESTABLE,
-                    f"no evaluation of EAG-RL (family 'eag_rl', method '{claim['eag_rl']}') exists in this profile's "
-                    f"results; {ctx.inventory()}")
-
-
-def _verdict(claim: dict[str, Any], status: str, reason: str, evidence: list[dict[str, Any]] | None = None,
-             numbers: dict[str, float] | None = None) -> Verdict:
-    return Verdict(claim["id"], claim["statement"], claim.get("source", ""), status, reason, evidence or [], numbers or {})
-
-
-def _judged(claim: dict[str, Any], ctx: Context, comparisons: list[Comparison], what: str, records: Iterable[Record],
-            evidence: list[dict[str, Any]], numbers: dict[str, float] | None = None) -> Verdict:
-    """The verdict of a claim from its comparisons (:func:`benchmark.paper.evidence.overall`)."""
-    outcomes = ctx.judge(comparisons)
-    counts = {"supports": outcomes.count(SUPPORTS), "contradicts": outcomes.count(CONTRADICTS),
-              "undecided": outcomes.count(UNDECIDED), "comparisons": len(outcomes)}
-    reason = f"{what}: {tally(outcomes)} ({_rule(ctx)}, m = {len(outcomes)})" + _synthetic_note(records)
-    return _verdict(claim, overall(outcomes), reason, evidence, {**counts, **(numbers or {})})
-
-
-def _baselines(ctx: Context, claim: dict[str, Any], eag: Record) -> list[Record]:
+def _baselines(ctx: Context, claim: dict[str, Any], eag: Record, key: str = "baseline_families") -> list[Record]:
+    """The records of ``claim[key]``'s families on EAG-RL's patients: same-backbone ones for the baselines
+    (the same-backbone LLM families), same backbone or none (experts) for the others."""
     d = eag.descriptor
+    strict = key == "baseline_families"
     return [r for r in ctx.select(dataset=d.dataset, task=d.task, condition=d.condition, source=d.source_dataset)
-            if r.descriptor.family in claim["baseline_families"]
-            and (r.descriptor.backbone is None or backbone_matches(r.descriptor.backbone, d.backbone))]
-
-
-def _cell(record: Record) -> dict[str, Any]:
-    d = record.descriptor
-    return {"dataset": d.dataset, "task": d.task, "backbone": d.backbone or "—"}
+            if r.descriptor.family in claim.get(key, [])
+            and ((r.descriptor.backbone is None and not strict) or backbone_matches(r.descriptor.backbone, d.backbone))]
 
 
 # ------------------------------------------------------------------------------------------ the tests
 def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C1: EAG-RL beats every baseline, per data set, task, backbone and metric (one comparison each)."""
+    """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
+    comparison each). Experts and hybrids (``beside_families``) are compared the same way and reported beside
+    the verdict; so is EAG-RL against the ``ratt_families`` (GRPO, DAPO) where R_att never varied in its
+    training (:func:`benchmark.paper.gates.ratt_problem`)."""
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
-    comparisons, groups = [], []
+        return no_eag(claim, ctx)
+    comparisons, groups, beside, held = [], [], [], {}
     for eag in eags:
         baselines = _baselines(ctx, claim, eag)
+        ratt = ratt_problem(eag, ctx.training_rows)
+        set_aside = [b for b in baselines if ratt and b.descriptor.family in claim.get("ratt_families", [])]
+        baselines = [b for b in baselines if b not in set_aside]
+        others = _baselines(ctx, claim, eag, "beside_families") + set_aside
         for metric in ctx.config.metrics:
             group = [ctx.measure(f"EAG-RL − {method_key(b.descriptor)}", [(1.0, eag), (-1.0, b)], metric)
                      for b in baselines]
             comparisons += group
             if group:
                 groups.append((eag, metric, baselines, group))
+            for other in others:
+                beside.append((eag, other, ctx.measure(f"EAG-RL − {method_key(other.descriptor)}",
+                                                       [(1.0, eag), (-1.0, other)], metric)))
+                if other in set_aside:
+                    held[id(beside[-1][2])] = ratt
+    ctx.judge([c for _, _, c in beside if id(c) not in held])
+    rows = [c.row(**cell(eag), family=other.descriptor.family) for eag, other, c in beside]
+    for row, (_, _, c) in zip(rows, beside, strict=True):
+        if id(c) in held:
+            row["outcome"] = f"not judged: {held[id(c)]}"
+    numbers = {"beside_comparisons": len(beside)}
     if not comparisons:
-        return _verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no baseline exists on the same data set, "
-                        f"task and backbone; {ctx.inventory()}")
-    verdict = _judged(claim, ctx, comparisons, "EAG-RL against every baseline", eags, [])
+        verdict = make_verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
+                               f"{', '.join(claim['baseline_families'])}) exists on the same data set, task and backbone"
+                               + (f" (set aside: {'; '.join(sorted(set(held.values())))})" if held else "")
+                               + f"; {ctx.inventory()}", numbers=numbers)
+        verdict.beside = rows
+        return verdict
+    what = f"EAG-RL against every same-backbone LLM baseline ({', '.join(claim['baseline_families'])})"
+    verdict = judged(claim, ctx, comparisons, what, eags, [], numbers)
+    if held:
+        verdict.reason += f"; EAG-RL against {', '.join(claim['ratt_families'])} set aside: " + \
+            "; ".join(sorted(set(held.values())))
+    verdict.beside = rows
     for eag, metric, baselines, group in groups:
         best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
         outcomes = [c.outcome for c in group]
-        verdict.evidence.append({**_cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": _fmt(eag, metric),
+        verdict.evidence.append({**cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": fmt(eag, metric),
                                  "EAG-RL seeds": max(len(eag.seed_predictions), 1),
                                  "n": group[best_index].n_patients or "—",
                                  "best baseline": method_key(baselines[best_index].descriptor),
-                                 "best [95% CI]": _fmt(baselines[best_index], metric),
+                                 "best [95% CI]": fmt(baselines[best_index], metric),
                                  "Δ (vs best)": f"{group[best_index].difference:+.3f}",
-                                 "p (vs best)": _p(group[best_index].p_value),
+                                 "p (vs best)": p_text(group[best_index].p_value),
+                                 "MDE vs best": mde_text(group[best_index].min_detectable),
                                  "beaten (p < α)": f"{outcomes.count(SUPPORTS)}/{len(group)}",
                                  "better than EAG-RL (p < α/m)": f"{outcomes.count(CONTRADICTS)}/{len(group)}"})
     return verdict
@@ -202,23 +189,32 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
     resample of the cell's patients; the average over cells is the statistic (cells on other patients are
     resampled independently). Holds when its lower bound reaches ``paper − margin``, fails when its upper
     bound is below it, else inconclusive (``decision: mean``: the average of the means against the threshold).
+    A cell whose base model does not answer or is at chance (:mod:`benchmark.paper.gates`) is not judged: an
+    improvement over a model that says nothing is no improvement of its reasoning; with no cell left the claim
+    is not testable. The gain over the best same-backbone baseline is reported beside.
     """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
-    to_base, to_best, evidence, resampled, notes = [], [], [], [], []
+        return no_eag(claim, ctx)
+    to_base, to_best, evidence, resampled, notes, invalid = [], [], [], [], [], []
     for eag in eags:
         d = eag.descriptor
         bases = ctx.select(method=claim["base_method"], dataset=d.dataset, task=d.task, backbone=d.backbone)
         baselines = _baselines(ctx, claim, eag)
+        problem = answer_or_chance(bases[0], ctx.config.min_parse_rate, "the base model") if bases else None
+        if problem:
+            invalid.append(f"{d.dataset}/{d.task}: {problem}")
         for metric in ctx.config.metrics:
             e = eag.mean(metric)
-            row = {**_cell(eag), "metric": metric.upper(), "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—",
-                   "best baseline": "—", "vs best %": "—"}
-            if bases and bases[0].mean(metric) > 0:
+            row = {**cell(eag), "metric": metric.upper(), "EAG-RL": f"{e:.3f}", "base": "—", "vs base %": "—",
+                   "MDE (80 % power)": "—", "best same-backbone baseline": "—", "vs best same-backbone baseline %": "—"}
+            if bases and problem:
+                row.update({"base": f"{bases[0].mean(metric):.3f}", "vs base %": f"not testable: {problem}"})
+            elif bases and bases[0].mean(metric) > 0:
                 b = bases[0].mean(metric)
                 to_base.append(100.0 * (e - b) / b)
-                row.update({"base": f"{b:.3f}", "vs base %": f"{to_base[-1]:+.2f}"})
+                mde = ctx.measure("EAG-RL − base", [(1.0, eag), (-1.0, bases[0])], metric).min_detectable
+                row.update({"base": f"{b:.3f}", "vs base %": f"{to_base[-1]:+.2f}", "MDE (80 % power)": mde_text(mde)})
                 try:
                     _, scores, _ = ctx.evidence.scores([eag, bases[0]], metric)
                     resampled.append(100.0 * (scores[0] - scores[1]) / scores[1])
@@ -228,11 +224,15 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
                 best = max(r.mean(metric) for r in baselines)
                 if best > 0:
                     to_best.append(100.0 * (e - best) / best)
-                    row.update({"best baseline": f"{best:.3f}", "vs best %": f"{to_best[-1]:+.2f}"})
+                    row.update({"best same-backbone baseline": f"{best:.3f}",
+                                "vs best same-backbone baseline %": f"{to_best[-1]:+.2f}"})
             evidence.append(row)
+    if not to_base and invalid:
+        return make_verdict(claim, NOT_TESTABLE, f"the base model ('{claim['base_method']}' on the same backbone) is no "
+                            f"valid reference: {'; '.join(invalid)}", evidence)
     if not to_base:
-        return _verdict(claim, NOT_TESTABLE, f"EAG-RL was evaluated but the base model ('{claim['base_method']}' on the "
-                        f"same backbone) was not; {ctx.inventory()}", evidence)
+        return make_verdict(claim, NOT_TESTABLE, f"EAG-RL was evaluated but the base model ('{claim['base_method']}' on the "
+                            f"same backbone) was not; {ctx.inventory()}", evidence)
     paper = float(claim["paper_value_pct"])
     average = float(np.mean(to_base))
     threshold = paper - ctx.config.c2_margin_points
@@ -254,23 +254,25 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
         interval = f", {ctx.metrics_config.ci_level:.0%} paired-bootstrap interval [{low:+.2f}, {high:+.2f}] %"
     reason = (f"average improvement over the base model {average:+.2f} %{interval} over {len(to_base)} (data set, "
               f"task, backbone, metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
-              + (f"; over the best baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
-              + _synthetic_note(eags))
-    return _verdict(claim, status, reason, evidence, numbers)
+              + (f"; vs best same-backbone baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
+              + (f"; not judged (invalid base): {'; '.join(invalid)}" if invalid else "")
+              + synthetic_note(eags))
+    return make_verdict(claim, status, reason, evidence, numbers)
 
 
 def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C3: drop(w/o stage 2) > drop(w/o stage 1), and removing R_att or ε(τ) lowers the scores.
 
     Per cell and metric, three comparisons: w/o stage 1 − w/o stage 2 (the same as drop(w/o stage 2) −
-    drop(w/o stage 1)), EAG-RL − w/o R_att and EAG-RL − w/o ε(τ).
+    drop(w/o stage 1)), EAG-RL − w/o R_att and EAG-RL − w/o ε(τ). A cell where R_att never varied in EAG-RL's
+    training is not judged (:func:`benchmark.paper.gates.ratt_problem`): its stage 2 is GRPO without R_att.
     """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return _no_eag(claim, ctx)
+        return no_eag(claim, ctx)
     keys = ("without_stage1", "without_stage2", "without_ratt", "without_eps")
     found_any = {key: False for key in keys}
-    comparisons, rows = [], []
+    comparisons, rows, gated = [], [], []
     for eag in eags:
         d = eag.descriptor
         found = {key: ctx.select(method=claim[key], family="ablation", dataset=d.dataset, task=d.task,
@@ -278,6 +280,9 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
         for key in keys:
             found_any[key] |= bool(found[key])
         if not all(found.values()):
+            continue
+        if problem := ratt_problem(eag, ctx.training_rows):
+            gated.append(problem)
             continue
         one, two, ratt, eps = (found[key][0] for key in keys)
         for metric in ctx.config.metrics:
@@ -288,149 +293,16 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
                 comparisons.append(ctx.measure(label, terms, metric))
                 rows.append((eag, comparisons[-1]))
     missing = [claim[key] for key in keys if not found_any[key]]
+    if not missing and not comparisons and gated:
+        return make_verdict(claim, NOT_TESTABLE, "; ".join(gated))
     if missing or not comparisons:
         hint = f" ({claim['enable']})" if claim.get("enable") else ""
-        return _verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
-                        f"EAG-RL{hint}; {ctx.inventory()}")
-    verdict = _judged(claim, ctx, comparisons, "the ablation order", eags, [])
-    verdict.evidence = [c.row(**_cell(eag), scores="; ".join(f"{_seeds(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
+        return make_verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
+                            f"EAG-RL{hint}; {ctx.inventory()}")
+    verdict = judged(claim, ctx, comparisons, "the ablation order", eags, [])
+    verdict.reason += "".join(f"; not judged: {problem}" for problem in gated)
+    verdict.evidence = [c.row(**cell(eag), scores="; ".join(f"{seeds_text(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
                         for eag, c in rows]
-    return verdict
-
-
-def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str], metrics: list[str]) -> float:
-    return float(np.mean([standard.mean(m) - shuffled[level].mean(m) for level in levels for m in metrics]))
-
-
-def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | None:
-    """The unperturbed evaluation a degradation is measured from: the robustness stages' own level 0
-    (``reference_condition``, scored on the same patients as the shuffled sets) when it exists, else the
-    standard evaluation."""
-    for condition in [c for c in (claim.get("reference_condition"), STANDARD) if c]:
-        found = ctx.select(condition=condition, **fields)
-        if found:
-            return found[0]
-    return None
-
-
-def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's.
-
-    Per cell, comparator and metric, one comparison: degradation(comparator) − degradation(EAG-RL), a
-    degradation being reference − mean over the shared shuffle levels, all four sets of predictions resampled
-    together. A model at chance cannot degrade: while EAG-RL's reference AUROC interval covers 0.5, every
-    comparison is undecided.
-    """
-    prefix = claim["condition_prefix"]
-    keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
-            for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
-    eags = [ref for dataset, task, backbone in sorted(keys, key=str)
-            if (ref := _reference(ctx, claim, method=claim["eag_rl"], family="eag_rl", dataset=dataset, task=task,
-                                  backbone=backbone)) is not None]
-    if not eags:
-        return _no_eag(claim, ctx)
-
-    def shuffled_of(record: Record) -> dict[str, Record]:
-        d = record.descriptor
-        return {r.descriptor.condition: r for r in ctx.select(method=d.method, family=d.family, dataset=d.dataset,
-                                                             task=d.task, backbone=d.backbone, condition=None)
-                if r.descriptor.condition.startswith(prefix)}
-
-    problems, comparisons, rows = [], [], []
-    for eag in eags:
-        d = eag.descriptor
-        eag_shuffled = shuffled_of(eag)
-        if not eag_shuffled:
-            problems.append(f"EAG-RL has no '{prefix}*' evaluation on {d.dataset}/{d.task}")
-            continue
-        comparators = []
-        for spec in claim["compare_to"]:
-            found = _reference(ctx, claim, method=spec["method"], dataset=d.dataset, task=d.task,
-                               backbone=d.backbone if spec.get("same_backbone") else "any")
-            if found is None or not shuffled_of(found):
-                problems.append(f"'{spec['method']}' has no reference + '{prefix}*' evaluations on {d.dataset}/{d.task}")
-                continue
-            comparators.append(found)
-        if len(comparators) != len(claim["compare_to"]):
-            continue
-        levels = sorted(set(eag_shuffled).intersection(*(shuffled_of(c) for c in comparators)))
-        if not levels:
-            problems.append(f"no shuffle level shared by EAG-RL and its comparators on {d.dataset}/{d.task}")
-            continue
-        at_chance = eag.summary("auroc")["ci_low"] <= 0.5
-        for comparator in comparators:
-            theirs = shuffled_of(comparator)
-            for metric in ctx.config.metrics:
-                terms = ([(1.0, comparator)] + [(-1.0 / len(levels), theirs[level]) for level in levels]
-                         + [(-1.0, eag)] + [(1.0 / len(levels), eag_shuffled[level]) for level in levels])
-                comparison = ctx.measure(f"degradation({method_key(comparator.descriptor)}) − degradation(EAG-RL)",
-                                         terms, metric)
-                if at_chance and ctx.config.decision != "mean":
-                    comparison.p_value, comparison.note = None, "EAG-RL's reference AUROC interval covers 0.5"
-                comparisons.append(comparison)
-                rows.append((eag, levels, comparator, theirs, comparison))
-    if not comparisons:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(problems) + f"; {ctx.inventory()}")
-    verdict = _judged(claim, ctx, comparisons, "degradation under shuffling (reference − shuffled)", eags, [])
-    for eag, levels, comparator, theirs, comparison in rows:
-        metric = [comparison.metric]
-        verdict.evidence.append(comparison.row(
-            **_cell(eag), levels=", ".join(levels), reference=eag.descriptor.condition,
-            **{"EAG-RL degradation": f"{_degradation(eag, shuffled_of(eag), levels, metric):+.4f}",
-               "comparator degradation": f"{_degradation(comparator, theirs, levels, metric):+.4f}"}))
-    return verdict
-
-
-def _transfer_comparisons(pairs: list[list[str]], claim: dict[str, Any], ctx: Context
-                          ) -> tuple[list[tuple[Record, Comparison]], list[str], list[Record]]:
-    """(EAG-RL record, comparison) of C5 over ``pairs``, the evaluations that are missing, the EAG-RL records."""
-    out, tried, tested = [], [], []
-    for source, target in pairs:
-        eags = ctx.select(method=claim["eag_rl"], family="eag_rl", dataset=target, source=source)
-        if not eags:
-            tried.append(f"{source} → {target}: no EAG-RL evaluation")
-            continue
-        tested += eags
-        for eag in eags:
-            for spec in claim["compare_to"]:
-                found = ctx.select(method=spec["method"], dataset=target, task=eag.descriptor.task, source=source,
-                                   backbone=eag.descriptor.backbone if spec.get("same_backbone") else "any")
-                if not found:
-                    tried.append(f"{source} → {target}: no '{spec['method']}' evaluation")
-                    continue
-                for metric in ctx.config.metrics:
-                    out.append((eag, ctx.measure(f"EAG-RL − {method_key(found[0].descriptor)}",
-                                                 [(1.0, eag), (-1.0, found[0])], metric)))
-    return out, tried, tested
-
-
-def _transfer_row(label: str, eag: Record, comparison: Comparison) -> dict[str, Any]:
-    d = eag.descriptor
-    return comparison.row(evidence=label, **{"source → target": f"{d.source_dataset} → {d.dataset}"}, task=d.task,
-                          backbone=d.backbone or "—")
-
-
-def transfer(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C5: trained on a source domain and tested on a target domain, EAG-RL beats each comparator.
-
-    Only ``pairs`` (the paper's MIMIC-IV → TJH) decide the verdict; ``supplementary_pairs`` (synthetic
-    analogs) are judged the same way and reported beside it, never as the verdict.
-    """
-    main, tried, tested = _transfer_comparisons(claim["pairs"], claim, ctx)
-    extra, _, extra_tested = _transfer_comparisons(claim.get("supplementary_pairs", []), claim, ctx)
-    extra_outcomes = ctx.judge([c for _, c in extra])
-    note = (f"; supplementary (not the paper's setting): {tally(extra_outcomes)} on the analog pair(s), which "
-            f"alone would read '{overall(extra_outcomes)}'{_synthetic_note(extra_tested)}" if extra_outcomes else "")
-    numbers = ({"supplementary_supports": extra_outcomes.count(SUPPORTS),
-                "supplementary_contradicts": extra_outcomes.count(CONTRADICTS),
-                "supplementary_comparisons": len(extra_outcomes)} if extra_outcomes else {})
-    extra_rows = [_transfer_row("supplementary", eag, c) for eag, c in extra]
-    if not main:
-        return _verdict(claim, NOT_TESTABLE, "; ".join(tried) + note + f"; {ctx.inventory()}", extra_rows, numbers)
-    what = "EAG-RL against each comparator on the target domain" + (f" (not tested: {'; '.join(tried)})" if tried else "")
-    verdict = _judged(claim, ctx, [c for _, c in main], what, tested,
-                      [_transfer_row("claim", eag, c) for eag, c in main] + extra_rows, numbers)
-    verdict.reason += note
     return verdict
 
 
@@ -444,7 +316,9 @@ TESTS: dict[str, Callable[[dict[str, Any], Context], Verdict]] = {
 
 
 def verify_claims(records: list[Record], config: ClaimsConfig, metrics_config: MetricsConfig | None = None,
-                  claims: list[dict[str, Any]] | None = None) -> list[Verdict]:
-    """A verdict for every claim of ``claims.yaml`` (or of ``claims``)."""
-    ctx = Context(records, config, metrics_config)
+                  claims: list[dict[str, Any]] | None = None,
+                  training_rows: list[dict[str, Any]] | None = None) -> list[Verdict]:
+    """A verdict for every claim of ``claims.yaml`` (or of ``claims``); ``training_rows``: the rows of
+    ``results/rl_training.json``, where R_att variation is read when the run folders do not give it."""
+    ctx = Context(records, config, metrics_config, training_rows)
     return [TESTS[claim["test"]](claim, ctx) for claim in (claims or load_claims())]

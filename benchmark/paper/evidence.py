@@ -14,7 +14,12 @@ distribution comes from one paired bootstrap:
 * all records of a contrast must hold the same patients with the same labels; the patients are resampled
   once (:func:`benchmark.metrics.bootstrap_indices`) and every seed of every record is scored on those same
   resamples (:func:`benchmark.seeds.seed_mean_resamples`), so the contrast is paired patient by patient;
-* ``p_value`` is the two-sided bootstrap p of "the contrast is 0" (:func:`benchmark.metrics.two_sided_p`).
+* ``p_value`` is the two-sided bootstrap p of "the contrast is 0" (:func:`benchmark.metrics.two_sided_p`);
+* ``min_detectable`` is the minimum detectable effect of the contrast at this n: the smallest true difference
+  a two-sided test at level α (``paper.claims.alpha``) detects with 80 % power,
+  (z₁₋α/₂ + z₀.₈) · SE, SE the standard deviation of the contrast over the resamples
+  (:func:`benchmark.seeds.min_detectable_effect`). An undecided comparison with a small MDE says "no effect
+  of that size"; with a large one, "these data are too few to tell".
 
 Each comparison then has one of three outcomes (:func:`judge`), and a claim's verdict follows from all of
 them (:func:`overall`):
@@ -45,11 +50,12 @@ from benchmark.evaluate import PredictionsError, read_predictions
 from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig, bootstrap_indices, resolve_unparsable, two_sided_p
 from benchmark.paper.compare import backbone_matches
-from benchmark.seeds import seed_mean_resamples
+from benchmark.seeds import min_detectable_effect, seed_mean_resamples
 
 SUPPORTS, CONTRADICTS, UNDECIDED = "supports", "contradicts", "undecided"
 HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
 DECISIONS = ("paired_test", "mean")
+MDE_POWER = 0.8  # the power of every minimum detectable effect shown
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class Contrast:
     ci_high: float
     p_value: float
     n_patients: int
+    std: float  # the standard deviation of the contrast over the resamples: its standard error
     resampled: np.ndarray  # the contrast on each resample (for statistics built on top, e.g. C2's ratio)
 
 
@@ -120,7 +127,8 @@ class Evidence:
         finite = values[np.isfinite(values)]
         alpha = (1.0 - self.metrics_config.ci_level) / 2.0
         low, high = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (np.nan, np.nan)
-        return Contrast(float(weights @ points), float(low), float(high), two_sided_p(finite), n, values)
+        std = float(finite.std()) if finite.size else float("nan")
+        return Contrast(float(weights @ points), float(low), float(high), two_sided_p(finite), n, std, values)
 
 
 def judge(difference: float, p_value: float | None, alpha: float, comparisons: int, decision: str) -> str:
@@ -153,6 +161,14 @@ def tally(outcomes: Sequence[str]) -> str:
             f"{outcomes.count(UNDECIDED)} are undecided of {len(outcomes)} comparison(s)")
 
 
+MDE_COLUMN = "MDE (80 % power)"
+
+
+def mde_text(value: float) -> str:
+    """A minimum detectable effect for a table: three decimals, or "—" where no paired test was possible."""
+    return "—" if not np.isfinite(value) else f"{value:.3f}"
+
+
 @dataclass
 class Comparison:
     """One comparison of a claim: the contrast Σ wᵢ·metric(recordᵢ) it says is positive, and its test."""
@@ -164,6 +180,7 @@ class Comparison:
     ci: tuple[float, float] = (float("nan"), float("nan"))
     p_value: float | None = None
     n_patients: int | None = None
+    min_detectable: float = float("nan")  # MDE at 80 % power and level alpha (module docstring)
     note: str = ""
     outcome: str = UNDECIDED
 
@@ -174,17 +191,22 @@ class Comparison:
         return {**cell, "comparison (claimed > 0)": self.label, "metric": self.metric.upper(),
                 "n": self.n_patients if self.n_patients is not None else "—",
                 "difference [95% CI]": f"{self.difference:+.3f}{ci}", "p": p,
+                MDE_COLUMN: mde_text(self.min_detectable),
                 "outcome": self.outcome + (f" ({self.note})" if self.note else "")}
 
 
 class Context:
     """Records + settings shared by the tests, with the paired evidence computed once per record."""
 
-    def __init__(self, records: list[Record], config: Any, metrics_config: MetricsConfig | None = None):
-        """``config``: a :class:`benchmark.paper.claims.ClaimsConfig` (alpha, decision, resamples)."""
+    def __init__(self, records: list[Record], config: Any, metrics_config: MetricsConfig | None = None,
+                 training_rows: list[dict[str, Any]] | None = None):
+        """``config``: a :class:`benchmark.paper.claims.ClaimsConfig` (alpha, decision, resamples,
+        min_parse_rate); ``training_rows``: the rows of ``results/rl_training.json`` where read
+        (:func:`benchmark.paper.gates.ratt_problem`)."""
         self.records = records
         self.config = config
         self.metrics_config = metrics_config or MetricsConfig()
+        self.training_rows = training_rows or []
         self.evidence = Evidence(self.metrics_config, config.resamples, self.metrics_config.seed)
 
     def select(self, method: str | None = None, family: str | None = None, dataset: str | None = None,
@@ -224,6 +246,7 @@ class Context:
         comparison.difference, comparison.p_value = contrast.difference, contrast.p_value
         comparison.ci = (contrast.ci_low, contrast.ci_high)
         comparison.n_patients = contrast.n_patients
+        comparison.min_detectable = min_detectable_effect(contrast.std, 1.0 - self.config.alpha, MDE_POWER)
         return comparison
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[str]:

@@ -3,14 +3,18 @@
 Writes
 
 * ``results/claims.md`` (and ``claims.json``): a verdict for each claim C1–C5 of ``claims.yaml`` —
-  holds / fails / not testable with this profile — with the reason and the evidence (means, CIs,
-  paired-bootstrap p-values); see :mod:`benchmark.paper.claims`;
+  holds / fails / inconclusive / not testable with this profile — with the reason and the evidence (means,
+  CIs, paired-bootstrap p-values, the minimum detectable effect at 80 % power), and, under a claim, the
+  comparisons reported beside it but not part of its verdict (C1: experts and hybrids); see
+  :mod:`benchmark.paper.claims`;
 * ``results/paper_comparison.{md,csv,json}``: every cell of the transcribed Tables 1–3 (``tables.yaml``)
   that has a paper or a reproduced number: paper, reproduced, Δ and a verdict; see
   :mod:`benchmark.paper.compare`.
 
 The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.main_table`),
-so both stages see the same files.
+so both stages see the same files. Where R_att varied in RL training is read from the run folders beside
+the RL metrics files, else from ``rl_training.json`` in the output folder when ``eagrl report-rl-training``
+wrote it (:mod:`benchmark.paper.gates`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from benchmark.paper.claims import (
     verify_claims,
 )
 from benchmark.paper.compare import VERDICTS, ComparisonConfig, compare_paper, filled_cells, load_template
+from benchmark.paper.gates import RL_TRAINING_FILE, load_training_rows
 from benchmark.results_index import profile_name
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import markdown_table, write_table
@@ -85,6 +90,9 @@ def _claims_markdown(verdicts: list[Verdict], profile: str, inventory: str, conf
                   f"Verdict: **{v.status}** — {v.reason}.", ""]
         if v.evidence:
             lines += [markdown_table(v.evidence), ""]
+        if v.beside:
+            lines += [f"Reported beside, not part of the verdict ({len(v.beside)} comparison(s); outcomes judged "
+                      "among themselves):", "", markdown_table(v.beside), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +118,8 @@ def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out:
     collection = collect(report, root)
     out = Path(out)
     claims = load_claims(claims_file) if claims_file else load_claims()
-    verdicts = verify_claims(collection.records, paper.claims, metrics_config(params_path), claims)
+    verdicts = verify_claims(collection.records, paper.claims, metrics_config(params_path), claims,
+                             load_training_rows(out / RL_TRAINING_FILE))
     inventory = Context(collection.records, paper.claims).inventory()
     atomic_write_text(out / "claims.md", _claims_markdown(verdicts, profile_name(params), inventory, paper.claims))
     atomic_write_json(out / "claims.json", {v.id: {"status": v.status, "reason": v.reason, **v.numbers} for v in verdicts})

@@ -51,9 +51,10 @@ def metrics_file(folder: Path, quality: float, descriptor: dict[str, Any] | None
     return atomic_write_json(folder / name, result)
 
 
-def record(folder: Path, quality: float, seed: int = 1, **fields: Any) -> Record:
-    """A collected record (descriptor + real metrics) without going through the collector."""
+def record(folder: Path, quality: float, seed: int = 1, unparsable: int | None = None, **fields: Any) -> Record:
+    """A collected record (descriptor + real metrics) without going through the collector; ``unparsable``: an
+    LLM's, with that many unparsable answers (:func:`metrics_file`)."""
     import json
 
-    path = metrics_file(folder, quality, seed=seed)
+    path = metrics_file(folder, quality, seed=seed, unparsable=unparsable)
     return Record(MethodDescriptor(**fields), json.loads(path.read_text()), path)

@@ -100,3 +100,22 @@ def test_records_on_other_patients_cannot_be_paired(tmp_path):
     frame.write_text(frame.read_text().replace("P0,", "Q0,", 1))
     with pytest.raises(PredictionsError, match="same patients"):
         Evidence(CONFIG, 20, 1).contrast([(1.0, a), (-1.0, b)], "auroc")
+
+
+def test_the_minimum_detectable_effect_is_the_hand_computed_one(tmp_path):
+    from scipy.stats import norm
+
+    from benchmark.paper.claims import ClaimsConfig
+    from benchmark.paper.evidence import Context
+
+    a = record(tmp_path / "a", 1.0, seed=4, method="a", **FIELDS)
+    b = record(tmp_path / "b", 0.6, seed=5, method="b", **FIELDS)
+    config = ClaimsConfig(resamples=300, alpha=0.1)
+    ctx = Context([a, b], config, CONFIG)
+    comparison = ctx.measure("a − b", [(1.0, a), (-1.0, b)], "auroc")
+    resampled = ctx.evidence.contrast([(1.0, a), (-1.0, b)], "auroc").resampled
+    se = float(np.std(resampled))  # the bootstrap standard error of the paired difference
+    expected = (norm.ppf(1 - 0.1 / 2) + norm.ppf(0.8)) * se
+    assert comparison.min_detectable == pytest.approx(expected)
+    assert 0 < comparison.min_detectable < 1
+    assert comparison.row()["MDE (80 % power)"] == f"{expected:.3f}"
