@@ -18,7 +18,8 @@ deep-learning side instead, so that readers see real-data numbers beside the syn
    ``synthetic_icu`` experts) by itself. ``build_backbone`` runs too when no built backbone is found (below);
 3. the report functions of the pipeline (``report-cohorts``, ``report-experts``, ``report-robustness``,
    ``report-cross-domain``) write their tables restricted to TJH (their ``datasets`` filter), plus
-   ``counts`` (workbook → cohort → splits) and ``prompt_lengths`` (the TJH prompts in tokens of the
+   ``counts`` (workbook → cohort → splits), ``external_reference`` (our TJH experts beside ClinicRealm's
+   on the same split, :mod:`benchmark.paper.external`) and ``prompt_lengths`` (the TJH prompts in tokens of the
    backbone's tokenizer, which is why LLM rows are absent), and ``README.md`` (command, commit, the
    workbook's sha256, date, stages run, key numbers). The folder ``--out`` is replaced as a whole, in
    one rename, and only when it is absent, empty or an earlier output of this command.
@@ -49,6 +50,7 @@ import yaml
 
 from benchmark.config import ConfigError, describe, load_params, option, section
 from benchmark.data.cohort import SPLITS, Cohort
+from benchmark.paper.external import display_value, rows_json, write_reference_tables
 from benchmark.regress import make_scratch_copy, scratch_env
 from benchmark.results_index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
@@ -279,7 +281,8 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     """The report functions of the pipeline, restricted to ``dataset``, writing into ``folder``.
 
     ``workdir`` is laid out like the repository (params.yaml, data/cohorts, models/experts, outputs/...). An
-    empty faithfulness table (no ground-truth salient features: real data) is not kept. Adds ``counts``.
+    empty faithfulness table (no ground-truth salient features: real data) is not kept. Adds ``counts`` and
+    ``external_reference`` (the metrics files found by the workdir's ``report.sources``).
     """
     from benchmark.report import report_cohorts
     from benchmark.shift_report import report_cross_domain, report_robustness
@@ -302,6 +305,7 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
                          "cohort is what `prepare@tjh` builds with the paper group's preprocessing (see README.md of "
                          "the repository, Data sets); the splits are drawn from it as in their code "
                          "(`datasets.tjh.n_test`, `seed`).")
+    paths += write_reference_tables(params, workdir, folder / "external_reference", datasets=only)
     return paths
 
 
@@ -348,6 +352,8 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
     robustness = (json.loads((folder / "robustness.json").read_text()).get("degradation", [])
                   if (folder / "robustness.json").exists() else [])
     lengths = {r["dataset"]: r for r in _rows(folder / "prompt_lengths.json")}
+    external = [r for r in (rows_json(folder / "external_reference.json") if (folder / "external_reference.json").exists()
+                            else []) if r["comparator"] == "expert"]
     tjh, other = lengths.get(DATASET), lengths.get(info["source"])
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
     models = ", ".join(info["models"])
@@ -376,6 +382,17 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
         "",
         markdown_table([{"model": r["model"], "n": r["n"], "deaths": r["positives"], "AUROC": r["auroc"],
                          "AUPRC": r["auprc"]} for r in experts]) if experts else "(no expert rows)",
+        "",
+        "## Beside ClinicRealm (a peer benchmark's published numbers on the same test split)",
+        "",
+        markdown_table([{"model": r["method"], "metric": r["metric"].upper(),
+                         "ours": display_value(r["ours_mean"], r["ours_std"]),
+                         "ClinicRealm": display_value(r["theirs_mean"], r["theirs_std"]), "z": _num(r["z"], "+.2f"),
+                         "verdict": r["verdict"]} for r in external]) if external else "(no external reference rows)",
+        "",
+        "Their full-shot experts of the same name (mean ± std over their bootstrap resamples); z = (ours − theirs) / "
+        "√(ours_std² + theirs_std²), consistent at |z| ≤ 1.96. Source, commit and their LLM rows: "
+        "[external_reference.md](external_reference.md).",
         "",
         "## Robustness on TJH (change of the test AUROC, mean over the levels of each perturbation)",
         "",

@@ -9,7 +9,10 @@ Writes
   :mod:`benchmark.paper.claims`;
 * ``results/paper_comparison.{md,csv,json}``: every cell of the transcribed Tables 1–3 (``tables.yaml``)
   that has a paper or a reproduced number: paper, reproduced, Δ and a verdict; see
-  :mod:`benchmark.paper.compare`.
+  :mod:`benchmark.paper.compare`;
+* ``results/external_reference.{md,csv,json}``: a peer benchmark's published numbers on the same test splits
+  (ClinicRealm, ``external/``) beside ours, with a z-score and a verdict per row; the same table is appended
+  to ``paper_comparison.md`` under "External reference (ClinicRealm)"; see :mod:`benchmark.paper.external`.
 
 The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.main_table`),
 so both stages see the same files. Where R_att varied in RL training is read from the run folders beside
@@ -39,6 +42,7 @@ from benchmark.paper.claims import (
     verify_claims,
 )
 from benchmark.paper.compare import VERDICTS, ComparisonConfig, compare_paper, filled_cells, load_template
+from benchmark.paper.external import compare_external, load_reference, section_text, write_external
 from benchmark.paper.gates import RL_TRAINING_FILE, load_training_rows
 from benchmark.results_index import profile_name
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
@@ -130,18 +134,24 @@ def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out:
                "reproduced_std", "delta", "verdict", "read_from", "metrics_file"]
     write_table(rows, out / "paper_comparison", "Paper vs reproduced",
                 _comparison_intro(rows, filled_cells(loaded), paper.comparison()), columns=columns, floatfmt=".4f")
+    reference = load_reference()
+    external = compare_external(collection.records, reference, params.get("datasets") or {})
+    write_external(external, out / "external_reference", reference)
+    md = out / "paper_comparison.md"
+    atomic_write_text(md, md.read_text() + section_text(external, reference))
     for v in verdicts:
         LOGGER.info("verify %s: %s — %s", v.id, v.status, v.reason)
     counts = {status: sum(v.status == status for v in verdicts) for status in (HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE)}
-    LOGGER.info("verify: %d claim(s): %s; %d paper cell(s) compared -> %s", len(verdicts),
-                ", ".join(f"{n} {status}" for status, n in counts.items()), len(rows), out / "claims.md")
+    LOGGER.info("verify: %d claim(s): %s; %d paper cell(s) and %d external reference row(s) compared -> %s",
+                len(verdicts), ", ".join(f"{n} {status}" for status, n in counts.items()), len(rows), len(external),
+                out / "claims.md")
     return verdicts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl verify``."""
     parser = subparsers.add_parser(
-        "verify", help="Check the paper's claims C1-C5 and numbers: results/claims.md, results/paper_comparison.* (DVC stage verify).",
+        "verify", help="Check the paper's claims C1-C5 and numbers: results/claims.md, results/paper_comparison.*, results/external_reference.* (DVC stage verify).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="params.yaml section 'paper':\n" + describe(PaperConfig) + "\n\npaper.claims:\n" + describe(ClaimsConfig))
     parser.add_argument("--params", default="params.yaml")

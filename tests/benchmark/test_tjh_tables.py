@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,8 @@ def workspace(tmp_path_factory) -> Path:
         "cross_domain": {"pairs": [{"source": "src", "target": "tjh", "task": "mortality"},
                                    {"source": "src", "target": "other", "task": "mortality"}]},
         "llm": {"prompt": {"decimals": 2, "chat_template": True}},
+        "report": {"sources": [{"pattern": "models/experts/{dataset}/{method}/{task}/metrics.json",
+                                "fields": {"family": "expert"}}]},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     common = ["--params", str(root / "params.yaml"), "--cohorts", str(cohorts)]
@@ -108,9 +111,20 @@ def test_every_table_holds_tjh_rows_only(tables):
     assert {(r["source"], r["target"], r["method"]) for r in cross} == {("src", "tjh", "logistic")}
     assert (tables / "plots" / "robustness" / "tjh_mortality.png").exists()
     assert not (tables / "plots" / "robustness" / "other_mortality.png").exists()
-    for stem in ("cohorts", "experts", "robustness", "cross_domain", "counts"):
+    for stem in ("cohorts", "experts", "robustness", "cross_domain", "counts", "external_reference"):
         for suffix in (".md", ".csv", ".json"):
             assert (tables / f"{stem}{suffix}").exists(), f"{stem}{suffix}"
+
+
+def test_the_external_reference_holds_the_tjh_rows_of_clinicrealm(tables):
+    data = _json(tables / "external_reference.json")
+    assert data["source"]["name"] == "ClinicRealm" and {r["dataset"] for r in data["rows"]} == {"tjh"}
+    experts = {(r["method"], r["metric"]): r for r in data["rows"] if r["comparator"] == "expert"}
+    assert set(experts) == {(m, k) for m in ("ConCare", "AdaCare", "GRU") for k in ("auroc", "auprc")}
+    # the fixture trains logistic only, which ClinicRealm does not report: their experts have no run of ours here
+    assert {r["verdict"] for r in experts.values()} == {"not reproduced"}
+    assert all("no metrics file" in r["note"] for r in experts.values())
+    assert "ClinicRealm" in (tables / "external_reference.md").read_text()
 
 
 def test_the_empty_faithfulness_table_of_real_data_is_not_kept(tables):
@@ -169,6 +183,8 @@ def test_readme_states_provenance_counts_and_why_no_llm_rows(tables, tmp_path):
     assert "abc123" in text and "f" * 64 in text and "make tjh-tables TJH=" in text
     assert "**3000 tokens**" in text and "6.0 times the src median of 500" in text
     assert "no faithfulness table" in text and "[experts.md](experts.md)" in text and "logistic" in text
+    assert "## Beside ClinicRealm" in text
+    assert re.search(r"\| ConCare +\| AUROC +\| — +\| 0\.910 ± 0\.021 +\| — +\| not reproduced", text)
 
 
 # ------------------------------------------------------------------------------------ prompt lengths
