@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     terminate_as_exit()
     try:
+        from benchmark.launch import relaunch
+
+        launched = relaunch(args.command, getattr(args, "params", "params.yaml"), argv)  # launch.processes > 1
+        if launched is not None:
+            return launched
         args.handler(args)
     except expected_errors() as error:
         if debug:
