@@ -139,7 +139,7 @@ def test_paper_profile_values():
     assert (eag.eps_min, eag.eps_max, eag.adaptive_clip) == (0.2, 0.4, True)
     assert (eag.use_vllm, eag.vllm_mode) == (True, "colocate")  # RL generates on vLLM beside training
     launch = load_launch_config(PAPER)
-    assert launch.processes > 1 and launch.accelerate_config == "profiles/accelerate/deepspeed_zero2.yaml"
+    assert launch.processes > 1 and launch.accelerate_config == "profiles/accelerate/ddp.yaml"
     reward = reward_config(params, eag, PAPER)
     assert (reward.weighting, reward.lam) == ("paper", 0.6)
     assert (reward.released_loglik, reward.released_margin, reward.released_iou) == (1.0, 0.5, 0.1)
