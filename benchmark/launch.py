@@ -22,6 +22,7 @@ larger global batch per optimiser step.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -109,4 +110,21 @@ def relaunch(command: str, params_path: str | Path, argv: list[str]) -> int | No
         return None
     cmd = launch_command(config, argv)
     print(f"eagrl {command}: {config.processes} processes: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=False).returncode
+    return run_process_group(cmd)
+
+
+def run_process_group(cmd: list[str], grace_s: float = 30.0) -> int:
+    """Run ``cmd`` in its own process group and return its exit status. If this process is interrupted (Ctrl-C,
+    or DVC's SIGTERM, which :func:`benchmark.runtime.terminate_as_exit` turns into ``SystemExit``), the whole
+    group — the launcher and every rank — gets SIGTERM, then SIGKILL after ``grace_s``; no rank is orphaned."""
+    process = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        return process.wait()
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        raise

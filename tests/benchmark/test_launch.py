@@ -65,7 +65,17 @@ def test_launch_command_reexecutes_the_stage_through_accelerate():
 
 def test_relaunch_only_training_stages_with_processes_above_one(tmp_path, monkeypatch, single):
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+
+    class FakePopen:
+        def __init__(self, cmd, start_new_session):
+            assert start_new_session  # its own group: an interrupted stage stops every rank
+            calls.append(cmd)
+            self.pid = -1
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
     one = write_params(tmp_path / "one.yaml", {"processes": 1})
     two = write_params(tmp_path / "two.yaml", {"processes": 2, "accelerate_config": str(PROFILES[0]),
                                                "stages": ["rl"]})
@@ -106,3 +116,33 @@ def test_accelerate_profiles_are_valid_accelerate_configs(path):
     assert config.num_machines == 1 and config.distributed_type.value in {"MULTI_GPU", "FSDP", "DEEPSPEED"}
     lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert all("#" in line or line.rstrip().endswith(":") for line in lines), "every value carries a comment"
+
+
+def test_an_interrupted_stage_stops_the_launched_group(tmp_path):
+    """SIGTERM to the stage (DVC's cancel) reaches every process of the launched group."""
+    from benchmark.launch import run_process_group
+
+    child = tmp_path / "child.py"
+    child.write_text("import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    pid_file = tmp_path / "pid"
+    script = (f"import signal, subprocess, sys\n"
+              f"from benchmark.launch import run_process_group\n"
+              f"def stop(*a): raise SystemExit(143)\n"
+              f"signal.signal(signal.SIGTERM, stop)\n"
+              f"run_process_group([sys.executable, {str(child)!r}, {str(pid_file)!r}], grace_s=5)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], env={"PYTHONPATH": str(REPO)})
+    import os
+    import signal
+    import time
+
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    grandchild = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 143
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(grandchild, 0)
+    assert run_process_group([sys.executable, "-c", "raise SystemExit(3)"]) == 3
