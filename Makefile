@@ -13,7 +13,7 @@ MIMIC  ?=
 PROFILE ?=
 EXTRAS ?= dev
 
-.PHONY: repro test install regress regress-default runtime tjh-tables tjh-argument lint clean-venv
+.PHONY: repro test test-distributed install regress regress-default runtime tjh-tables tjh-argument lint clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+# The distributed path on CPU (docs/scaling.md): Label SFT as `dvc repro` runs it, with launch.processes: 2
+# (accelerate launch, 2 gloo processes) against 1 process on the same global batch; ~70 s on 2 cores.
+test-distributed: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m distributed -s
 
 # Score regression (what CI runs after the tests): the ci profile (profiles/ci.yaml: every stage, microscopic
 # sizes, ~13 min alone on 2 cores) runs from nothing in a scratch copy of the working tree, and every number of its

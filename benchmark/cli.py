@@ -78,6 +78,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``eagrl`` console script (``--debug`` anywhere: show the traceback of an error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    given = list(argv)  # as given (--debug included): what a relaunch under accelerate passes on
     debug = "--debug" in argv
     argv = [arg for arg in argv if arg != "--debug"]
     parser = build_parser(argv[0] if argv else None)
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     terminate_as_exit()
     try:
+        from benchmark.launch import relaunch
+
+        launched = relaunch(args.command, getattr(args, "params", "params.yaml"), given)  # launch.processes > 1
+        if launched is not None:
+            return launched
         args.handler(args)
     except expected_errors() as error:
         if debug:

@@ -50,7 +50,7 @@ def check_bounds(field: dataclasses.Field, value: Any, where: str) -> None:
 
 
 # Every top-level section of params.yaml and the profiles (``extends``: the profile overlay's base file).
-SECTIONS = ("extends", "profile", "seed", "runtime", "datasets", "metrics", "experts", "testbed", "hybrid", "llm",
+SECTIONS = ("extends", "profile", "seed", "runtime", "launch", "datasets", "metrics", "experts", "testbed", "hybrid", "llm",
             "report", "paper", "regress", "eag_rl", "robustness", "cross_domain")
 
 

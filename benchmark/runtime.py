@@ -106,6 +106,10 @@ def start_stage(name: str, seed: int, config: dict[str, Any], threads: int | Non
     record = {"stage": name, "argv": sys.argv[1:], "seed": seed, "threads": threads, "config": config,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     LOGGER.info("stage %s seed=%d config=%s", name, seed, json.dumps(config, default=str, sort_keys=True))
+    from benchmark.launch import is_main_process
+
+    if not is_main_process():  # a launched run (launch.processes > 1): the log is rank 0's
+        return
     safe = name.replace("/", "_").replace("@", "_")
     path = (Path(log_dir) / f"{safe}.json").absolute()  # absolute: the exit record must not follow a later chdir
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
@@ -200,8 +204,15 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     If the block raises (SIGTERM and Ctrl-C included: :func:`terminate_as_exit`), the temporary folder is
     removed and any previous ``path`` is left untouched. A run killed outright (SIGKILL, power loss) cannot
     clean up: its ``.<name>.*`` folders are removed by the next run that writes ``path`` (one stage writes a
-    path at a time: DVC locks it), so no stale copy outlives a re-run.
+    path at a time: DVC locks it), so no stale copy outlives a re-run. In a launched run (``launch.processes``
+    > 1) only the main process writes ``path``; the other ranks get a scratch folder that is deleted afterwards.
     """
+    from benchmark.launch import is_main_process
+
+    if not is_main_process():  # another rank of a launched run: its writes go to a scratch folder, then away
+        with tempfile.TemporaryDirectory(prefix=f"rank-scratch-{Path(path).name}-") as scratch:
+            yield Path(scratch)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)

@@ -16,6 +16,7 @@ from benchmark.configure import configure
 from benchmark.cross_domain import load_cross_domain_config
 from benchmark.data.sources import SOURCES
 from benchmark.evaluate import metrics_config
+from benchmark.launch import load_launch_config
 from benchmark.main_table import report_config
 from benchmark.paper.compare import ComparisonConfig
 from benchmark.paper.verify import PaperConfig
@@ -70,6 +71,8 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
         from_mapping(source.config_class, entry, f"{path.name}: datasets.{name}")
 
     metrics_config(path)
+    launch = load_launch_config(path)  # its accelerate_config is a file of profiles/accelerate/
+    assert (REPO / launch.accelerate_config).is_file()
     experts = load_experts_config(path)
     load_hybrid_config(path)
     llm = load_llm_config(path)
@@ -134,6 +137,9 @@ def test_paper_profile_values():
         ("mimic_iv", "mortality"), ("mimic_iv", "readmission"), ("tjh", "mortality")}
     eag = resolve_variant(section, "eag_rl", PAPER)
     assert (eag.eps_min, eag.eps_max, eag.adaptive_clip) == (0.2, 0.4, True)
+    assert (eag.use_vllm, eag.vllm_mode) == (True, "colocate")  # RL generates on vLLM beside training
+    launch = load_launch_config(PAPER)
+    assert launch.processes > 1 and launch.accelerate_config == "profiles/accelerate/ddp.yaml"
     reward = reward_config(params, eag, PAPER)
     assert (reward.weighting, reward.lam) == ("paper", 0.6)
     assert (reward.released_loglik, reward.released_margin, reward.released_iou) == (1.0, 0.5, 0.1)

@@ -71,6 +71,7 @@ import pandas as pd
 from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
+from benchmark.launch import in_launched_process, is_main_process
 from benchmark.prepare import COHORT_ROOT, cohort_dir
 from benchmark.runtime import (
     LOGGER,
@@ -138,6 +139,11 @@ class RLConfig:
     dynamic_sampling_rounds: int = _option(3, "Generation rounds per batch at most under dynamic sampling (then the batch is filled with zero-variance groups).")
     dynamic_sampling_tolerance: float = _option(1e-6, "A group's rewards 'vary' when max − min exceeds this.")
     mask_truncated_completions: bool = _option(False, "Exclude completions cut at max_completion_length from the loss (DAPO's overlong filtering).")
+    use_vllm: bool = _option(False, "Generate the training completions with vLLM (TRL's GRPOConfig.use_vllm) instead of transformers' generate: needs CUDA and `pip install -e \".[gpu]\"`. Scoring, ε(τ), dynamic sampling and the loss stay this suite's (docs/scaling.md).")
+    vllm_mode: Literal["colocate", "server"] = _option("colocate", "'colocate' = vLLM inside each training process, sharing its GPU (vllm_gpu_memory_utilization); 'server' = a separate `trl vllm-serve` process on other GPUs (vllm_server_base_url).")
+    vllm_server_base_url: str = _option("", "URL of the `trl vllm-serve` server in server mode, e.g. http://10.0.0.2:8000 ('' = TRL's default host and port).")
+    vllm_gpu_memory_utilization: float = _option(0.3, "Share of the GPU vLLM may take in colocate mode (TRL's default 0.3); the trainer keeps the rest.")
+    vllm_tensor_parallel_size: int = _option(1, "GPUs one colocated vLLM engine spans (must divide launch.processes).", minimum=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _option(
         "auto", "Weights during RL: 'auto' = float32 on CPU (no bf16 on CPU: log-ratios near 1 need the precision), llm.backbone.dtype on a GPU (then also bf16 autocast).")
     device: str = _option("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'. CPU threads: llm.threads, as in every LLM stage.")
@@ -369,7 +375,19 @@ def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str, reward
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not config.progress,
         bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16", use_cpu=not on_gpu,
         gradient_checkpointing=False, dataloader_num_workers=0, remove_unused_columns=False,
-        log_completions=False, shuffle_dataset=True)
+        log_completions=False, shuffle_dataset=True, **vllm_args(config))
+
+
+def vllm_args(config: RLConfig) -> dict[str, Any]:
+    """The vLLM fields of ``trl.GRPOConfig`` for ``config`` (none unless ``use_vllm``, so that TRL's defaults apply)."""
+    if not config.use_vllm:
+        return {}
+    args: dict[str, Any] = {"use_vllm": True, "vllm_mode": config.vllm_mode,
+                            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
+                            "vllm_tensor_parallel_size": config.vllm_tensor_parallel_size}
+    if config.vllm_server_base_url:
+        args["vllm_server_base_url"] = config.vllm_server_base_url
+    return args
 
 
 def build_trainer(model, tokenizer, rows: list[dict[str, Any]], reward, config: RLConfig, args, peft_config=None):
@@ -390,9 +408,12 @@ def build_trainer(model, tokenizer, rows: list[dict[str, Any]], reward, config: 
     return trainer, recorder
 
 
-def save_adapter(model, folder: Path) -> None:
-    """Save the trained ("default") adapter only: TRL's frozen "ref" copy is not part of the policy."""
-    model.save_pretrained(str(folder), selected_adapters=["default"])
+def save_adapter(trainer, folder: Path) -> None:
+    """Save the trained ("default") adapter only: TRL's frozen "ref" copy is not part of the policy. Call it on
+    every process; the main one writes (:func:`methods.llm.sft.save_trained_adapter`)."""
+    from methods.llm.sft import save_trained_adapter
+
+    save_trained_adapter(trainer, folder, selected_adapters=["default"])
 
 
 # ------------------------------------------------------------------------------------- evaluation
@@ -472,6 +493,9 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
         jobs = [(run, dataclasses.replace(config, seed=seed), folder if i == 0 else folder / seed_subdir(seed),
                  evaluate_after) for i, seed in enumerate(seeds)]
         processes = min(section.seed_processes, len(seeds))
+        if processes > 1 and in_launched_process():
+            LOGGER.info("rl: under accelerate launch the seeds run one after the other (seed_processes ignored)")
+            processes = 1
         if processes > 1:
             # Seeds are independent runs, and the 0.9M-parameter testbed keeps two threads only half busy (one RL
             # step: 0.47 s on 2 threads, 0.62 s on 1, measured): three 1-thread runs side by side beat three in a row.
@@ -483,7 +507,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
             for i, job in enumerate(jobs):
                 LOGGER.info("rl@%s-%s-%s: seed %d (%d of %d)", dataset, task, variant, job[1].seed, i + 1, len(seeds))
                 results[job[1].seed] = train_one(*job)
-        if evaluate_after:
+        if evaluate_after and is_main_process():
             metrics = results[seeds[0]]
             metrics["seeds"] = seed_block(results, seeds)
             atomic_write_json(folder / "metrics.json", metrics)
@@ -544,10 +568,19 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
         loaded = time.perf_counter()
         result = trainer.train()
         trained = time.perf_counter()
-        save_adapter(trainer.model, folder / "adapter")
+        save_adapter(trainer, folder / "adapter")
+    trajectories = trainer.trajectory_records
+    if trainer.accelerator.num_processes > 1:  # every process's trajectories (a collective: on every process)
+        from accelerate.utils import gather_object
+
+        trajectories = gather_object(trajectories)
+    if not trainer.is_world_process_zero():  # launch.processes > 1: rank 0 writes and evaluates
+        del trainer, model
+        gc.collect()
+        return {}
     _write_curves(folder, recorder.rows)
     atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
-        trainer.trajectory_records, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
+        trajectories, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
     step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
     training = {
         "steps": int(result.global_step), "train_patients": len(rows),

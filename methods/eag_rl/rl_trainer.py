@@ -56,6 +56,22 @@ Batches of different rounds are merged by re-padding prompt-aligned tensors on t
 completion-aligned ones on the right (:func:`concat_batches`). Every ``super()`` call logs its own
 reward statistics, so the logged ``reward`` averages over all rounds, dropped groups included.
 
+Several processes, and vLLM
+---------------------------
+Under ``accelerate launch`` (``launch.processes`` > 1) each process generates and scores its own slice of the
+batch; TRL gathers the rewards of all processes to normalise advantages and keeps the process's slice. The
+``(B, n_funcs)`` matrix kept here is sliced the same way, so ε(τ), dynamic sampling and the trajectory
+records see the rows of this process only. A local generation batch is ``prompts_per_generation ×
+num_generations`` rows, whole groups, so ``group``-scoped ε(τ) never spans processes (``batch`` scope is the
+process's batch). Dynamic sampling runs as many rounds on every process as the process that needs the most
+(rounds are collectives), and each process draws its own new patients.
+
+With ``use_vllm`` (``eag_rl.rl.train``) TRL generates through vLLM inside ``super()._generate_and_score_completions``
+(weights synced to vLLM with the LoRA adapter merged, TRL's own code); nothing overridden here generates, so ε(τ),
+dynamic sampling and the loss apply unchanged. TRL then adds ``sampling_per_token_logps`` and
+``importance_sampling_ratio`` (its correction for vLLM's sampling numerics) to the batch; :func:`concat_batches`
+re-pads both. Not exercised on CPU (vLLM needs CUDA): ``benchmarks/gpu_check.sh`` runs it on a GPU.
+
 Logged metrics (trainer logs, and the ``curves.csv`` of the stage)
 ------------------------------------------------------------------
 ``eps_tau/mean|std|min|max`` (ε(τ) of the batch), ``span_entropy/mean`` (mean over trajectories with a
@@ -277,7 +293,10 @@ class EAGRLTrainer(GRPOTrainer):
     # -- rewards -------------------------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards_per_func = rewards_per_func.detach().clone()
+        # TRL gathers the rewards of every process (advantages are group-relative over the whole batch); keep this
+        # process's rows, the ones its generation batch holds (TRL slices its advantages the same way).
+        rank, n = self.accelerator.process_index, len(prompts)
+        self._last_rewards_per_func = rewards_per_func[rank * n:(rank + 1) * n].detach().clone()
         self._last_trajectories = self._trajectory_fields(inputs)
         return rewards_per_func
 
@@ -317,8 +336,9 @@ class EAGRLTrainer(GRPOTrainer):
     def _draw_groups(self, n_prompts: int, round_index: int) -> list[dict[str, Any]]:
         """``n_prompts`` distinct training rows (seeded), each repeated ``num_generations`` times."""
         dataset = self.train_dataset
-        generator = torch.Generator().manual_seed(
-            self.dynamic_sampling.seed + 100_003 * self._generation_round + round_index)
+        generator = torch.Generator().manual_seed(  # each process draws its own patients
+            self.dynamic_sampling.seed + 100_003 * self._generation_round + round_index
+            + 7_919 * self.accelerator.process_index)
         order = torch.randperm(len(dataset), generator=generator)[: min(n_prompts, len(dataset))]
         rows = [dataset[int(i)] for i in order]
         return [dict(row) for row in rows for _ in range(self.num_generations)]
@@ -350,7 +370,7 @@ class EAGRLTrainer(GRPOTrainer):
                 spare.append(select_rows(output, rows_of(~varying)))
                 spare_rewards.append(rewards[rows_of(~varying)])
                 spare_fields.append(pick(trajectories, rows_of(~varying)))
-            if n_kept >= target or rounds >= settings.max_rounds:
+            if not self._any_process_short(n_kept < target) or rounds >= settings.max_rounds:
                 break
             output = super()._generate_and_score_completions(self._draw_groups(target, rounds))
             rewards, trajectories = self._last_rewards(), self._last_trajectories
@@ -370,6 +390,15 @@ class EAGRLTrainer(GRPOTrainer):
         self._metrics["train"]["dynamic_sampling/rounds"].append(float(rounds))
         self._metrics["train"]["dynamic_sampling/filled_zero_variance"].append(float(filled))
         return merged, torch.cat(kept_rewards), [row for fields in kept_fields for row in fields]
+
+    def _any_process_short(self, short: bool) -> bool:
+        """Whether any process still needs groups. Each round's generation and scoring are collectives (TRL gathers
+        rewards across processes; vLLM server mode gathers prompts), so every process runs as many rounds as the
+        process that needs the most; a process already full draws and discards. One process: ``short`` itself."""
+        if self.accelerator.num_processes == 1:
+            return short
+        flag = torch.tensor([float(short)], device=self.accelerator.device)
+        return bool(self.accelerator.gather(flag).max().item() > 0)
 
     def span_entropies(self, output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-token entropies ``(B, T)``, span mask ``(B, T)``) of a scored batch under the current policy."""

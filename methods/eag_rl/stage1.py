@@ -40,6 +40,7 @@ import numpy as np
 
 from benchmark.config import describe, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
+from benchmark.launch import is_main_process
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import outcome_of
@@ -357,7 +358,8 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
         target = policy_dir(dataset, task, out_root)
         with atomic_directory(target) as tmp:
             log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp, length_key="eag_rl.sft.max_length")
-            atomic_write_json(tmp / "train_log.json", log)
+            if is_main_process():  # launch.processes > 1: rank 0 writes
+                atomic_write_json(tmp / "train_log.json", log)
     return Path(out_root) / dataset
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from benchmark.config import ConfigError, describe, to_mapping
 from benchmark.data.cohort import Cohort
+from benchmark.launch import is_main_process
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.serialize import SEPARATOR, Prompt
@@ -166,13 +167,31 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
         trainer.train()
         seconds = time.perf_counter() - started
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    peft_model.save_pretrained(str(out_dir))
+        save_trained_adapter(trainer, out_dir)
     log = {"steps": settings.max_steps, "loss": losses, "trainable_parameters": int(trainable),
            "examples": len(records), "settings": to_mapping(settings), "lora": to_mapping(lora)}
     LOGGER.info("sft: %d steps in %.1f s (%.2f s/step), loss %.3f -> %.3f, %d trainable parameters",
                 settings.max_steps, seconds, seconds / max(settings.max_steps, 1), losses[0] if losses else float("nan"),
                 losses[-1] if losses else float("nan"), trainable)
     return log
+
+
+def save_trained_adapter(trainer, folder: str | Path, selected_adapters: list[str] | None = None) -> None:
+    """Save the trainer's PEFT adapter(s) to ``folder`` from the main process only; call it on every process.
+
+    Under FSDP or DeepSpeed ZeRO-3 the weights are sharded across processes: they are gathered first (a
+    collective, hence every process) with accelerate's ``get_state_dict``; under one process or DDP each
+    process holds them whole and the main one saves its own. ``selected_adapters`` (e.g. ``["default"]``)
+    leaves out other adapters, such as TRL's frozen reference copy.
+    """
+    accelerator = trainer.accelerator
+    sharded = trainer.is_fsdp_enabled or (
+        trainer.is_deepspeed_enabled and accelerator.state.deepspeed_plugin.zero_stage == 3)
+    state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    if trainer.is_world_process_zero():
+        model = accelerator.unwrap_model(trainer.model)
+        extra = {"selected_adapters": selected_adapters} if selected_adapters else {}
+        model.save_pretrained(str(folder), state_dict=state_dict, **extra)
 
 
 def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) -> Cohort:
@@ -213,7 +232,8 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
                                  length_key="llm.label_sft.max_length")
             log.update({"dataset": dataset, "task": task, "patients": len(subset), "positives": int(labels.sum()),
                         "ids_sha": _ids_digest(subset.ids)})
-            atomic_write_json(tmp / task / TRAIN_LOG, log)
+            if is_main_process():  # launch.processes > 1: rank 0 writes
+                atomic_write_json(tmp / task / TRAIN_LOG, log)
     return out
 
 

@@ -467,3 +467,30 @@ def test_seed_block_aggregates_and_points_at_every_seeds_predictions():
     assert auroc["per_seed"] == {42: 0.6, 43: 0.7, 44: 0.8}
     assert block["predictions"] == {"42": "predictions.csv", "43": "seed43/predictions.csv",
                                     "44": "seed44/predictions.csv"}
+
+
+def test_vllm_settings_pass_through_to_grpo_config(tmp_path):
+    from methods.eag_rl.rl import grpo_args
+
+    off = grpo_args(RLConfig(), str(tmp_path), "cpu", "float32")
+    assert off.use_vllm is False and off.vllm_mode == GRPOConfig.vllm_mode  # TRL's defaults untouched
+    config = RLConfig(use_vllm=True, vllm_mode="server", vllm_server_base_url="http://10.0.0.2:8000",
+                      vllm_gpu_memory_utilization=0.5, vllm_tensor_parallel_size=2)
+    on = grpo_args(config, str(tmp_path), "cpu", "float32")  # (a GPU run passes cuda + bfloat16)
+    assert (on.use_vllm, on.vllm_mode, on.vllm_server_base_url, on.vllm_gpu_memory_utilization,
+            on.vllm_tensor_parallel_size) == (True, "server", "http://10.0.0.2:8000", 0.5, 2)
+
+
+def test_use_vllm_without_vllm_fails_at_trainer_construction(tokenizer, tmp_path):
+    """On this CPU machine vLLM is not installed: TRL refuses the trainer (the GPU path is benchmarks/gpu_check.sh)."""
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vLLM is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(ImportError, match="(?i)vllm"):
+        EAGRLTrainer(model=tiny_model(tokenizer), reward_funcs=[toy_reward],
+                     args=grpo_config(tmp_path, max_steps=1, use_vllm=True),
+                     train_dataset=Dataset.from_list([{"prompt": "p", "kind": "varying"}] * 4),
+                     processing_class=tokenizer)
