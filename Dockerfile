@@ -13,7 +13,9 @@ ARG BASE=python:3.11-slim
 FROM ${BASE}
 
 # cpu: the Makefile's choice (PyTorch's CPU wheel where its index answers, else PyPI). gpu: the `gpu` extra (vllm)
-# and PyPI's CUDA torch (no GPU is visible while building, so the choice is made here).
+# and PyPI's CUDA torch (no GPU is visible while building, so the choice is made here). PyPI's torch wheel brings
+# its own CUDA libraries (torch 2.13.0: CUDA 13.0, ~4 GB), so any base with Python >= 3.11 works; the host's
+# driver must support that CUDA. Ubuntu 22.04 bases have Python 3.10: too old.
 ARG VARIANT=cpu
 # The user that owns /suite: pass --build-arg UID=$(id -u) so that bind-mounted folders stay yours.
 ARG UID=1000

@@ -146,8 +146,9 @@ def _declared_distributions() -> tuple[set[str], set[str]]:
 
 
 def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
-    """benchmark/ and methods/ import only the standard library, themselves and pyproject's dependencies
-    (optional GPU imports such as vllm may come from an extra); test tools are not runtime dependencies."""
+    """benchmark/, methods/ and tests/ import only the standard library, themselves and pyproject's dependencies
+    (optional GPU imports such as vllm, and the test tools, come from an extra); test tools are not runtime
+    dependencies."""
     import ast
     import importlib.metadata
     import sys
@@ -157,14 +158,14 @@ def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
     assert {"pytest", "pytest-benchmark"} <= extras
     providers = importlib.metadata.packages_distributions()
     undeclared = {}
-    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py")]:
+    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
                        else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                        else [])
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("benchmark", "methods"):
+                if top in sys.stdlib_module_names or top in ("benchmark", "methods", "tests"):
                     continue
                 dists = {d.lower().replace("_", "-").replace(".", "-") for d in providers.get(top, [top])}
                 if not dists & (runtime | extras):
