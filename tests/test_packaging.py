@@ -24,14 +24,43 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in lines
 
 
+def _dockerfile() -> str:
+    return (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+
+
 def test_dockerfile_runs_the_readme_commands():
-    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    text = _dockerfile()
     runs = [line for line in text.splitlines() if line.startswith("RUN ")]
-    make_calls = {f"make {m.group(1)}" for run in runs
-                  for m in re.finditer(r"(?:^RUN|&&|;)\s*make (\w+)", run)}
-    assert make_calls == {"make test"}, "the image must install through the README's test command only"
+    make_calls = [f"make {m.group(1)}" for run in runs for m in re.finditer(r"(?:^RUN|&&|;)\s*make (\w+)", run)]
+    # `make deps` installs the dependencies alone (a layer before the source); the README's test command does the rest
+    assert make_calls == ["make deps", "make test"], "the image must install through the README's test command only"
     cmd = re.search(r'^CMD \[(.*)\]', text, re.M).group(1)
     assert cmd.replace('"', "").replace(", ", " ") == "make repro"
+
+
+def test_dockerfile_layers_user_volumes_and_secrets():
+    text = _dockerfile()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "ARG BASE=python:3.11-slim" and lines[1] == "FROM ${BASE}"
+    index = {line.split()[0] + " " + line.split()[-2]: i for i, line in enumerate(lines) if line.startswith("COPY")}
+    deps = next(i for i, line in enumerate(lines) if "make deps" in line)
+    source = next(i for i, line in enumerate(lines) if re.match(r"COPY .* \. \.$", line))
+    assert index["COPY Makefile"] < deps < source, "dependencies are installed before the source is copied"
+    user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
+    assert user < deps and not re.match(r"USER (0|root)\b", lines[user]), "the suite runs as a non-root user"
+    volumes = re.search(r"^VOLUME \[(.*)\]", text, re.M).group(1)
+    for path in ("/suite/.dvc/cache", "/suite/models", "/suite/outputs", "huggingface"):
+        assert path in volumes
+    # the CA bundle is a BuildKit secret: mounted for a RUN, never copied into or set in the image
+    assert "--mount=type=secret,id=pip_ca,required=false" in text
+    assert not re.search(r"^(ENV|ARG).*PIP_(CERT|CONFIG_FILE)", text, re.M)
+    assert "--build-arg VARIANT=gpu" in text and "nvidia/cuda" in (REPO / "README.md").read_text()
+
+
+def test_local_base_script():
+    script = (REPO / "docker/build-local-base.sh").read_text()
+    assert script.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in script
+    assert "debootstrap --variant=minbase" in script and "docker import" in script
 
 
 def test_makefile_targets_exist():
@@ -117,8 +146,9 @@ def _declared_distributions() -> tuple[set[str], set[str]]:
 
 
 def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
-    """benchmark/ and methods/ import only the standard library, themselves and pyproject's dependencies
-    (optional GPU imports such as vllm may come from an extra); test tools are not runtime dependencies."""
+    """benchmark/, methods/ and tests/ import only the standard library, themselves and pyproject's dependencies
+    (optional GPU imports such as vllm, and the test tools, come from an extra); test tools are not runtime
+    dependencies."""
     import ast
     import importlib.metadata
     import sys
@@ -128,14 +158,14 @@ def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
     assert {"pytest", "pytest-benchmark"} <= extras
     providers = importlib.metadata.packages_distributions()
     undeclared = {}
-    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py")]:
+    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
                        else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                        else [])
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("benchmark", "methods"):
+                if top in sys.stdlib_module_names or top in ("benchmark", "methods", "tests"):
                     continue
                 dists = {d.lower().replace("_", "-").replace(".", "-") for d in providers.get(top, [top])}
                 if not dists & (runtime | extras):
