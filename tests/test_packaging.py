@@ -165,7 +165,7 @@ def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
                        else [])
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("benchmark", "methods", "tests"):
+                if top in sys.stdlib_module_names or top in ("benchmark", "benchmarks", "methods", "tests"):
                     continue
                 dists = {d.lower().replace("_", "-").replace(".", "-") for d in providers.get(top, [top])}
                 if not dists & (runtime | extras):
