@@ -44,7 +44,9 @@ and a last-bit difference can flip a token and move a score by far more than any
 therefore writes the machine's fingerprint (:func:`machine_fingerprint`) beside the reference
 (``machine.json``). When the comparing machine's fingerprint differs, the fields that differ are printed,
 and a number outside its tolerance whose key matches ``regress.machine_sensitive`` gets the status
-``machine`` — reported, not a failure — while every other number (cohort counts and statistics, which come
+``machine`` — reported, not a failure — as long as it stays within ``regress.machine_stds`` of its committed
+bootstrap stds (or ``regress.machine_abs_tol`` for a number without one); beyond that it is ``changed`` and
+fails on any machine, so a regression of a score cannot hide behind a new CPU. Every other number (cohort counts and statistics, which come
 from NumPy's generator) is still compared strictly. On a machine like the reference's everything is strict.
 """
 
@@ -87,9 +89,13 @@ class RegressConfig:
     tolerances: dict[str, float] = option({}, help="Per-key absolute tolerances: fnmatch pattern on '<file>:<key>' -> tol; the first match wins.")
     exclude: list[str] = option([], help="fnmatch patterns of files (e.g. 'runtime.json') or of '<file>:<key>' that are not compared.")
     profiles: dict[str, str] = option({}, help="Profile name -> results folder holding the committed reference of that profile's scratch run (e.g. ci: results/ci).")
-    machine_sensitive: list[str] = option([], help="fnmatch patterns of '<file>:<key>' whose numbers follow the CPU's floating-point kernels: on a machine unlike the reference's (machine.json) a difference there is reported as 'machine', not a failure.")
+    machine_sensitive: list[str] = option([], help="fnmatch patterns of '<file>:<key>' whose numbers follow the CPU's floating-point kernels: on a machine unlike the reference's (machine.json) a difference there within machine_stds spreads is reported as 'machine', not a failure; beyond it fails.")
+    machine_stds: float = option(3.0, help="On a machine unlike the reference's, a machine-sensitive score may move by this many of its committed bootstrap stds (the sibling key ending in std: auroc/mean -> auroc/std, auroc_mean -> auroc_std) plus its tolerance; beyond that it fails on any machine.")
+    machine_abs_tol: float = option(0.1, help="On a machine unlike the reference's, the allowed move of a machine-sensitive number that has no sibling std (a parse rate, an alignment, a count of features named): beyond it the number fails.")
 
     def __post_init__(self) -> None:
+        if self.machine_stds < 0 or self.machine_abs_tol < 0:
+            raise ConfigError("regress: machine_stds and machine_abs_tol must be >= 0")
         if self.abs_tol < 0 or self.rel_tol < 0 or any(v < 0 for v in self.tolerances.values()):
             raise ConfigError("regress: tolerances must be >= 0")
 
@@ -244,6 +250,30 @@ def tolerance_for(key: str, committed: float, config: RegressConfig) -> float:
     return base + config.rel_tol * (abs(committed) if math.isfinite(committed) else 0.0)
 
 
+SPREAD_SUFFIXES = ("mean", "point", "ci_low", "ci_high")
+
+
+def sibling_std(key: str, numbers: dict[str, float]) -> float | None:
+    """The committed bootstrap std beside a score (``.../auroc/mean`` -> ``.../auroc/std``, ``auroc_mean`` ->
+    ``auroc_std``), or None when the score has none."""
+    for suffix in SPREAD_SUFFIXES:
+        for separator in ("/", "_"):
+            if key.endswith(separator + suffix):
+                std = numbers.get(key[: -len(suffix)] + "std")
+                if std is not None and math.isfinite(std):
+                    return std
+    return None
+
+
+def machine_tolerance(key: str, committed: dict[str, float], config: RegressConfig) -> float:
+    """How far a machine-sensitive number may move on a machine unlike the reference's: ``machine_stds``
+    committed bootstrap stds of it plus its own tolerance, or ``machine_abs_tol`` where it has no std."""
+    std = sibling_std(key, committed)
+    if std is None:
+        return max(config.machine_abs_tol, tolerance_for(key, committed[key], config))
+    return tolerance_for(key, committed[key], config) + config.machine_stds * std
+
+
 def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressConfig,
             other_machine: bool = False) -> list[Difference]:
     """Every number of every file, committed against fresh, with its status (``other_machine``: the fresh
@@ -268,8 +298,9 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any], config: RegressCon
                 a, b = old[key], new[key]
                 same = (math.isnan(a) and math.isnan(b)) or (not math.isnan(a) and not math.isnan(b) and abs(b - a) <= tol)
                 status = "ok" if same else "changed"
-                if status == "changed" and other_machine and any(fnmatch.fnmatch(key, p) for p in config.machine_sensitive):
-                    status = "machine"
+                if status == "changed" and sensitive:
+                    tol = machine_tolerance(key, old, config)
+                    status = "machine" if not math.isnan(a) and not math.isnan(b) and abs(b - a) <= tol else "changed"
                 out.append(Difference(key, a, b, tol, status))
     return out
 
