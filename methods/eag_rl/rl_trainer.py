@@ -108,6 +108,7 @@ from trl.models.utils import disable_gradient_checkpointing
 
 from methods.eag_rl.clipping import adaptive_epsilon, span_mean_entropy
 from methods.eag_rl.rewards import RewardConfig, composite_reward
+from methods.llm.fused_head import fit_logprob_chunk
 from methods.llm.parsing import parse_answer
 
 # Tags of the Question-Decomposition format (the instructions are in benchmark/serialize.py).
@@ -277,6 +278,7 @@ class EAGRLTrainer(GRPOTrainer):
     def __init__(self, *args, adaptive_clip: AdaptiveClip | None = None,
                  dynamic_sampling: DynamicSampling | None = None, measure_span_entropy: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        fit_logprob_chunk(self.model.get_output_embeddings().weight.shape[0])
         if adaptive_clip is not None and self.loss_type not in CLAMP_LOSS_TYPES:
             raise ValueError(f"the adaptive clip ε(τ) needs a clipped-ratio loss {CLAMP_LOSS_TYPES}, "
                              f"got loss_type='{self.loss_type}'")

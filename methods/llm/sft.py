@@ -146,6 +146,7 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
     from trl import SFTConfig, SFTTrainer
 
     from methods.llm.backbone import add_lora
+    from methods.llm.fused_head import fit_logprob_chunk
 
     check_lengths(tokenizer, records, settings.max_length, length_key)
     torch.manual_seed(settings.seed)
@@ -163,6 +164,7 @@ def train_lora_sft(model, tokenizer, records: list[dict[str, Any]], settings: Tr
         )
         trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(records),
                              processing_class=tokenizer)
+        fit_logprob_chunk(peft_model.get_output_embeddings().weight.shape[0])
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started

@@ -89,3 +89,10 @@ def test_map_in_processes_runs_each_job_in_a_worker_with_its_thread_count():
         assert threads == 1
         torch.manual_seed(seed)
         assert draw == torch.randn(3).tolist()  # as in this process: a worker's numbers depend on its seed only
+
+
+def test_make_deterministic_sets_the_kernel_flag_without_importing_inductor():
+    code = ("import sys, torch; from benchmark.runtime import make_deterministic; make_deterministic(1); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(), 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "1", "False"]
