@@ -114,6 +114,7 @@ class LLMConfig:
     methods: MethodsConfig = option(default_factory=lambda: MethodsConfig(), help="Per-method settings.")
     evaluation: EvaluationConfig = option(default_factory=lambda: EvaluationConfig(), help="Evaluated patients.")
     label_sft: LabelSFTConfig = option(default_factory=lambda: LabelSFTConfig(), help="Label SFT training.")
+    prompting: list[str] = option(default_factory=lambda: ["vanilla"], help="Prompting baselines run on llm.backbone in every data set (the DVC matrix 'method' of llm_eval and cross_domain_llm; any of vanilla, think_answer, qd). The default runs Vanilla only: SmolLM2-135M left 97.5-100 % of its Think & Answer and QD answers unparsable (results at 60d5903, n = 40 per data set), rows that cost 6 of the default's 30 minutes and could not rank a patient; profiles/cpu-full.yaml and the paper profile run all three.")
     base_policy: list[str] = option(default_factory=lambda: ["vanilla", "qd"], help="Prompting methods (vanilla, think_answer, qd) also run, untrained, on the fine-tuned methods' backbone (llm.finetuned) as their base policy: the same-backbone base model of claims C2, C4 and C5 (DVC stages llm_eval_base_policy, robustness_llm_base_policy, cross_domain_base_policy). [] when llm.finetuned keeps llm.backbone (the prompting rows already are that base).")
     finetuned: dict = option(default_factory=dict, help="Overrides of this section for the methods that fine-tune the backbone (Label SFT, EAG-RL stage 1 and stage 2 with every variant, and their robustness and transfer rows), e.g. {backbone: {source: models/testbed, dir: models/testbed}, prompt: {layout: compact}}: the default trains them on the testbed LM while the prompting baselines and hybrids read the pretrained LLM. {} = every method on llm.backbone (paper profile).")
 
@@ -121,10 +122,11 @@ class LLMConfig:
 PROMPT_STYLES = ("vanilla", "think_answer", "qd")
 
 
-def _check_base_policy_keys(config: LLMConfig, where: str) -> None:
-    unknown = [key for key in config.base_policy if key not in PROMPT_STYLES]
-    if unknown:
-        raise ConfigError(f"{where}: {SECTION}.base_policy has {unknown}; use prompting methods among {list(PROMPT_STYLES)}")
+def _check_prompting_keys(config: LLMConfig, where: str) -> None:
+    for key in ("prompting", "base_policy"):
+        unknown = [name for name in getattr(config, key) if name not in PROMPT_STYLES]
+        if unknown:
+            raise ConfigError(f"{where}: {SECTION}.{key} has {unknown}; use prompting methods among {list(PROMPT_STYLES)}")
 
 
 def check_base_policy(params_path: str | Path = "params.yaml") -> LLMConfig:
@@ -161,5 +163,5 @@ def load_llm_config(params_path: str | Path = "params.yaml", finetuned: bool = F
     else:
         where = f"{params_path}: {SECTION}"
     config = from_mapping(LLMConfig, data, where)
-    _check_base_policy_keys(config, str(params_path))
+    _check_prompting_keys(config, str(params_path))
     return config

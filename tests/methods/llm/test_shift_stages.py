@@ -146,3 +146,13 @@ def test_base_policy_keys_must_be_prompting_methods(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"llm": {"base_policy": ["vanilla", "label_sft"]}}))
     with pytest.raises(ConfigError, match=r"base_policy has \['label_sft'\]"):
         load_llm_config(tmp_path / "params.yaml")
+
+
+def test_prompting_keys_must_be_prompting_methods(tmp_path):
+    from methods.llm.config import load_llm_config
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"llm": {"prompting": ["vanilla", "eag_rl"]}}))
+    with pytest.raises(ConfigError, match=r"llm.prompting has \['eag_rl'\]"):
+        load_llm_config(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"llm": {"prompting": ["qd"]}}))
+    assert load_llm_config(tmp_path / "params.yaml").prompting == ["qd"]
