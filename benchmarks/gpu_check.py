@@ -184,8 +184,8 @@ def check_rl(model, tokenizer, prompts, labels, features, cfg: CheckConfig, use_
 
     dtype = "bfloat16" if cfg.device.startswith("cuda") else "float32"
     config = RLConfig(num_generations=8, prompts_per_generation=1, num_iterations=2, max_steps=cfg.rl_steps,
-                      max_completion_length=cfg.max_new_tokens, learning_rate=1e-5, device=cfg.device, dtype=dtype,
-                      progress=False, use_vllm=use_vllm, vllm_gpu_memory_utilization=0.3)
+                      max_completion_length=cfg.max_new_tokens, learning_rate=1e-5, scale_rewards="group",  # as profiles/paper.yaml
+                      device=cfg.device, dtype=dtype, progress=False, use_vllm=use_vllm, vllm_gpu_memory_utilization=0.3)
     rows = [{"prompt": tokenizer.apply_chat_template([{"role": "user", "content": p.text}], tokenize=False,
                                                      add_generation_prompt=True),
              "label": int(y), "expert_top_k": features[:3], "id": str(i)} for i, (p, y) in enumerate(zip(prompts, labels, strict=True))]

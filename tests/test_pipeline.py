@@ -3,6 +3,9 @@
 The repository's own dvc.yaml and params.yaml are copied (with small cohorts), together with the source
 files the stages depend on; the stages run through the installed `eagrl` command. A second `dvc repro`
 must find nothing to do — the property that makes `make repro` cheap after a first run.
+
+The fast tests check the shape of dvc.yaml's deps: code enters every stage as the package folders
+`benchmark` and `methods`, never as a hand-kept list of .py files that drifts from the imports.
 """
 
 from __future__ import annotations
@@ -20,6 +23,34 @@ from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
 TARGETS = ["report_cohorts"]  # pulls in every prepare@<dataset> stage upstream
+CODE = ("benchmark", "methods")  # the package folders every `eagrl` stage depends on
+CACHES = ("__pycache__/", "*.pyc", ".pytest_cache/")  # kept out of the folder hashes by .dvcignore
+
+
+def _stage_bodies() -> dict[str, dict]:
+    """The stages of dvc.yaml by name, with a foreach stage's `do:` body in place of the stage."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
+
+
+def test_no_stage_lists_python_files_or_paths_inside_the_code_folders():
+    for name, stage in _stage_bodies().items():
+        inside = [dep for dep in stage.get("deps", [])
+                  if dep.endswith(".py") or any(dep.startswith(f"{folder}/") for folder in CODE)]
+        assert not inside, f"{name}: {inside}; list the folders {CODE} instead (they hold these files)"
+
+
+def test_every_eagrl_stage_depends_on_both_code_folders():
+    # no exception: the `eagrl` entry point (benchmark/cli.py) dispatches to methods/ for most subcommands
+    for name, stage in _stage_bodies().items():
+        if stage["cmd"].startswith("eagrl "):
+            deps = stage.get("deps", [])
+            assert all(folder in deps for folder in CODE), f"{name} lacks one of {CODE}: {deps}"
+
+
+def test_dvcignore_keeps_caches_out_of_the_code_folders():
+    patterns = {line.strip() for line in (REPO / ".dvcignore").read_text().splitlines()}
+    assert set(CACHES) <= patterns
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -52,7 +83,8 @@ def test_dvc_repro_prepare_and_report(tmp_path):
     for folder in ("benchmark", "methods"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, repo / folder, ignore=ignore)
-    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, repo / name)
     names = _small_params(repo)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1",
            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",

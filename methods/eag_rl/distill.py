@@ -22,11 +22,11 @@ from benchmark.config import option
 class DistillConfig:
     """Filter and balancing settings (params.yaml section ``eag_rl.distill``)."""
 
-    min_confidence: float = option(0.1, help="Keep trajectories whose |ŷ − 0.5| is at least this, on the correct side.")
+    min_confidence: float = option(0.05, help="Keep trajectories whose |ŷ − 0.5| is at least this, on the correct side.")
     min_alignment: float = option(0.2, help="Keep trajectories whose R_att (IoU with the expert top-k) is at least this.")
-    target_positives: int = option(40, help="Positive patients sampled at most.")
+    target_positives: int = option(32, help="Positive patients sampled at most.")
     negatives_per_positive: float = option(1.0, help="Negative patients sampled per positive taken.")
-    trajectories_per_patient: int = option(1, help="Trajectories per sampled patient in the SFT set.")
+    trajectories_per_patient: int = option(2, help="Trajectories per sampled patient in the SFT set.")
     seed: int = option(42, help="Seed of the patient sampling.")
 
 

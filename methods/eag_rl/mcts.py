@@ -53,15 +53,15 @@ from methods.eag_rl.rewards import RewardConfig, canonical_features, composite_r
 class MCTSConfig:
     """Search settings (params.yaml section ``eag_rl.mcts``)."""
 
-    iterations: int = option(4, minimum=1, help="Selection-expansion-backpropagation rounds per patient.")
-    branching: int = option(3, minimum=1, help="Candidate steps sampled per expansion (children per node).")
-    max_depth: int = option(3, minimum=1, help="Steps per trajectory at most, the final step included.")
+    iterations: int = option(6, minimum=1, help="Selection-expansion-backpropagation rounds per patient.")
+    branching: int = option(5, minimum=1, help="Candidate steps sampled per expansion (children per node).")
+    max_depth: int = option(2, minimum=1, help="Steps per trajectory at most, the final step included.")
     uct_c: float = option(1.0, help="Exploration constant c of UCT.")
     keep_top_k: int = option(2, help="Complete trajectories kept per patient, by reward.")
     local_reward: Literal["expert_alignment", "none"] = option(
         "expert_alignment", help="Reward of intermediate steps: overlap of the features they name with the expert top-k, or none.")
     local_weight: float = option(0.5, help="Scale of the local usefulness reward relative to the terminal reward.")
-    chunk_size: int = option(8, help="Patients searched together (one batched generate per round); also the resume unit.")
+    chunk_size: int = option(32, help="Patients searched together (one batched generate per round); also the resume unit.")
     seed: int = option(42, help="Seed of the proposer's sampling (chunk i uses seed + i).")
 
 

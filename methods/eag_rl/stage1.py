@@ -62,7 +62,7 @@ class SearchConfig:
     """Which patients stage 1 searches and which expert guides it (``eag_rl.search``)."""
 
     expert: str = option("concare", help="Expert whose per-patient top-k features guide the search and the reward (any of experts.models).")
-    n_patients: int = option(24, minimum=0, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
+    n_patients: int = option(64, minimum=0, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
     balance: bool = option(True, help="Draw the searched patients with as many positives as negatives.")
     seed: int = option(42, help="Seed of the patient subset.")
 
@@ -74,21 +74,21 @@ class ProposerConfig:
     teacher: str | None = option(None, help="A local Hugging Face model directory used as trajectory generator instead of the backbone (the released code allows a stronger model); null = self-distillation.")
     temperature: float = option(0.8, help="Sampling temperature of candidate steps (diversity among siblings).")
     top_p: float = option(0.95, help="Nucleus mass of candidate sampling.")
-    step_tokens: int = option(40, help="Tokens generated at most for one (subquestion, answer) step.")
-    final_tokens: int = option(40, help="Tokens generated at most for the final step (important features + answer).")
+    step_tokens: int = option(32, help="Tokens generated at most for one (subquestion, answer) step.")
+    final_tokens: int = option(24, help="Tokens generated at most for the final step (important features + answer).")
     scaffold: bool = option(True, help="The search writes the QD tags and the model fills each slot (methods/eag_rl/proposer.py): every trajectory is well formed. false = the model writes the tags itself.")
-    expert_hint: bool = option(True, help="Show the proposer the guiding expert's top-k features for the patient (one line after the answer instructions, see expert_hint_text); the SFT set pairs the trajectories with the plain prompt, so the policy learns to find those features without the hint. false = the expert guides through the reward only.")
+    expert_hint: bool = option(False, help="Show the proposer the guiding expert's top-k features for the patient (one line after the answer instructions, see expert_hint_text); the SFT set pairs the trajectories with the plain prompt, so the policy learns to find those features without the hint. false = the expert guides through the reward only.")
 
 
 @dataclass
 class SFTStageConfig:
     """Stage-1 SFT on the kept trajectories (``eag_rl.sft``); LoRA settings are ``llm.lora``."""
 
-    max_steps: int = option(16, minimum=1, help="Optimiser steps.")
-    batch_size: int = option(4, minimum=1, help="Sequences per step.")
+    max_steps: int = option(60, minimum=1, help="Optimiser steps.")
+    batch_size: int = option(8, minimum=1, help="Sequences per step.")
     gradient_accumulation_steps: int = option(1, minimum=1, help="Micro-batches per optimiser step.")
-    learning_rate: float = option(5.0e-4, help="AdamW learning rate of the LoRA weights.")
-    warmup_steps: int = option(2, help="Linear warm-up steps.")
+    learning_rate: float = option(2.0e-3, help="AdamW learning rate of the LoRA weights.")
+    warmup_steps: int = option(10, help="Linear warm-up steps.")
     max_length: int = option(768, help="Tokens per sequence at most (prompt + trajectory).")
     seed: int = option(42, help="Seed of the adapters' initialisation and the data order.")
 
