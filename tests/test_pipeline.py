@@ -41,7 +41,7 @@ def test_no_stage_lists_python_files_or_paths_inside_the_code_folders():
 
 
 def test_every_eagrl_stage_depends_on_both_code_folders():
-    # no exception: the `eagrl` entry point (benchmark/cli.py) dispatches to methods/ for most subcommands
+    # no exception: the `eagrl` entry point (eagrl/cli.py) dispatches to methods/ for most subcommands
     for name, stage in _stage_bodies().items():
         if stage["cmd"].startswith("eagrl "):
             deps = stage.get("deps", [])

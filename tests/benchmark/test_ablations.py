@@ -19,10 +19,10 @@ from benchmark.ablations import (
     row_label,
     write_ablations,
 )
-from benchmark.cli import main
 from benchmark.main_table import ReportConfig, collect
 from benchmark.metrics import MetricsConfig
 from benchmark.paper.claims import load_claims
+from eagrl.cli import main
 from tests.benchmark.fake_results import metrics_file
 
 SOURCES = [

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.evaluate import read_predictions
 from benchmark.main_table import ReportConfig, collect
+from eagrl.cli import main
 from methods.experts import load_expert
 from methods.experts.importance import read_importance
 from tests.methods.hybrid.conftest import tiny_params

@@ -16,9 +16,9 @@ from benchmark.runtime import terminate_as_exit
 # Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
 # The names let ``eagrl <stage>`` import only that stage's module: every stage of `dvc repro` is its own
 # process, and importing every module (torch, transformers, peft, trl, sklearn) costs ~3 s per stage.
-# tests/benchmark/test_cli.py checks that these names are exactly what each module registers.
+# tests/eagrl/test_cli.py checks that these names are exactly what each module registers.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "benchmark.configure": ("configure",),
+    "eagrl.ops.configure": ("configure",),
     "benchmark.prepare": ("prepare",),
     "benchmark.report": ("report-cohorts",),
     "benchmark.evaluate": ("evaluate",),
@@ -41,9 +41,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.paper.verify": ("verify",),
     "benchmark.summary": ("report-summary",),
     "benchmark.results_index": ("report-index",),
-    "benchmark.regress": ("regress",),
-    "benchmark.runtime_report": ("runtime-report",),
-    "benchmark.tjh_tables": ("tjh-tables",),
+    "eagrl.ops.regress": ("regress",),
+    "eagrl.ops.runtime_report": ("runtime-report",),
+    "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
 
 

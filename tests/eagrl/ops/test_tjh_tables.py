@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.config import ConfigError, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.data.synthetic import SyntheticConfig, generate
 from benchmark.results_index import sha256_file
-from benchmark.tjh_tables import (
+from eagrl.cli import main
+from eagrl.ops.tjh_tables import (
     TITLE,
     TJHTablesConfig,
     check_out,
