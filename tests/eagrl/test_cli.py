@@ -26,13 +26,12 @@ def test_every_stage_has_help(command, capsys):
 
 def test_stage_modules_name_exactly_the_subcommands_they_register():
     import argparse
-    import importlib
 
-    from eagrl.cli import STAGE_MODULES, module_of
+    from eagrl.cli import STAGE_MODULES, module_of, register
 
     for module, names in STAGE_MODULES.items():
         subparsers = argparse.ArgumentParser().add_subparsers()
-        importlib.import_module(module).register(subparsers)
+        register(module, subparsers)
         assert tuple(subparsers.choices) == names, module
         assert all(module_of(name) == module for name in names)
     assert module_of("no-such-stage") is None
