@@ -49,7 +49,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
 # Harness modules whose stages run or read methods (benchmark.protocol.Methods), passed in here.
-TAKES_METHODS = {"benchmark.robustness", "benchmark.cross_domain", "benchmark.ablations"}
+TAKES_METHODS = {"benchmark.report", "benchmark.robustness", "benchmark.cross_domain", "benchmark.ablations"}
 
 
 def module_of(command: str) -> str | None:

@@ -286,12 +286,13 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     """
     from benchmark.report import report_cohorts
     from benchmark.shift_report import report_cross_domain, report_robustness
+    from eagrl.registry import METHODS
     from methods.experts.report import report_experts
 
     params = workdir / "params.yaml"
     cohorts = workdir / "data" / "cohorts"
     only = [dataset]
-    paths = report_cohorts(params, cohorts, folder, datasets=only)
+    paths = report_cohorts(params, cohorts, folder, datasets=only, methods=METHODS)
     paths += report_experts(params, workdir / "models" / "experts", cohorts, folder, datasets=only)
     paths += report_robustness(workdir / "outputs" / "robustness", folder, params, datasets=only)
     paths += report_cross_domain(workdir / "outputs" / "cross_domain", folder, params, workdir, datasets=only)
