@@ -29,7 +29,6 @@ class LLMMethod(Protocol):
     key: str
     family: str
     style: str
-    trained: bool
     base_policy: bool
 
     @property
