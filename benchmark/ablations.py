@@ -55,6 +55,7 @@ from benchmark.main_table import Collection, Record, ReportConfig, collect, fini
 from benchmark.metrics import MetricsConfig
 from benchmark.paper.claims import ClaimsConfig
 from benchmark.paper.compare import backbone_matches
+from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -117,14 +118,11 @@ def order_methods(variants: Iterable[str]) -> list[str]:
     return [*head, *extra, *tail]
 
 
-def layout_from_params(params: dict[str, Any], source: str | Path = "params.yaml") -> Layout:
+def layout_from_params(params: dict[str, Any], methods: Methods, source: str | Path = "params.yaml") -> Layout:
     """The rows and pairs of ``eag_rl.rl`` (its code defaults where params.yaml has none)."""
-    from methods.eag_rl.rl import load_rl_section, resolve_variant
-
-    rl = load_rl_section(params, source)
-    labels = {name: row_label(name, resolve_variant(rl, name, source).expert) for name in rl.variants}
-    pairs = [(pair["dataset"], pair["task"]) for pair in rl.pairs]
-    return Layout(pairs, order_methods(rl.variants), labels)
+    rl = methods.rl_plan(params, source)
+    labels = {name: row_label(name, variant.expert) for name, variant in rl.variants.items()}
+    return Layout(list(rl.pairs), order_methods(rl.variants), labels)
 
 
 # ------------------------------------------------------------------------------------------ the rows
@@ -389,13 +387,14 @@ def write_ablations(collection: Collection, layout: Layout, report: ReportConfig
     ]
 
 
-def report_ablations(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS) -> list[Path]:
+def report_ablations(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS, *,
+                     methods: Methods) -> list[Path]:
     """Collect every metrics file and write the ablation table (the ``report_ablations`` stage)."""
     configure_logging()
     params = load_params(params_path)
     report = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
     claims = from_mapping(ClaimsConfig, (params.get("paper") or {}).get("claims"), f"{params_path}: paper.claims")
-    layout = layout_from_params(params, params_path)
+    layout = layout_from_params(params, methods, params_path)
     collection = collect(report, root)
     paths = write_ablations(collection, layout, report, metrics_config(params_path), out, claims.alpha,
                             list((params.get("datasets") or {}).keys()))
@@ -404,8 +403,8 @@ def report_ablations(params_path: str | Path = "params.yaml", root: str | Path =
     return paths
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eagrl report-ablations``."""
+def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
+    """Add ``eagrl report-ablations`` (it reads the RL variants through ``methods``)."""
     parser = subparsers.add_parser(
         "report-ablations",
         help="Write results/ablations.{md,csv,json}: EAG-RL vs its ablations, GRPO, DAPO, QD (DVC stage report_ablations).",
@@ -415,4 +414,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--root", default=".", help="Folder the report.sources patterns are relative to.")
     parser.add_argument("--out", default=str(RESULTS))
-    parser.set_defaults(handler=lambda args: report_ablations(args.params, args.root, args.out))
+    parser.set_defaults(handler=lambda args: report_ablations(args.params, args.root, args.out, methods=methods))

@@ -48,6 +48,7 @@ from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.method_catalog import resolve
 from benchmark.prepare import cohort_dir
+from benchmark.protocol import Methods
 from benchmark.robustness import check_adapter, check_rl_variants, score_dl
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 
@@ -94,7 +95,7 @@ def mapping_summary(source: Cohort, target: Cohort) -> dict[str, Any]:
     return {"columns": fed, "mapped": sum(v is not None for v in fed.values()), "of": len(fed)}
 
 
-def in_domain_matches(in_domain: Path, target: Cohort, task: str, method: str, llm) -> bool:
+def in_domain_matches(in_domain: Path, target: Cohort, task: str, method: str, llm, methods: Methods) -> bool:
     """Whether a prompting method's target evaluation ``in_domain`` is what this stage would generate.
 
     True when it scored the patients this stage scores (``llm.evaluation`` on the target) with the same
@@ -103,14 +104,13 @@ def in_domain_matches(in_domain: Path, target: Cohort, task: str, method: str, l
     import json
 
     from benchmark.evaluate import read_predictions
-    from methods.llm.prompting import evaluation_subset, get_method
 
     predictions, metrics_file = in_domain / "predictions.csv", in_domain / METRICS
     if llm.generation.temperature > 0 or not (predictions.exists() and metrics_file.exists()):
         return False
     recorded = json.loads(metrics_file.read_text()).get("run", {})
-    setting = getattr(llm.methods, method, None) or getattr(llm.methods, get_method(method).style)
-    expected = [str(i) for i in evaluation_subset(target, task, llm.evaluation).ids]
+    setting = getattr(llm.methods, method, None) or getattr(llm.methods, methods.llm_method(method).style)
+    expected = [str(i) for i in methods.evaluation_subset(target, task, llm).ids]
     return recorded.get("max_new_tokens") == setting.max_new_tokens and \
         list(read_predictions(predictions)["id"]) == expected
 
@@ -133,11 +133,12 @@ def copy_in_domain(in_domain: Path, out: Path, params_path: str | Path, descript
 
 def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
         cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = "outputs/llm") -> Path:
+        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = "outputs/llm", *,
+        methods: Methods) -> Path:
     """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
     params = load_params(params_path)
     config = load_cross_domain_config(params, params_path)
-    spec = resolve(method, params, str(params_path))
+    spec = resolve(method, params, methods, str(params_path))
     if model_root is not None and spec.root is not None:
         spec = dataclasses.replace(spec, root=Path(model_root))
     if {"source": source, "target": target, "task": task} not in config.pairs:
@@ -153,13 +154,11 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
                                   train_dataset=source)
     out = pair_dir(source, target, out_root) / method / task
     if spec.kind == "dl":
-        from methods.experts import load_expert
-
         start_stage(f"cross_domain@{source}-{target}-{task}-{method}", config.seed,
                     {"source": source, "target": target, "task": task, "method": method, "kind": "dl",
                      "cross_domain": to_mapping(config)}, threads=config.threads)
         checkpoint = spec.checkpoint(source, task)
-        expert = load_expert(checkpoint)
+        expert = methods.load_model(checkpoint)
         mapped = map_cohort(target_cohort.subset(config.split), source_cohort)
         with atomic_directory(out) as tmp:
             summary = mapping_summary(source_cohort, target_cohort)
@@ -170,10 +169,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
                     target, task, summary["mapped"], summary["of"], metrics["auroc"]["mean"], metrics["auprc"]["mean"])
         return out
 
-    from methods.llm.config import load_llm_config
-    from methods.llm.evaluation import _generator_for, evaluate_task
-
-    llm = llm_config or load_llm_config(params_path, finetuned=spec.on_finetuned_backbone)
+    llm = llm_config or methods.llm_config(params_path, finetuned=spec.on_finetuned_backbone)
     start_stage(f"cross_domain@{source}-{target}-{task}-{method}", llm.generation.seed,
                 {"source": source, "target": target, "task": task, "method": method, "kind": "llm",
                  "trained": spec.trained, "llm": to_mapping(llm)}, threads=llm.threads)
@@ -181,7 +177,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     check_adapter(adapter, method)
     if not spec.trained:
         in_domain = Path(llm_root) / target / method / task
-        if in_domain_matches(in_domain, target_cohort, task, method, llm):
+        if in_domain_matches(in_domain, target_cohort, task, method, llm, methods):
             with atomic_directory(out) as tmp:
                 metrics = copy_in_domain(in_domain, tmp, params_path, descriptor, llm.backbone.source)
             LOGGER.info("cross-domain %s %s -> %s/%s: the target's own evaluation %s (same patients and length), "
@@ -189,8 +185,8 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
             return out
         LOGGER.info("cross-domain %s: no matching in-domain evaluation at %s; generating", method, in_domain)
     with atomic_directory(out) as tmp:
-        metrics = evaluate_task(target_cohort, task, spec.llm_method, llm, _generator_for(llm, adapter), tmp,
-                                params_path, adapter, train_dataset=source)
+        metrics = methods.evaluate_llm(target_cohort, task, spec.llm_method, llm, methods.generator(llm, adapter),
+                                       tmp, params_path, adapter, train_dataset=source)
         metrics["run"]["zero_shot"] = not spec.trained  # prompting: nothing learnt from the source
         atomic_write_json(tmp / METRICS, metrics)
     LOGGER.info("cross-domain %s %s -> %s/%s: AUROC %.3f, parse failures %d/%d", method, source, target, task,
@@ -198,8 +194,8 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     return out
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eagrl cross-domain``."""
+def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
+    """Add ``eagrl cross-domain`` (it runs ``methods``)."""
     parser = subparsers.add_parser(
         "cross-domain", help="One method trained on SOURCE, tested on TARGET (DVC stages cross_domain*).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -214,4 +210,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <source>_to_<target>/<method>/<task>/.")
     parser.add_argument("--models", default=None, help="Override the method's checkpoint/adapter root.")
     parser.set_defaults(handler=lambda a: run(a.source, a.target, a.task, a.method, a.params, a.cohorts, a.out,
-                                              a.models))
+                                              a.models, methods=methods))

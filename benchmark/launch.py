@@ -7,7 +7,7 @@ changes. With ``processes: N > 1`` the stage's own command (``eagrl rl ...``, wh
 re-executes itself once, as a subprocess of accelerate's own launcher::
 
     python -m accelerate.commands.launch --config_file <file> --num_processes N --main_process_port <free> \
-        -m benchmark <the same arguments>
+        -m eagrl <the same arguments>
 
 and waits for it; the launched processes see ``LOCAL_RANK`` / ``WORLD_SIZE`` and do not launch again. The
 process group, data sharding and gradient synchronisation are accelerate's and the trainers' (TRL on top of
@@ -95,7 +95,7 @@ def launch_command(config: LaunchConfig, argv: list[str], port: int | None = Non
     """The ``accelerate launch`` command line that runs ``eagrl <argv>`` in ``config.processes`` processes."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config.accelerate_config,
             "--num_processes", str(config.processes), "--num_machines", "1",
-            "--main_process_port", str(port or free_port()), "-m", "benchmark", *argv]
+            "--main_process_port", str(port or free_port()), "-m", "eagrl", *argv]
 
 
 def relaunch(command: str, params_path: str | Path, argv: list[str]) -> int | None:

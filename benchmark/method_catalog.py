@@ -2,13 +2,13 @@
 
 A name resolves to a :class:`MethodSpec` of one of two kinds:
 
-* ``dl`` — a model with the expert interface (``predict_proba(cohort)``), loaded with
-  :func:`methods.experts.load_expert` from ``<root>/<dataset>/<model>/<task>/model.pt``. The *groups* of
+* ``dl`` — a model with the expert interface (``predict_proba(cohort)``), loaded by
+  :meth:`benchmark.protocol.Methods.load_model` from ``<root>/<dataset>/<model>/<task>/model.pt``. The *groups* of
   such models are data (``robustness.dl_groups`` in params.yaml): each names a checkpoint root, the params
   key that lists its models and a result-table family. The default groups are the experts
   (``models/experts``, ``experts.models``) and the hybrid models (``models/hybrid``, ``hybrid.models``); a
   group whose params key is absent simply has no models yet.
-* ``llm`` — a :class:`methods.llm.prompting.Method` and, for trained methods, a LoRA adapter:
+* ``llm`` — a :class:`benchmark.protocol.LLMMethod` and, for trained methods, a LoRA adapter:
 
   =====================  ==========  ===============================================  ===========
   name                   prompt      adapter                                          family
@@ -24,7 +24,9 @@ A name resolves to a :class:`MethodSpec` of one of two kinds:
   RL variants are the keys of ``eag_rl.rl.variants`` (eag_rl, grpo, dapo, wo_stage1, wo_ratt, wo_eps,
   released_weights by default); the family is the variant's ``family`` (eag_rl / rl / ablation).
 
-A name found in two places is an error (the tables could not tell the rows apart).
+A name found in two places is an error (the tables could not tell the rows apart). The methods themselves come
+from a :class:`benchmark.protocol.Methods` (``eagrl.registry.METHODS`` in the app): this module names and
+places them, it does not import them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, Literal
 
 from benchmark.config import ConfigError, from_mapping, option, section
 from benchmark.descriptor import FAMILIES
+from benchmark.protocol import Methods
 
 LABEL_SFT_ROOT = Path("models/label_sft")
 EAG_RL_ROOT = Path("models/eag_rl")
@@ -82,7 +85,7 @@ class MethodSpec:
     kind: Literal["dl", "llm"]
     family: str
     root: Path | None = None  # dl: checkpoint root; llm: adapter root (None = no adapter)
-    llm_method: Any = None  # methods.llm.prompting.Method for kind llm
+    llm_method: Any = None  # a benchmark.protocol.LLMMethod for kind llm
 
     def checkpoint(self, dataset: str, task: str) -> Path:
         """The DL checkpoint trained on ``dataset`` for ``task``."""
@@ -119,36 +122,28 @@ def dl_groups(params: dict[str, Any], where: str = "params.yaml: robustness.dl_g
     return [from_mapping(DLGroup, entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
 
 
-def rl_variants(params: dict[str, Any], source: str = "params.yaml") -> dict[str, str]:
+def rl_variants(params: dict[str, Any], methods: Methods, source: str = "params.yaml") -> dict[str, str]:
     """RL variant name → family (``eag_rl.rl.variants`` resolved over ``eag_rl.rl.train``)."""
-    from methods.eag_rl.rl import load_rl_section, resolve_variant
-
-    rl = load_rl_section(params, source)
-    return {name: resolve_variant(rl, name, source).family for name in rl.variants}
+    return {name: variant.family for name, variant in methods.rl_plan(params, source).variants.items()}
 
 
-def _llm(name: str, params: dict[str, Any], source: str) -> MethodSpec | None:
-    from methods.llm.prompting import METHODS, Method
-
-    if name in PROMPTING or name in BASE_POLICY:
-        return MethodSpec(name, "llm", METHODS[name].family, None, METHODS[name])
-    if name == "label_sft":
-        return MethodSpec(name, "llm", METHODS[name].family, LABEL_SFT_ROOT, METHODS[name])
+def _llm(name: str, params: dict[str, Any], methods: Methods, source: str) -> MethodSpec | None:
+    if name in PROMPTING or name in BASE_POLICY or name == "label_sft":
+        method = methods.llm_method(name)
+        return MethodSpec(name, "llm", method.family, LABEL_SFT_ROOT if name == "label_sft" else None, method)
     if name == STAGE1_METHOD:
-        method = Method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "qd", "qd", family="ablation",
-                        trained=True)
+        method = methods.policy_method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "ablation")
         return MethodSpec(name, "llm", "ablation", EAG_RL_ROOT, method)
-    variants = rl_variants(params, source)
+    variants = rl_variants(params, methods, source)
     if name in variants:
-        method = Method(name, name, "qd", "qd", family=variants[name], trained=True)
-        return MethodSpec(name, "llm", variants[name], RL_ROOT, method)
+        return MethodSpec(name, "llm", variants[name], RL_ROOT, methods.policy_method(name, name, variants[name]))
     return None
 
 
-def resolve(name: str, params: dict[str, Any], source: str = "params.yaml") -> MethodSpec:
+def resolve(name: str, params: dict[str, Any], methods: Methods, source: str = "params.yaml") -> MethodSpec:
     """The :class:`MethodSpec` of ``name`` (see the module docstring); unknown names list the known ones."""
     found: list[MethodSpec] = []
-    llm = _llm(name, params, source)
+    llm = _llm(name, params, methods, source)
     if llm is not None:
         found.append(llm)
     groups = dl_groups(params)
@@ -159,7 +154,7 @@ def resolve(name: str, params: dict[str, Any], source: str = "params.yaml") -> M
         raise ConfigError(f"{source}: method name '{name}' is both {[f'{s.kind}/{s.family}' for s in found]}; "
                           f"rename one of them")
     if not found:
-        known = [*PROMPTING, "label_sft", STAGE1_METHOD, *rl_variants(params, source)]
+        known = [*PROMPTING, "label_sft", STAGE1_METHOD, *rl_variants(params, methods, source)]
         for group in groups:
             known += group.members(params)
         raise ConfigError(f"{source}: unknown method '{name}'; known methods: {known} (DL groups: "

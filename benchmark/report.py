@@ -14,6 +14,7 @@ from benchmark.config import load_params, section, select_datasets
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.data.signal import signal_check
 from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.protocol import Methods
 from benchmark.runtime import atomic_write_text
 from benchmark.tables import markdown_table, write_table
 
@@ -38,11 +39,12 @@ def cohort_rows(cohort: Cohort, source: str) -> list[dict]:
 
 
 def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = COHORT_ROOT,
-                   out: str | Path = RESULTS, datasets: Sequence[str] | None = None) -> list[Path]:
+                   out: str | Path = RESULTS, datasets: Sequence[str] | None = None, *,
+                   methods: Methods) -> list[Path]:
     """``results/cohorts.{md,csv,json}``: counts per data set, task and split, and the signal check.
 
     ``datasets`` restricts the tables to those data sets of params.yaml (default: every one), e.g. for the
-    TJH tables of ``eagrl tjh-tables``.
+    TJH tables of ``eagrl tjh-tables``; ``methods`` fits the signal check's floor.
     """
     params = load_params(params_path)
     configured = section(params, "datasets", params_path)
@@ -52,7 +54,7 @@ def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = C
         cohort = Cohort.load(cohort_dir(name, root))
         counts += cohort_rows(cohort, settings["source"])
         for task in cohort.tasks:
-            check = signal_check(cohort, task, seed=int(params.get("seed", 42)))
+            check = signal_check(cohort, task, methods, seed=int(params.get("seed", 42)))
             signal.append({"dataset": name, "task": task, **{k: round(v, 3) for k, v in check.items()}})
     paths = write_table(counts, Path(out) / "cohorts", "Cohorts",
                         "Patients, positives and visits per data set, task and split, as built by the `prepare` "
@@ -69,11 +71,13 @@ def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = C
     return paths
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
+    """Add ``eagrl report-cohorts`` (``methods`` fits the signal check's floor)."""
     parser = subparsers.add_parser("report-cohorts", help="Write results/cohorts.{md,csv,json} (DVC stage report_cohorts).")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cohorts", default=str(COHORT_ROOT))
     parser.add_argument("--out", default=str(RESULTS))
-    parser.set_defaults(handler=lambda args: report_cohorts(args.params, args.cohorts, args.out))
+    parser.set_defaults(handler=lambda args: report_cohorts(args.params, args.cohorts, args.out,
+                                                                      methods=methods))
 
 

@@ -44,6 +44,7 @@ from benchmark.evaluate import evaluate, metrics_config, read_predictions, write
 from benchmark.method_catalog import DEFAULT_DL_GROUPS, PROMPTING, MethodSpec, dl_groups, resolve
 from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, perturb_values, serializer_kwargs
 from benchmark.prepare import cohort_dir
+from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 
 SECTION = "robustness"
@@ -156,8 +157,8 @@ def score_dl(expert, cohort: Cohort, task: str, out: Path, params_path: str | Pa
     return metrics
 
 
-def _dl_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str) -> MethodSpec:
-    spec = resolve(method, params, str(params_path))
+def _dl_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str, methods: Methods) -> MethodSpec:
+    spec = resolve(method, params, methods, str(params_path))
     if spec.kind != "dl":
         raise ConfigError(f"'{method}' is an LLM method; `eagrl {stage}` takes DL models (experts, hybrids)")
     return spec
@@ -178,7 +179,7 @@ def group_models(group: str, params: dict[str, Any], models: list[str] | None = 
 
 def run_dl(dataset: str, group: str, models: list[str] | None = None, params_path: str | Path = "params.yaml",
            cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-           model_root: str | Path | None = None) -> Path:
+           model_root: str | Path | None = None, *, methods: Methods) -> Path:
     """Stage ``robustness_dl@<dataset>`` / ``robustness_hybrid@<dataset>``: the DL models of ``group`` (or
     ``models`` of it), every task and level; returns the group's folder ``<out_root>/<dataset>/<group>``."""
     params = load_params(params_path)
@@ -192,10 +193,10 @@ def run_dl(dataset: str, group: str, models: list[str] | None = None, params_pat
     folder = Path(out_root) / dataset / group
     folder.mkdir(parents=True, exist_ok=True)
     for model in models:
-        spec = _dl_spec(model, params, params_path, "robustness-dl")
+        spec = _dl_spec(model, params, params_path, "robustness-dl", methods)
         if model_root is not None:
             spec = dataclasses.replace(spec, root=Path(model_root))
-        _perturbed_scores(dataset, model, spec, cohort, config, params_path, folder / model, levels)
+        _perturbed_scores(dataset, model, spec, cohort, config, params_path, folder / model, levels, methods)
     return folder
 
 
@@ -210,14 +211,12 @@ def group_levels(group: str, params: dict[str, Any], config: RobustnessConfig,
 
 
 def _perturbed_scores(dataset: str, model: str, spec: MethodSpec, cohort: Cohort, config: RobustnessConfig,
-                      params_path: str | Path, out: Path, levels: list[Perturbation]) -> None:
+                      params_path: str | Path, out: Path, levels: list[Perturbation], methods: Methods) -> None:
     """One DL model on every task and each of ``levels`` of ``cohort`` into ``out`` (written atomically)."""
-    from methods.experts import load_expert
-
     with atomic_directory(out) as tmp:
         for task in cohort.tasks:
             checkpoint = spec.checkpoint(dataset, task)
-            expert = load_expert(checkpoint)
+            expert = methods.load_model(checkpoint)
             for perturbation in tqdm(levels, desc=f"robustness {model} {dataset}/{task}", leave=False):
                 perturbed = perturb_for_dl(cohort, perturbation, config.seed)
                 descriptor = MethodDescriptor(dataset=dataset, task=task, method=model, family=spec.family,
@@ -231,8 +230,8 @@ def _perturbed_scores(dataset: str, model: str, spec: MethodSpec, cohort: Cohort
                             perturbation.condition, metrics["auroc"]["mean"], metrics["auprc"]["mean"])
 
 
-def _llm_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str) -> MethodSpec:
-    spec = resolve(method, params, str(params_path))
+def _llm_spec(method: str, params: dict[str, Any], params_path: str | Path, stage: str, methods: Methods) -> MethodSpec:
+    spec = resolve(method, params, methods, str(params_path))
     if spec.kind != "llm":
         raise ConfigError(f"'{method}' is a DL model; use `eagrl robustness-dl` / the DL form of `eagrl {stage}`")
     return spec
@@ -247,17 +246,14 @@ def check_adapter(adapter: Path | None, method: str) -> None:
 
 def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "params.yaml",
             cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-            adapter_root: str | Path | None = None, llm_config=None) -> Path:
+            adapter_root: str | Path | None = None, llm_config=None, *, methods: Methods) -> Path:
     """Stage ``robustness_llm*@...``: one LLM method on one task at every level; returns its folder."""
-    from methods.llm.config import load_llm_config
-    from methods.llm.evaluation import _generator_for, evaluate_task
-
     params = load_params(params_path)
     config = load_robustness_config(params, params_path)
-    spec = _llm_spec(method, params, params_path, "robustness-llm")
+    spec = _llm_spec(method, params, params_path, "robustness-llm", methods)
     if adapter_root is not None and spec.root is not None:
         spec = dataclasses.replace(spec, root=Path(adapter_root))
-    llm = llm_config or load_llm_config(params_path, finetuned=spec.on_finetuned_backbone)
+    llm = llm_config or methods.llm_config(params_path, finetuned=spec.on_finetuned_backbone)
     if not spec.on_finetuned_backbone:  # prompting on the pretrained LLM: the robustness subset; methods on the
         # fine-tuned backbone (trained ones and the base policy): their own evaluation
         llm = dataclasses.replace(llm, evaluation=dataclasses.replace(llm.evaluation, n_patients=config.llm.n_patients,
@@ -272,20 +268,21 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     split = cohort.subset(llm.evaluation.split)
     adapter = spec.adapter(dataset, task)
     check_adapter(adapter, method)
-    generator = _generator_for(llm, adapter)
+    generator = methods.generator(llm, adapter)
     out = Path(out_root) / dataset / method / task
     with atomic_directory(out) as tmp:
         for perturbation in levels:
-            metrics = evaluate_task(perturb_values(split, perturbation, config.seed), task, spec.llm_method, llm,
-                                    generator, tmp / perturbation.slug, params_path, adapter,
-                                    condition=perturbation.condition, **serializer_kwargs(perturbation, config.seed))
+            metrics = methods.evaluate_llm(perturb_values(split, perturbation, config.seed), task, spec.llm_method,
+                                           llm, generator, tmp / perturbation.slug, params_path, adapter,
+                                           condition=perturbation.condition,
+                                           **serializer_kwargs(perturbation, config.seed))
             LOGGER.info("robustness %s %s/%s %s: AUROC %.3f, parse failures %d/%d", method, dataset, task,
                         perturbation.condition, metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
     return out
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eagrl robustness-dl`` and ``eagrl robustness-llm``."""
+def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
+    """Add ``eagrl robustness-dl`` and ``eagrl robustness-llm`` (they run ``methods``)."""
     epilog = "params.yaml section 'robustness':\n" + describe(RobustnessConfig)
     dl = subparsers.add_parser(
         "robustness-dl", help="A DL-side model (expert/hybrid) on perturbed test sets (DVC stage robustness_dl).",
@@ -297,7 +294,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dl.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
     dl.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<group>/<model>/<task>/<condition>/.")
     dl.add_argument("--models", default=None, help="Override the group's checkpoint root (<root>/<dataset>/<model>/<task>/model.pt).")
-    dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.group, a.only, a.params, a.cohorts, a.out, a.models))
+    dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.group, a.only, a.params, a.cohorts, a.out, a.models,
+                                             methods=methods))
     llm = subparsers.add_parser(
         "robustness-llm", help="An LLM method on perturbed prompts of one task (DVC stages robustness_llm*).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
@@ -308,4 +306,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
     llm.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
     llm.add_argument("--adapters", default=None, help="Override the method's adapter root (models/label_sft, models/eag_rl, models/rl).")
-    llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters))
+    llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters,
+                                               methods=methods))

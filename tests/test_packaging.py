@@ -75,7 +75,7 @@ def test_cpu_torch_is_pinned_exactly():
     torch = [d for d in project["dependencies"] if d.startswith("torch")]
     assert torch == ["torch==2.13.0"], "a loose torch pin pulls a multi-GB CUDA build on the CPU path"
     assert any(d.startswith("vllm") for d in project["optional-dependencies"]["gpu"])
-    assert project["scripts"]["eagrl"] == "benchmark.cli:main"
+    assert project["scripts"]["eagrl"] == "eagrl.cli:main"
 
 
 PATIENT_DATA = ["tjh/time_series_375_prerpocess_en.xlsx", "raw/tjh.xls", "hosp/labevents.csv.gz",
@@ -158,14 +158,14 @@ def test_every_third_party_import_of_the_suite_is_a_declared_dependency():
     assert {"pytest", "pytest-benchmark"} <= extras
     providers = importlib.metadata.packages_distributions()
     undeclared = {}
-    for path in [*(REPO / "benchmark").rglob("*.py"), *(REPO / "methods").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
+    for path in [p for folder in ("benchmark", "methods", "eagrl", "tests") for p in (REPO / folder).rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
                        else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                        else [])
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("benchmark", "benchmarks", "methods", "tests"):
+                if top in sys.stdlib_module_names or top in ("benchmark", "benchmarks", "eagrl", "methods", "tests"):
                     continue
                 dists = {d.lower().replace("_", "-").replace(".", "-") for d in providers.get(top, [top])}
                 if not dists & (runtime | extras):

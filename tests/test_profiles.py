@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from benchmark.config import from_mapping, load_params
-from benchmark.configure import configure
 from benchmark.cross_domain import load_cross_domain_config
 from benchmark.data.sources import SOURCES
 from benchmark.evaluate import metrics_config
@@ -20,8 +19,9 @@ from benchmark.launch import load_launch_config
 from benchmark.main_table import report_config
 from benchmark.paper.compare import ComparisonConfig
 from benchmark.paper.verify import PaperConfig
-from benchmark.regress import regress_config
 from benchmark.robustness import load_robustness_config
+from eagrl.ops.configure import configure
+from eagrl.ops.regress import regress_config
 from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config
 from methods.eag_rl.stage1 import load_stage1_config
 from methods.experts.config import load_experts_config

@@ -369,7 +369,8 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
 
     Writes ``<out_root>/<dataset>/wo_stage2/<task>/`` for ``task`` (None: every task of the data set).
     """
-    from methods.llm.evaluation import _generator_for, evaluate_task, method_dir
+    from methods.llm.evaluation import evaluate_task, method_dir
+    from methods.llm.generation import generator_for
     from methods.llm.prompting import Method
 
     llm = load_llm_config(params_path, finetuned=True)
@@ -384,7 +385,7 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     for task in tasks_to_evaluate:
         adapter = policy_dir(dataset, task, policy_root)
         with atomic_directory(out / task) as tmp:
-            metrics = evaluate_task(cohort, task, method, llm, _generator_for(llm, adapter), tmp, params_path, adapter,
+            metrics = evaluate_task(cohort, task, method, llm, generator_for(llm, adapter), tmp, params_path, adapter,
                                     expert_top_k=expert_top_k(dataset, config.search.expert, task, "test"))
         LOGGER.info("eval_stage1@%s/%s: AUROC %.3f, alignment with %s %.3f", dataset, task, metrics["auroc"]["point"],
                     config.search.expert, metrics["mechanism"]["alignment_expert"])

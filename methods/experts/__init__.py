@@ -11,8 +11,9 @@ class. Every class implements :class:`methods.experts.base.Expert`::
 
 Modules: ``base`` (interface, checkpoints), ``trainer`` (shared training loop), one module per model,
 ``importance`` (the ranked-feature JSONL files), ``stage`` (``eagrl train-expert``), ``report``
-(``eagrl report-experts``). The hybrid baselines of :mod:`methods.hybrid` implement the same interface;
-``load_expert`` / ``expert_class`` find them too.
+(``eagrl report-experts``). The hybrid baselines of :mod:`methods.hybrid` implement the same interface and
+build on this package, which therefore does not know them: ``eagrl.registry.load_model`` /
+``model_class`` find experts and hybrids alike.
 """
 
 from __future__ import annotations
@@ -35,22 +36,15 @@ EXPERTS: dict[str, type[Expert]] = {
 
 
 def expert_class(name: str) -> type[Expert]:
-    """The class registered as ``name`` (an expert, or a hybrid of ``methods.hybrid``); unknown names list both.
-
-    The hybrid registry is imported here, on first need, not at import: ``methods.hybrid`` builds on this
-    package (an import cycle otherwise) and on the LLM layer.
-    """
-    if name in EXPERTS:
-        return EXPERTS[name]
-    from methods.hybrid import HYBRIDS
-
-    if name not in HYBRIDS:
-        raise ExpertError(f"unknown expert '{name}'; known experts: {sorted(EXPERTS)}, hybrids: {sorted(HYBRIDS)}")
-    return HYBRIDS[name]
+    """The expert class registered as ``name``; an unknown name lists the known ones."""
+    if name not in EXPERTS:
+        raise ExpertError(f"unknown expert '{name}'; known experts: {sorted(EXPERTS)} (a hybrid loads with "
+                          f"eagrl.registry.load_model)")
+    return EXPERTS[name]
 
 
 def load_expert(path: str | Path) -> Expert:
-    """Load any expert or hybrid checkpoint, dispatching on the model name it records."""
+    """Load an expert checkpoint, dispatching on the model name it records (hybrids: ``eagrl.registry``)."""
     return expert_class(read_checkpoint(path)["model"]).load(path)
 
 

@@ -138,11 +138,11 @@ class Expert(abc.ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Expert:
-        """Read a checkpoint written by :meth:`save` (of this class; see ``methods.experts.load_expert``)."""
+        """Read a checkpoint written by :meth:`save` (of this class; any model: ``eagrl.registry.load_model``)."""
         payload = read_checkpoint(path)
         if payload["model"] != cls.name:
             raise ExpertError(f"{path}: checkpoint holds a '{payload['model']}' expert, not '{cls.name}'; "
-                              f"load it with methods.experts.load_expert(path)")
+                              f"load it with eagrl.registry.load_model(path)")
         expert = cls(payload["task"], cls.config_from_dict(payload["config"]))
         expert.features = list(payload["features"])
         expert.static_features = list(payload["static_features"])

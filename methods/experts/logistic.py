@@ -2,9 +2,10 @@
 
 A sequence model that reads the whole stay should beat a linear model of the last values; this is the
 yardstick in every expert table, and the same model gives the ``floor_auroc`` of the cohort signal check
-(:func:`benchmark.data.signal.signal_check` fits this class, so there is one implementation).
+(:func:`benchmark.data.signal.signal_check` fits this class, passed in by ``eagrl.registry``, so there is one
+implementation).
 
-Design matrix: :func:`benchmark.data.signal.last_value_design` — the normalised, imputed value of every
+Design matrix: :func:`last_value_design` — the normalised, imputed value of every
 feature at the last real visit, age standardised as (age − 65) / 15, and sex. Fitted by scikit-learn's
 L2-regularised ``LogisticRegression`` (lbfgs); the validation split is not used (nothing is tuned).
 
@@ -36,11 +37,10 @@ class LogisticConfig:
     seed: int = option(42, help="random_state of the solver (lbfgs is deterministic; kept for other solvers).")
 
 
-def design(cohort: Cohort) -> np.ndarray:
-    """The (n, d + 2) design matrix of the floor (see the module docstring)."""
-    from benchmark.data.signal import last_value_design  # benchmark.data.signal imports this module
-
-    return last_value_design(cohort)
+def last_value_design(cohort: Cohort) -> np.ndarray:
+    """(n, d + 2) matrix: last normalised value of each feature, standardised age, sex."""
+    age = (cohort.static[:, :1] - 65.0) / 15.0
+    return np.hstack([cohort.last_observed(normalised=True), age, cohort.static[:, 1:2]])
 
 
 class LogisticExpert(Expert):
@@ -59,7 +59,7 @@ class LogisticExpert(Expert):
 
     def _fit(self, train: Cohort, val: Cohort | None) -> None:
         model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter, random_state=self.config.seed)
-        model.fit(design(train), train.label(self.task))
+        model.fit(last_value_design(train), train.label(self.task))
         self.coef = model.coef_.ravel().astype(np.float64)
         self.intercept = float(model.intercept_[0])
         self.summary = {"epochs_run": 0, "best_epoch": 0, "best_val_auprc": None, "parameters": int(self.coef.size + 1)}
@@ -70,11 +70,11 @@ class LogisticExpert(Expert):
         return self.coef
 
     def _predict(self, cohort: Cohort) -> np.ndarray:
-        return expit(design(cohort) @ self._check_fitted() + self.intercept)
+        return expit(last_value_design(cohort) @ self._check_fitted() + self.intercept)
 
     def _importance(self, cohort: Cohort) -> np.ndarray:
         d = len(cohort.features)
-        return np.abs(design(cohort)[:, :d] * self._check_fitted()[:d])
+        return np.abs(last_value_design(cohort)[:, :d] * self._check_fitted()[:d])
 
     def _state(self) -> dict[str, Any]:
         return {"coef": self._check_fitted().tolist(), "intercept": self.intercept}

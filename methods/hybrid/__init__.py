@@ -5,7 +5,7 @@ knowledge, so the prediction is the DL model's, with its weaknesses (e.g. to fea
 
 ``HYBRIDS`` maps a model name (``hybrid.models`` in params.yaml, ``eagrl train-hybrid DATASET MODEL``) to
 its class; both are :class:`methods.experts.base.Expert` subclasses, so they train, predict, explain and
-load exactly like the experts (``methods.experts.load_expert(path)`` finds them too)::
+load exactly like the experts (``eagrl.registry.load_model(path)`` finds both)::
 
     hybrid_fusion     (a) frozen-LLM embedding of the serialized record ⊕ GRU      methods.hybrid.fusion
     hybrid_retriever  (b) LLM feature descriptions → knowledge vectors → attention  methods.hybrid.retriever

@@ -35,6 +35,7 @@ from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, check_base_policy, load_llm_config
+from methods.llm.generation import generator_for
 from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
 from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_scores
 
@@ -46,12 +47,6 @@ METRICS = "metrics.json"
 def method_dir(dataset: str, method: str, root: str | Path = OUTPUT_ROOT) -> Path:
     """Folder of one (data set, method): a sub-folder per task."""
     return Path(root) / dataset / method
-
-
-def _generator_for(config: LLMConfig, adapter: Path | None):
-    from methods.llm.generation import make_generator
-
-    return make_generator(config.generation, config.backbone, adapter=adapter)
 
 
 def _hf_model(generator, config: LLMConfig, adapter: Path | None):
@@ -139,10 +134,10 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     out = method_dir(dataset, method_key, out_root)
     with atomic_directory(out) as tmp:
-        generator = None if method.trained else _generator_for(config, None)
+        generator = None if method.trained else generator_for(config, None)
         for task in cohort.tasks:
             adapter = adapter_dir(dataset, task, adapter_root) if method.trained else None
-            task_generator = _generator_for(config, adapter) if method.trained else generator
+            task_generator = generator_for(config, adapter) if method.trained else generator
             evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params_path, adapter)
     return out
 

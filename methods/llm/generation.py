@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from benchmark.config import ConfigError
 from benchmark.runtime import LOGGER
 from methods.llm.chat import add_special_tokens_for
-from methods.llm.config import BackboneConfig, GenerationConfig
+from methods.llm.config import BackboneConfig, GenerationConfig, LLMConfig
 
 
 @dataclass(frozen=True)
@@ -235,3 +235,8 @@ def make_generator(generation: GenerationConfig, backbone: BackboneConfig, adapt
                              generation.seed, backbone.trust_remote_code)
     model, tokenizer = load_backbone(backbone, adapter=adapter)
     return HFGenerator(model, tokenizer, generation.batch_size, progress)
+
+
+def generator_for(config: LLMConfig, adapter: str | Path | None = None):
+    """The generator of an ``llm`` settings object: its backbone and generation settings (+ the LoRA ``adapter``)."""
+    return make_generator(config.generation, config.backbone, adapter=adapter)

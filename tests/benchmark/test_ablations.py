@@ -19,10 +19,11 @@ from benchmark.ablations import (
     row_label,
     write_ablations,
 )
-from benchmark.cli import main
 from benchmark.main_table import ReportConfig, collect
 from benchmark.metrics import MetricsConfig
 from benchmark.paper.claims import load_claims
+from eagrl.cli import main
+from eagrl.registry import METHODS
 from tests.benchmark.fake_results import metrics_file
 
 SOURCES = [
@@ -179,7 +180,7 @@ def test_cli_reads_pairs_variants_and_labels_from_params(tmp_path, monkeypatch):
                                        "dapo": {"family": "rl"}, "guided": {"expert": "retain"}}}},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    layout = layout_from_params(params)
+    layout = layout_from_params(params, METHODS)
     assert layout.label("guided") == "guidance: RETAIN"
     monkeypatch.chdir(tmp_path)
     assert main(["report-ablations", "--out", "out"]) == 0

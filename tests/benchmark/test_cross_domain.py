@@ -11,6 +11,7 @@ from benchmark.config import ConfigError
 from benchmark.cross_domain import load_cross_domain_config, mapping_summary, run
 from benchmark.data.synthetic import SyntheticConfig, generate
 from benchmark.evaluate import read_predictions
+from eagrl.registry import METHODS
 from tests.benchmark.shift_fixtures import fit_logistic, write_params
 
 
@@ -35,7 +36,7 @@ def test_cross_domain_dl_gives_probabilities_on_the_target(tmp_path, monkeypatch
     fit_logistic(icu_with_labs, tmp_path / "models" / "experts")
     write_params(tmp_path, cross_domain={"pairs": [{"source": "icu_labs", "target": "small_ward", "task": "mortality"}]})
     out = run("icu_labs", "small_ward", "mortality", "logistic", cohort_root=tmp_path / "cohorts",
-              out_root=tmp_path / "outputs")
+              out_root=tmp_path / "outputs", methods=METHODS)
     assert out == tmp_path / "outputs" / "icu_labs_to_small_ward" / "logistic" / "mortality"
     frame = read_predictions(out / "predictions.csv")
     test = small_ward.subset("test")
@@ -47,7 +48,7 @@ def test_cross_domain_dl_gives_probabilities_on_the_target(tmp_path, monkeypatch
     assert metrics["run"]["mapping"]["mapped"] == mapping_summary(icu_with_labs, small_ward)["mapped"]
     with pytest.raises(ConfigError, match="no task 'readmission'"):
         run("icu_labs", "small_ward", "readmission", "logistic", cohort_root=tmp_path / "cohorts",
-            out_root=tmp_path / "outputs")
+            out_root=tmp_path / "outputs", methods=METHODS)
 
 
 def test_pairs_are_checked():

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from benchmark.cli import main
 from benchmark.evaluate import (
     PredictionsError,
     compare,
@@ -17,6 +16,7 @@ from benchmark.evaluate import (
     write_predictions,
 )
 from benchmark.metrics import METRICS, MetricsConfig
+from eagrl.cli import main
 
 SMALL = MetricsConfig(bootstrap_resamples=100)
 

@@ -60,7 +60,7 @@ def test_launch_command_reexecutes_the_stage_through_accelerate():
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--config_file") + 1] == "profiles/accelerate/fsdp.yaml"
     assert cmd[cmd.index("--num_processes") + 1] == "4" and cmd[cmd.index("--main_process_port") + 1] == "29611"
-    assert cmd[-6:] == ["-m", "benchmark", "rl", "synthetic_icu", "mortality", "eag_rl"]
+    assert cmd[-6:] == ["-m", "eagrl", "rl", "synthetic_icu", "mortality", "eag_rl"]
 
 
 def test_relaunch_only_training_stages_with_processes_above_one(tmp_path, monkeypatch, single):
@@ -83,7 +83,7 @@ def test_relaunch_only_training_stages_with_processes_above_one(tmp_path, monkey
     assert relaunch("label-sft", two, ["label-sft", "d"]) is None  # not among launch.stages
     assert relaunch("evaluate", two, ["evaluate"]) is None  # not a training stage
     assert relaunch("rl", two, ["rl", "d", "t", "v", "--params", str(two)]) == 0
-    assert len(calls) == 1 and calls[0][-7:-2] == ["benchmark", "rl", "d", "t", "v"]
+    assert len(calls) == 1 and calls[0][-7:-2] == ["eagrl", "rl", "d", "t", "v"]
 
 
 def test_a_launched_process_never_launches_again(tmp_path, rank1):

@@ -8,9 +8,9 @@ import math
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.descriptor import DescriptorError
 from benchmark.main_table import ReportConfig, collect, pattern_glob, pattern_regex, write_main
+from eagrl.cli import main
 from tests.benchmark.fake_results import metrics_file
 
 SOURCES = [

@@ -7,8 +7,8 @@ import subprocess
 
 import yaml
 
-from benchmark.cli import main
 from benchmark.results_index import git_commit, provenance
+from eagrl.cli import main
 
 
 def _params(path, **extra):

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
 from benchmark.rl_training_report import (
     COLUMNS,
     find_runs,
@@ -18,6 +17,7 @@ from benchmark.rl_training_report import (
     training_rows,
     window,
 )
+from eagrl.cli import main
 
 OLD_TRAJECTORY_COLUMNS = ["step", "round", "group", "reward", "advantage", "span_entropy", "span_tokens", "epsilon_high"]
 

@@ -11,6 +11,7 @@ from benchmark.config import ConfigError, load_params
 from benchmark.evaluate import read_predictions
 from benchmark.method_catalog import resolve
 from benchmark.robustness import load_robustness_config, run_dl
+from eagrl.registry import METHODS
 from methods.experts import load_expert
 from tests.benchmark.shift_fixtures import fit_logistic, write_params
 from tests.wallclock import timing_keys
@@ -18,25 +19,25 @@ from tests.wallclock import timing_keys
 
 def test_catalog_resolves_every_kind(tmp_path):
     params = {"experts": {"models": ["gru", "concare"]}, "hybrid": {"models": ["hybrid_fusion"]}}
-    assert resolve("concare", params).kind == "dl" and resolve("concare", params).family == "expert"
-    hybrid = resolve("hybrid_fusion", params)
+    assert resolve("concare", params, METHODS).kind == "dl" and resolve("concare", params, METHODS).family == "expert"
+    hybrid = resolve("hybrid_fusion", params, METHODS)
     assert hybrid.family == "hybrid" and str(hybrid.checkpoint("ds", "mortality")) == \
         "models/hybrid/ds/hybrid_fusion/mortality/model.pt"
-    assert resolve("vanilla", params).adapter("ds", "mortality") is None
-    assert str(resolve("label_sft", params).adapter("ds", "mortality")) == "models/label_sft/ds/mortality"
-    assert str(resolve("wo_stage2", params).adapter("ds", "t")) == "models/eag_rl/ds/t/stage1"
-    grpo = resolve("grpo", params)
+    assert resolve("vanilla", params, METHODS).adapter("ds", "mortality") is None
+    assert str(resolve("label_sft", params, METHODS).adapter("ds", "mortality")) == "models/label_sft/ds/mortality"
+    assert str(resolve("wo_stage2", params, METHODS).adapter("ds", "t")) == "models/eag_rl/ds/t/stage1"
+    grpo = resolve("grpo", params, METHODS)
     assert grpo.family == "rl" and grpo.llm_method.style == "qd"
     assert str(grpo.adapter("ds", "t")) == "models/rl/ds/t/grpo/adapter"
-    assert resolve("eag_rl", params).family == "eag_rl" and resolve("wo_eps", params).family == "ablation"
-    assert not resolve("qd", params).trained and resolve("wo_stage2", params).trained
+    assert resolve("eag_rl", params, METHODS).family == "eag_rl" and resolve("wo_eps", params, METHODS).family == "ablation"
+    assert not resolve("qd", params, METHODS).trained and resolve("wo_stage2", params, METHODS).trained
     with pytest.raises(ConfigError, match="unknown method 'nope'"):
-        resolve("nope", params)
+        resolve("nope", params, METHODS)
     with pytest.raises(ConfigError, match="both"):
-        resolve("qd", {"experts": {"models": ["qd"]}})
+        resolve("qd", {"experts": {"models": ["qd"]}}, METHODS)
     # without a hybrid section the group simply has no models
     with pytest.raises(ConfigError, match="unknown method"):
-        resolve("hybrid_fusion", {"experts": {"models": ["gru"]}})
+        resolve("hybrid_fusion", {"experts": {"models": ["gru"]}}, METHODS)
 
 
 def test_bad_levels_are_rejected(tmp_path):
@@ -84,7 +85,7 @@ def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
     fit_logistic(small_icu, tmp_path / "models" / "experts")
     levels = ["none", "shuffle:0", "shuffle:1", "noise:0.3", "mask:0.5"]
     write_params(tmp_path, robustness={"dl": {"levels": levels}, "seed": 3})
-    group = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    group = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)
     assert group == tmp_path / "outputs" / "small_icu" / "experts"
     assert sorted(p.name for p in group.iterdir()) == ["logistic"]  # every model of the group (experts.models)
     out = group / "logistic"
@@ -114,7 +115,7 @@ def test_a_group_can_take_its_own_levels(tmp_path, monkeypatch, small_icu):
     groups = [{"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert",
                "levels": ["none", "shuffle:1"]}]
     write_params(tmp_path, robustness={"dl": {"levels": ["none", "noise:0.3", "mask:0.5"]}, "dl_groups": groups})
-    out = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+    out = run_dl("small_icu", "experts", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)
     for task in small_icu.tasks:
         assert sorted(p.name for p in (out / "logistic" / task).iterdir()) == ["none", "shuffle_1"]
     groups[0]["levels"] = ["none", "blur:1"]
@@ -126,6 +127,6 @@ def test_dl_robustness_refuses_models_outside_the_group(tmp_path, monkeypatch, s
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path)
     with pytest.raises(ConfigError, match=r"\['vanilla'\] not in group 'experts'.*experts.models"):
-        run_dl("small_icu", "experts", ["vanilla"], cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+        run_dl("small_icu", "experts", ["vanilla"], cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)
     with pytest.raises(ConfigError, match="no group 'llm'.*experts"):
-        run_dl("small_icu", "llm", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs")
+        run_dl("small_icu", "llm", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)

@@ -451,7 +451,7 @@ def test_params_entry_through_the_source_registry(mimic_root):
 
 
 def test_configure_adds_the_entry_and_checks_the_folder(mimic_root, tmp_path):
-    from benchmark.configure import configure
+    from eagrl.ops.configure import configure
 
     params = tmp_path / "params.yaml"
     params.write_text("seed: 42\ndatasets:\n  synthetic_icu:\n    source: synthetic  # keep me\n")

@@ -4,6 +4,7 @@ import pytest
 from benchmark.config import ConfigError
 from benchmark.data.signal import signal_check
 from benchmark.data.synthetic import SyntheticConfig, generate, physiology
+from eagrl.registry import METHODS
 
 
 def test_deterministic_given_seed():
@@ -36,7 +37,7 @@ def test_salient_sets_drive_the_labels():
     assert sizes.min() >= 2 and sizes.max() <= 3
     # The true risk is informative (ceiling) and the prevalence hits its target.
     assert abs(cohort.label("mortality").mean() - 0.2) < 0.03
-    check = signal_check(cohort, "mortality")
+    check = signal_check(cohort, "mortality", METHODS)
     assert check["ceiling_auroc"] > 0.85
     assert 0.6 < check["floor_auroc"] < check["ceiling_auroc"]
     # Salient features are more deranged than non-salient ones among patients who died.

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.config import ConfigError
 from benchmark.paper.claims import (
     FAILS,
@@ -23,6 +22,7 @@ from benchmark.paper.claims import (
 )
 from benchmark.paper.evidence import CONTRADICTS
 from benchmark.paper.verify import _claims_markdown
+from eagrl.cli import main
 from tests.benchmark.fake_results import FAST, metrics_file, record
 
 ICU, WARD, TASK, BB = "synthetic_icu", "synthetic_ward", "mortality", "smollm2"

@@ -11,7 +11,6 @@ import shutil
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.config import ConfigError
 from benchmark.paper.external import (
     CONSISTENT,
@@ -26,6 +25,7 @@ from benchmark.paper.external import (
     z_score,
     z_verdict,
 )
+from eagrl.cli import main
 from tests.benchmark.fake_results import metrics_file, record
 from tests.conftest import SHARED_DATA
 

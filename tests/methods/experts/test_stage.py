@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.evaluate import read_predictions
+from eagrl.cli import main
 from methods.experts import load_expert
 from methods.experts.importance import read_importance
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from methods.experts import expert_class, load_expert
+from eagrl.registry import load_model, model_class
 from methods.hybrid import HYBRIDS
 from methods.hybrid.embedding import _EMBEDDERS
 from tests.methods.hybrid.conftest import tiny_config
@@ -45,10 +45,10 @@ def test_importance_rows_are_distributions(trained, small_icu, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_checkpoint_round_trip_through_load_expert(trained, small_icu, name):
+def test_checkpoint_round_trip_through_the_registry(trained, small_icu, name):
     model, path = trained[name]
-    assert expert_class(name) is HYBRIDS[name]
-    loaded = load_expert(path)
+    assert model_class(name) is HYBRIDS[name]
+    loaded = load_model(path)
     assert type(loaded) is HYBRIDS[name] and loaded.task == "mortality"
     test = small_icu.subset("test")
     np.testing.assert_array_equal(loaded.predict_proba(test), model.predict_proba(test))
@@ -59,7 +59,7 @@ def test_retriever_keeps_its_knowledge_and_predicts_without_the_llm(trained, sma
     model, path = trained["hybrid_retriever"]
     assert len(model.descriptions) == len(small_icu.features) and all(isinstance(t, str) for t in model.descriptions)
     assert model.knowledge.shape == (len(small_icu.features), 32)
-    loaded = load_expert(path)
+    loaded = load_model(path)
     assert loaded.descriptions == model.descriptions
     np.testing.assert_array_equal(loaded.knowledge, model.knowledge)
     loaded.predict_proba(small_icu.subset("test"))

@@ -7,10 +7,10 @@ import json
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.evaluate import read_predictions
 from benchmark.main_table import ReportConfig, collect
-from methods.experts import load_expert
+from eagrl.cli import main
+from eagrl.registry import load_model
 from methods.experts.importance import read_importance
 from tests.methods.hybrid.conftest import tiny_params
 
@@ -34,7 +34,7 @@ def test_stage_writes_the_expert_layout_per_task(workspace, small_icu):
     for task in small_icu.tasks:
         folder = workspace / "models" / "hybrid" / "small_icu" / "hybrid_retriever" / task
         assert {p.name for p in folder.iterdir()} == FILES
-        model = load_expert(folder / "model.pt")
+        model = load_model(folder / "model.pt")
         assert model.name == "hybrid_retriever" and model.task == task
         test = small_icu.subset("test")
         frame = read_predictions(folder / "predictions_test.csv")

@@ -1,6 +1,6 @@
 """The distributed path on CPU: Label SFT and RL under ``accelerate launch`` in 2 gloo processes.
 
-The stage is started exactly as ``dvc repro`` starts it (``python -m benchmark label-sft ...``) with
+The stage is started exactly as ``dvc repro`` starts it (``python -m eagrl label-sft ...``) with
 ``launch.processes: 2`` in its params file, so the relaunch through accelerate's launcher is what runs. The
 two runs train on the same global batch (1 process × 4 sequences vs 2 processes × 2 sequences, the same
 patients in the same order) and must give the same loss per step and the same adapter weights, within
@@ -75,7 +75,7 @@ def _params(model_dir: Path, root: Path, processes: int, batch_size: int) -> dic
 
 
 def _run_stage(root: Path, params: dict, argv: list[str]) -> tuple[dict[int, list[str]], str]:
-    """``python -m benchmark <argv>`` in ``root/work`` as DVC runs it; returns (writes per rank, stderr)."""
+    """``python -m eagrl <argv>`` in ``root/work`` as DVC runs it; returns (writes per rank, stderr)."""
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     hook = root / "hook"
     hook.mkdir()
@@ -83,7 +83,7 @@ def _run_stage(root: Path, params: dict, argv: list[str]) -> tuple[dict[int, lis
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)]),
            "EAGRL_AUDIT_ROOT": str(root / "work"), "OMP_NUM_THREADS": "1"}
     (root / "work").mkdir()
-    done = subprocess.run([sys.executable, "-m", "benchmark", *argv, "--params", "../params.yaml"], cwd=root / "work",
+    done = subprocess.run([sys.executable, "-m", "eagrl", *argv, "--params", "../params.yaml"], cwd=root / "work",
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     writes = {int(line.split(" ", 2)[1]): json.loads(line.split(" ", 2)[2])

@@ -169,7 +169,8 @@ def test_stratified_indices():
 
 
 def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small_icu):
-    from methods.llm.evaluation import _generator_for, evaluate_task, report, run_method
+    from methods.llm.evaluation import evaluate_task, report, run_method
+    from methods.llm.generation import generator_for
     from methods.llm.sft import train_label_sft
 
     config = tiny_config(tiny_model_dir, workdir)
@@ -202,7 +203,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
             assert metrics["run"]["new_tokens"] > 0 and timing_keys(metrics) == []
     # A method defined outside the layer (e.g. an EAG-RL policy) passes its own Method.
     custom = Method("custom_policy", "Custom policy", "qd", "qd", family="ablation", trained=True)
-    metrics = evaluate_task(small_icu, "mortality", custom, config, _generator_for(config, None),
+    metrics = evaluate_task(small_icu, "mortality", custom, config, generator_for(config, None),
                             workdir / "outputs" / "small_icu" / "custom_policy" / "mortality", condition="shuffle:0.5",
                             shuffle_fraction=0.5, seed=3)
     assert metrics["descriptor"]["method"] == "custom_policy" and metrics["descriptor"]["family"] == "ablation"

@@ -9,6 +9,7 @@ import yaml
 
 from benchmark.config import ConfigError
 from benchmark.evaluate import read_predictions
+from eagrl.registry import METHODS
 from methods.llm.backbone import build_backbone
 from tests.methods.llm.test_sft_and_stages import tiny_config
 
@@ -26,7 +27,7 @@ def test_llm_robustness_and_cross_domain(workdir, tiny_model_dir, small_icu, sma
         "robustness": {"seed": 5, "llm": {"levels": ["none", "shuffle:1", "mask:0.5"], "n_patients": 2}}}))
 
     out = run_llm("small_icu", "mortality", "vanilla", cohort_root=workdir / "cohorts",
-                  out_root=workdir / "outputs", llm_config=config)
+                  out_root=workdir / "outputs", llm_config=config, methods=METHODS)
     ids = None
     for folder, condition in (("none", "none"), ("shuffle_1", "shuffle:1"), ("mask_0.5", "mask:0.5")):
         frame = read_predictions(out / folder / "predictions.csv")
@@ -38,10 +39,10 @@ def test_llm_robustness_and_cross_domain(workdir, tiny_model_dir, small_icu, sma
 
     with pytest.raises(ConfigError, match="no LoRA adapter"):
         run_llm("small_icu", "mortality", "label_sft", cohort_root=workdir / "cohorts", out_root=workdir / "outputs",
-                adapter_root=workdir / "missing", llm_config=config)
+                adapter_root=workdir / "missing", llm_config=config, methods=METHODS)
 
     cross = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", cohort_root=workdir / "cohorts",
-                             out_root=workdir / "cross", llm_config=config)
+                             out_root=workdir / "cross", llm_config=config, methods=METHODS)
     metrics = json.loads((cross / "metrics.json").read_text())
     assert metrics["descriptor"]["dataset"] == "small_ward" and metrics["descriptor"]["train_dataset"] == "small_icu"
     assert metrics["run"]["zero_shot"] is True and metrics["n"] == config.evaluation.n_patients
@@ -62,10 +63,10 @@ def test_prompting_cross_domain_reuses_the_targets_own_evaluation(workdir, tiny_
     (workdir / "params.yaml").write_text(yaml.safe_dump({"metrics": {"bootstrap_resamples": 20}}))
     kwargs = dict(cohort_root=workdir / "cohorts", llm_config=config)
 
-    generated = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "fresh", **kwargs)
+    generated = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "fresh", **kwargs, methods=METHODS)
     run_method("small_ward", "vanilla", cohort_root=workdir / "cohorts", out_root=workdir / "llm", config=config)
     reused = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "reused",
-                              llm_root=workdir / "llm", **kwargs)
+                              llm_root=workdir / "llm", **kwargs, methods=METHODS)
     fresh, copied = (json.loads((folder / "metrics.json").read_text()) for folder in (generated, reused))
     assert copied["run"]["reused_from"] == str(workdir / "llm" / "small_ward" / "vanilla" / "mortality")
     assert "reused_from" not in fresh["run"]
@@ -75,7 +76,7 @@ def test_prompting_cross_domain_reuses_the_targets_own_evaluation(workdir, tiny_
     longer = dataclasses.replace(config, methods=dataclasses.replace(
         config.methods, vanilla=dataclasses.replace(config.methods.vanilla, max_new_tokens=6)))
     regenerated = run_cross_domain("small_icu", "small_ward", "mortality", "vanilla", out_root=workdir / "longer",
-                                   llm_root=workdir / "llm", cohort_root=workdir / "cohorts", llm_config=longer)
+                                   llm_root=workdir / "llm", cohort_root=workdir / "cohorts", llm_config=longer, methods=METHODS)
     assert "reused_from" not in json.loads((regenerated / "metrics.json").read_text())["run"]
 
 
@@ -106,7 +107,7 @@ def test_base_policy_runs_prompting_on_the_finetuned_backbone_over_its_whole_spl
     small_ward.save(workdir / "cohorts" / "small_ward")
     params = _base_policy_params(workdir, config)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    spec = resolve("base_policy_vanilla", params)
+    spec = resolve("base_policy_vanilla", params, METHODS)
     assert spec.kind == "llm" and not spec.trained and spec.on_finetuned_backbone and spec.family == "prompting"
 
     out = run_method("small_icu", "base_policy_vanilla", cohort_root=workdir / "cohorts", out_root=workdir / "llm")
@@ -117,14 +118,14 @@ def test_base_policy_runs_prompting_on_the_finetuned_backbone_over_its_whole_spl
     assert metrics["descriptor"]["backbone"] == str(tiny_model_dir) and metrics["run"]["base_policy"] is True
 
     perturbed = run_llm("small_icu", "mortality", "base_policy_vanilla", cohort_root=workdir / "cohorts",
-                        out_root=workdir / "robustness")
+                        out_root=workdir / "robustness", methods=METHODS)
     shuffled = json.loads((perturbed / "shuffle_1" / "metrics.json").read_text())
     assert shuffled["n"] == test_split  # its own evaluation, not robustness.llm.n_patients
     assert shuffled["descriptor"]["method"] == "vanilla" and shuffled["descriptor"]["condition"] == "shuffle:1"
 
     run_method("small_ward", "base_policy_vanilla", cohort_root=workdir / "cohorts", out_root=workdir / "llm")
     cross = run_cross_domain("small_icu", "small_ward", "mortality", "base_policy_vanilla",
-                             cohort_root=workdir / "cohorts", out_root=workdir / "cross", llm_root=workdir / "llm")
+                             cohort_root=workdir / "cohorts", out_root=workdir / "cross", llm_root=workdir / "llm", methods=METHODS)
     transferred = json.loads((cross / "metrics.json").read_text())
     assert transferred["run"]["reused_from"].endswith("small_ward/base_policy_vanilla/mortality")
     assert transferred["descriptor"]["method"] == "vanilla" and transferred["descriptor"]["backbone"] == str(tiny_model_dir)

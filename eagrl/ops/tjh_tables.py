@@ -8,7 +8,7 @@ thousands of tokens), far too slow on the 2-core CPU of the default profile. Thi
 deep-learning side instead, so that readers see real-data numbers beside the synthetic ones:
 
 1. the working tree (tracked and untracked-but-not-ignored files: the code being run, committed or not) is
-   copied into a scratch folder (:func:`benchmark.regress.copy_worktree`), without ``results/`` and
+   copied into a scratch folder (:func:`eagrl.ops.regress.copy_worktree`), without ``results/`` and
    ``dvc.lock`` so that every number comes from this run; ``git init``; ``eagrl configure --tjh PATH`` there
    (``--models`` then restricts ``experts.models``). The user's params.yaml, results and DVC cache are
    never touched, and the workbook is read where it is, never copied;
@@ -51,10 +51,10 @@ import yaml
 from benchmark.config import ConfigError, describe, load_params, option, section
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.paper.external import display_value, rows_json, write_reference_tables
-from benchmark.regress import make_scratch_copy, scratch_env
 from benchmark.results_index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import markdown_table, write_table
+from eagrl.ops.regress import make_scratch_copy, scratch_env
 
 DATASET = "tjh"         # the data set `eagrl configure --tjh` adds
 TASK = "mortality"      # TJH's only task
@@ -140,7 +140,7 @@ def target_stages(params: dict[str, Any], stage_names: list[str], source: str = 
     if missing:
         raise ConfigError(f"dvc.yaml: no stage(s) {missing} (after `eagrl configure --tjh`); the stage names of "
                           f"prepare / train_expert / robustness_dl / cross_domain_dl changed: update "
-                          f"benchmark/tjh_tables.py:target_stages")
+                          f"eagrl/ops/tjh_tables.py:target_stages")
     return targets
 
 
@@ -286,12 +286,13 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     """
     from benchmark.report import report_cohorts
     from benchmark.shift_report import report_cross_domain, report_robustness
+    from eagrl.registry import METHODS
     from methods.experts.report import report_experts
 
     params = workdir / "params.yaml"
     cohorts = workdir / "data" / "cohorts"
     only = [dataset]
-    paths = report_cohorts(params, cohorts, folder, datasets=only)
+    paths = report_cohorts(params, cohorts, folder, datasets=only, methods=METHODS)
     paths += report_experts(params, workdir / "models" / "experts", cohorts, folder, datasets=only)
     paths += report_robustness(workdir / "outputs" / "robustness", folder, params, datasets=only)
     paths += report_cross_domain(workdir / "outputs" / "cross_domain", folder, params, workdir, datasets=only)
@@ -364,7 +365,7 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
         "(TJH; Yan et al., *Nat. Mach. Intell.* 2020), deep-learning experts only. Nothing here is typed in by hand.",
         "",
         f"- produced by: `make tjh-tables TJH=/path/to/{info['workbook_name']}` (here: `{info['command']}`; "
-        f"benchmark/tjh_tables.py): a scratch copy of the working tree, `eagrl configure --tjh`, then `dvc repro` "
+        f"eagrl/ops/tjh_tables.py): a scratch copy of the working tree, `eagrl configure --tjh`, then `dvc repro` "
         f"of the stages listed at the end",
         f"- git commit: `{info['commit']}`",
         f"- workbook: `{info['workbook_name']}`, sha256 `{info['workbook_sha256']}` (not in the repository)",

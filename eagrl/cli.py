@@ -2,6 +2,8 @@
 
 Each stage module exposes ``register(subparsers)``; adding a stage means adding its module and the
 subcommand names it registers to ``STAGE_MODULES`` (``eagrl <stage>`` imports only that module). ``eagrl <stage> --help`` documents the stage and its parameters.
+The harness's stages that run methods they do not import (``TAKES_METHODS``) get them from
+:data:`eagrl.registry.METHODS`: ``register(subparsers, methods)``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import sys
 
 from benchmark.config import ConfigError
 from benchmark.runtime import terminate_as_exit
+from eagrl.registry import METHODS
 
 # Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
 # The names let ``eagrl <stage>`` import only that stage's module: every stage of `dvc repro` is its own
 # process, and importing every module (torch, transformers, peft, trl, sklearn) costs ~3 s per stage.
-# tests/benchmark/test_cli.py checks that these names are exactly what each module registers.
+# tests/eagrl/test_cli.py checks that these names are exactly what each module registers.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "benchmark.configure": ("configure",),
+    "eagrl.ops.configure": ("configure",),
     "benchmark.prepare": ("prepare",),
     "benchmark.report": ("report-cohorts",),
     "benchmark.evaluate": ("evaluate",),
@@ -41,15 +44,26 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.paper.verify": ("verify",),
     "benchmark.summary": ("report-summary",),
     "benchmark.results_index": ("report-index",),
-    "benchmark.regress": ("regress",),
-    "benchmark.runtime_report": ("runtime-report",),
-    "benchmark.tjh_tables": ("tjh-tables",),
+    "eagrl.ops.regress": ("regress",),
+    "eagrl.ops.runtime_report": ("runtime-report",),
+    "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
+# Harness modules whose stages run or read methods (benchmark.protocol.Methods), passed in here.
+TAKES_METHODS = {"benchmark.report", "benchmark.robustness", "benchmark.cross_domain", "benchmark.ablations"}
 
 
 def module_of(command: str) -> str | None:
     """The module that registers ``command``, or None for an unknown name."""
     return next((module for module, commands in STAGE_MODULES.items() if command in commands), None)
+
+
+def register(module_name: str, subparsers: argparse._SubParsersAction) -> None:
+    """Add the subcommands of ``module_name`` (with the registry's methods where its stages need them)."""
+    module = importlib.import_module(module_name)
+    if module_name in TAKES_METHODS:
+        module.register(subparsers, METHODS)
+    else:
+        module.register(subparsers)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -61,7 +75,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>")
     only = module_of(command) if command else None
     for module_name in [only] if only else STAGE_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        register(module_name, subparsers)
     return parser
 
 

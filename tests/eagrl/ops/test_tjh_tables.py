@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.cli import main
 from benchmark.config import ConfigError, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.data.synthetic import SyntheticConfig, generate
 from benchmark.results_index import sha256_file
-from benchmark.tjh_tables import (
+from eagrl.cli import main
+from eagrl.ops.tjh_tables import (
     TITLE,
     TJHTablesConfig,
     check_out,
@@ -33,6 +33,7 @@ from benchmark.tjh_tables import (
     tjh_tables,
     write_tables,
 )
+from eagrl.registry import METHODS
 from tests.conftest import REPO, SHARED_DATA
 
 TJH_FILE = SHARED_DATA / "tjh" / "time_series_375_prerpocess_en.xlsx"
@@ -153,11 +154,11 @@ def test_counts_of_a_cohort_without_file_counts(small_ward):
 def test_the_filters_keep_the_default_and_refuse_unknown_data_sets(workspace, tmp_path):
     from benchmark.report import report_cohorts
 
-    report_cohorts(workspace / "params.yaml", workspace / "data" / "cohorts", tmp_path)  # no filter: every data set
+    report_cohorts(workspace / "params.yaml", workspace / "data" / "cohorts", tmp_path, methods=METHODS)  # no filter: every data set
     assert {r["dataset"] for r in _json(tmp_path / "cohorts.json")} == {"src", "tjh", "other"}
     assert select_datasets(["a", "b", "c"], ["c", "a"]) == ["a", "c"]
     with pytest.raises(ConfigError, match=r"\['mimic_iv'\] not under 'datasets'.*eagrl configure"):
-        report_cohorts(workspace / "params.yaml", workspace / "data" / "cohorts", tmp_path, datasets=["mimic_iv"])
+        report_cohorts(workspace / "params.yaml", workspace / "data" / "cohorts", tmp_path, datasets=["mimic_iv"], methods=METHODS)
 
 
 def test_readme_states_provenance_counts_and_why_no_llm_rows(tables, tmp_path):

@@ -465,8 +465,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmark.regress``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.regress", description=__doc__,
+    """``python -m eagrl.ops.regress``."""
+    parser = argparse.ArgumentParser(prog="python -m eagrl.ops.regress", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=".")
     parser.add_argument("--params", default="params.yaml")

@@ -6,7 +6,7 @@ import json
 import sys
 import textwrap
 
-from benchmark.runtime_report import measure, runtime_report
+from eagrl.ops.runtime_report import measure, runtime_report
 from tests.conftest import REPO
 
 # Prints DVC's stage lines; the 'big' stage runs a child process holding ~80 MB for a moment.

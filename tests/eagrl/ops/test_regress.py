@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from benchmark.cli import main
-from benchmark.regress import RegressConfig, compare, flatten, regress
+from eagrl.cli import main
+from eagrl.ops.regress import RegressConfig, compare, flatten, regress
 
 MAIN = {"synthetic_icu": {"mortality": {"gru": {"n": 200, "auroc_mean": 0.8123, "auroc_std": 0.021},
                                         "vanilla (smollm2)": {"n": 200, "auroc_mean": 0.55, "auroc_std": 0.04,
@@ -153,7 +153,7 @@ def test_unknown_ref_is_a_usage_error(repo, monkeypatch):
 
 def test_profile_reference_fails_on_a_hand_edit_and_update_rewrites_it(repo):
     """--profile compares a scratch run's top-level results with the committed reference results/<profile>/."""
-    from benchmark.regress import copy_worktree, regress_profile
+    from eagrl.ops.regress import copy_worktree, regress_profile
 
     params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"}}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -177,7 +177,7 @@ def test_profile_reference_fails_on_a_hand_edit_and_update_rewrites_it(repo):
 
 def test_profile_without_a_reference_entry_is_a_usage_error(repo):
     from benchmark.config import ConfigError
-    from benchmark.regress import regress_profile
+    from eagrl.ops.regress import regress_profile
 
     with pytest.raises(ConfigError, match="regress.profiles has no entry 'ci'"):
         regress_profile(repo, "profiles/ci.yaml", fresh=repo, out=io.StringIO())
@@ -185,7 +185,7 @@ def test_profile_without_a_reference_entry_is_a_usage_error(repo):
 
 def _ci_reference(repo, machine_sensitive):
     """Commit a ci reference written by --update (with this machine's fingerprint); return the scratch copy."""
-    from benchmark.regress import copy_worktree, regress_profile
+    from eagrl.ops.regress import copy_worktree, regress_profile
 
     params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"},
                                     "machine_sensitive": machine_sensitive}}
@@ -200,7 +200,7 @@ def _ci_reference(repo, machine_sensitive):
 
 
 def test_update_records_the_machine_and_it_is_not_compared(repo):
-    from benchmark.regress import machine_fingerprint, regress_profile
+    from eagrl.ops.regress import machine_fingerprint, regress_profile
 
     scratch = _ci_reference(repo, ["main.json:*"])
     recorded = json.loads((repo / "results" / "ci" / "machine.json").read_text())
@@ -213,7 +213,7 @@ def test_update_records_the_machine_and_it_is_not_compared(repo):
 
 def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, monkeypatch):
     """A score that moved on a different CPU is reported as 'machine'; a cohort count that moved still fails."""
-    import benchmark.regress as regress_module
+    import eagrl.ops.regress as regress_module
 
     scratch = _ci_reference(repo, ["main.json:*"])
     edited = json.loads(json.dumps(MAIN))
@@ -242,7 +242,7 @@ def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, mo
 
 def test_scratch_commands_import_the_scratch_copy(tmp_path):
     """An editable install points at the original checkout: the scratch copy's code must come first."""
-    from benchmark.regress import scratch_env
+    from eagrl.ops.regress import scratch_env
 
     env = scratch_env(tmp_path)
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path)
@@ -253,7 +253,7 @@ def test_scratch_commands_import_the_scratch_copy(tmp_path):
 
 def test_the_default_config_ignores_timings_but_not_scores():
     """Wall-clock columns of result rows differ on every run; a score beside them must still be compared."""
-    from benchmark.regress import regress_config
+    from eagrl.ops.regress import regress_config
 
     config = regress_config("params.yaml")
     committed = {"llm.json": [{"method": "Vanilla", "auroc": 0.5, "seconds": 2.73}],
@@ -267,7 +267,7 @@ def test_the_default_config_ignores_timings_but_not_scores():
 
 def test_on_another_machine_a_machine_sensitive_row_keyed_by_its_scores_may_move():
     """llm.json keys a row by its formatted scores: on another CPU the old key is 'machine', not 'missing'."""
-    from benchmark.regress import RegressConfig, compare
+    from eagrl.ops.regress import RegressConfig, compare
 
     config = RegressConfig(machine_sensitive=["llm.json:*"])
     committed = {"llm.json": [{"row": "Vanilla 0.830", "n": 4}], "cohorts.json": [{"patients": 200}]}

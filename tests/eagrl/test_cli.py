@@ -5,8 +5,8 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from benchmark.cli import build_parser, main
-from benchmark.configure import configure
+from eagrl.cli import build_parser, main
+from eagrl.ops.configure import configure
 from tests.conftest import REPO
 
 
@@ -26,20 +26,19 @@ def test_every_stage_has_help(command, capsys):
 
 def test_stage_modules_name_exactly_the_subcommands_they_register():
     import argparse
-    import importlib
 
-    from benchmark.cli import STAGE_MODULES, module_of
+    from eagrl.cli import STAGE_MODULES, module_of, register
 
     for module, names in STAGE_MODULES.items():
         subparsers = argparse.ArgumentParser().add_subparsers()
-        importlib.import_module(module).register(subparsers)
+        register(module, subparsers)
         assert tuple(subparsers.choices) == names, module
         assert all(module_of(name) == module for name in names)
     assert module_of("no-such-stage") is None
 
 
 def test_a_stage_imports_only_its_own_module():
-    code = ("import sys; from benchmark.cli import build_parser; parser = build_parser('train-expert'); "
+    code = ("import sys; from eagrl.cli import build_parser; parser = build_parser('train-expert'); "
             "action = next(a for a in parser._actions if a.dest == 'command'); "
             "print(sorted(action.choices), 'peft' in sys.modules, 'trl' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
@@ -55,7 +54,7 @@ def test_an_unknown_stage_is_refused_with_the_full_list(capsys):
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-m", "eagrl", "--help"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0 and "prepare" in out.stdout
 
 
@@ -85,7 +84,7 @@ def test_configure_adds_tjh_and_keeps_comments(tmp_path):
 
 
 def test_configure_with_mimic_and_tjh_adds_the_papers_pair(tmp_path):
-    from benchmark.configure import add_cross_domain_pairs
+    from eagrl.ops.configure import add_cross_domain_pairs
 
     data = YAML().load((REPO / "params.yaml").read_text())
     data["datasets"]["tjh"] = {"source": "tjh"}
@@ -145,8 +144,8 @@ def test_overlay_profile_with_a_missing_base_names_the_field(tmp_path):
 
 
 def test_an_expected_error_is_one_line_with_status_2_and_debug_shows_the_traceback(tmp_path, capsys):
-    from benchmark.cli import main
     from benchmark.config import ConfigError
+    from eagrl.cli import main
 
     missing = tmp_path / "absent.yaml"
     assert main(["verify", "--params", str(missing)]) == 2

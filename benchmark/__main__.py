@@ -1,3 +1,0 @@
-from benchmark.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from eagrl.cli import main
+
+raise SystemExit(main())
