@@ -32,6 +32,7 @@ import numpy as np
 from benchmark.config import load_params
 from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
+from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
 from benchmark.seeds import pooled_paired_test
 from benchmark.tables import write_table
@@ -154,7 +155,8 @@ def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path =
     for task_dir in sorted(p for p in rl_root.glob("*/*") if (p / reference / "metrics.json").exists()):
         dataset, task = task_dir.parent.name, task_dir.name
         runs_a = variant_runs(task_dir / reference)
-        for folder in sorted(p for p in task_dir.iterdir() if p.name != reference and (p / "metrics.json").exists()):
+        for folder in declared_only(sorted(p for p in task_dir.iterdir()
+                                           if p.name != reference and (p / "metrics.json").exists())):
             runs_b = variant_runs(folder)
             rows += metric_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
             rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b)

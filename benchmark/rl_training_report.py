@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.method_catalog import RL_ROOT
+from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -76,13 +77,14 @@ def find_runs(root: str | Path = RL_ROOT) -> list[dict[str, Any]]:
     """Every RL run folder under ``root`` with its dataset, task, variant and seed (None where unknown).
 
     Accepts ``<dataset>/<task>/<variant>/curves.csv`` (seed from ``summary.json``'s ``config.seed``) and
-    ``<dataset>/<task>/<variant>/seed<k>/curves.csv`` (seed ``k``).
+    ``<dataset>/<task>/<variant>/seed<k>/curves.csv`` (seed ``k``); a folder that no stage of the current
+    ``dvc.yaml`` writes is left out (:func:`benchmark.pipeline_outs.declared_only`).
     """
     root = Path(root)
     runs = []
-    flat = [(c.parent, c.parent, None) for c in sorted(root.glob("*/*/*/curves.csv"))]
+    flat = [(c.parent, c.parent, None) for c in declared_only(sorted(root.glob("*/*/*/curves.csv")))]
     per_seed = [(c.parent, c.parent.parent, _SEED_FOLDER.fullmatch(c.parent.name))
-                for c in sorted(root.glob("*/*/*/seed*/curves.csv"))]
+                for c in declared_only(sorted(root.glob("*/*/*/seed*/curves.csv")))]
     for folder, variant_dir, named in flat + [run for run in per_seed if run[2] is not None]:
         summary = _json(folder / "summary.json")
         seed = int(named.group(1)) if named else (summary.get("config") or {}).get("seed")
