@@ -12,6 +12,10 @@ not an assumption, so every LLM evaluation reports (``metrics.json`` key ``mecha
 * ``alignment_expert`` — mean Jaccard with the guiding expert's top-k on the same patient (R_att on test
   patients; null when no expert file is given).
 
+Beside the metrics file, ``alignment.csv`` holds both Jaccards per patient (:func:`per_patient_alignment`), so
+that two methods' alignment can be compared on the same patients with a paired test
+(:mod:`benchmark.rl_comparison`).
+
 Jaccard is |C ∩ E| / |C ∪ E| and 0 when the answer names nothing (the convention of R_att in
 :mod:`methods.eag_rl.rewards`): an answer without features is not aligned. Features are the canonical
 cohort names the parser returns, so no second canonicalisation happens here.
@@ -23,6 +27,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+ALIGNMENT_FILE = "alignment.csv"
+ALIGNMENT_COLUMNS = ("id", "alignment_truth", "alignment_expert")
 
 
 def jaccard(named: Sequence[str], reference: Sequence[str]) -> float:
@@ -65,3 +73,25 @@ def mechanism_block(features: Sequence[Sequence[str]], parsed: Sequence[bool], f
         block["alignment_expert"] = float(np.mean([jaccard(f, expert_top_k[str(i)])
                                                    for f, i in zip(features, ids, strict=True)]))
     return block
+
+
+def per_patient_alignment(features: Sequence[Sequence[str]], ids: Sequence[str],
+                          truth: Sequence[Sequence[str]] | None = None,
+                          expert_top_k: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """One row per patient: ``id`` and the Jaccards of its answer's features with the truth and the expert
+    (empty where the reference is unknown): the rows :func:`mechanism_block` averages."""
+    frame = pd.DataFrame({"id": [str(i) for i in ids]})
+    frame["alignment_truth"] = (np.nan if truth is None else
+                                [jaccard(f, t) for f, t in zip(features, truth, strict=True)])
+    frame["alignment_expert"] = (np.nan if expert_top_k is None else
+                                 [jaccard(f, expert_top_k[str(i)]) for f, i in zip(features, ids, strict=True)])
+    return frame[list(ALIGNMENT_COLUMNS)]
+
+
+def read_alignment(path) -> pd.DataFrame:
+    """An ``alignment.csv``, sorted by patient id; errors name the file and the missing columns."""
+    frame = pd.read_csv(path, dtype={"id": str})
+    missing = [c for c in ALIGNMENT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; re-run the evaluation that wrote it")
+    return frame.sort_values("id").reset_index(drop=True)

@@ -59,6 +59,7 @@ from benchmark.descriptor import (
 )
 from benchmark.evaluate import PredictionsError, compare, read_predictions
 from benchmark.metrics import MetricsConfig
+from benchmark.pipeline_outs import declared_outs, is_declared
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -247,9 +248,12 @@ def resolve_descriptor(path: Path, data: dict[str, Any], from_path: dict[str, st
 def collect(config: ReportConfig, root: str | Path = ".") -> Collection:
     """Find every metrics file of ``config.sources`` under ``root`` and attach its descriptor.
 
-    Two files with the same descriptor are an error (the table could not say which one it shows).
+    Two files with the same descriptor are an error (the table could not say which one it shows). In a DVC
+    project, a file outside every ``outs`` of the current ``dvc.yaml`` is not collected: it was written by a
+    stage that no longer exists (:mod:`benchmark.pipeline_outs`), and is listed as skipped with the fix.
     """
     root = Path(root)
+    outs = declared_outs(root)
     collection = Collection()
     seen: dict[MethodDescriptor, Path] = {}
     visited: set[Path] = set()
@@ -263,6 +267,11 @@ def collect(config: ReportConfig, root: str | Path = ".") -> Collection:
             if match is None or any(part.startswith(".") for part in relative.split("/")):
                 continue  # hidden folders are temporary outputs of a stage still writing (atomic_directory)
             visited.add(path)
+            if outs is not None and not is_declared(relative, outs):
+                collection.skipped.append((Path(relative), "written by no stage of the current dvc.yaml (a removed "
+                                           "stage, or another profile's): delete it"))
+                LOGGER.warning("report: not collected: %s is no output of the current pipeline; delete it", relative)
+                continue
             try:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as error:

@@ -9,7 +9,9 @@ per metric:
   every seed scored on the same patient resamples (:func:`benchmark.seeds.pooled_paired_test`): the
   difference, its 95 % interval, the two-sided p-value and the minimum detectable effect at 80 % power;
 * test-time alignment with the guiding expert and with the true salient set (the ``mechanism`` block of
-  each seed's metrics file, :mod:`benchmark.alignment`) — mean ± std over seeds, and their difference;
+  each seed's metrics file, :mod:`benchmark.alignment`) — mean ± std over seeds, and the paired bootstrap of
+  A − B on each patient's seed-mean Jaccard (``alignment.csv`` beside each seed's predictions,
+  :func:`benchmark.seeds.pooled_paired_mean_test`), on the same resamples as the AUROC test;
 * shuffle robustness — AUROC at the strongest shuffle level minus unperturbed AUROC on the same patients
   (``outputs/robustness/...``), for the first seed only (robustness is run on the variant's first seed),
   so its spread over seeds is not known.
@@ -29,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.alignment import ALIGNMENT_FILE, read_alignment
 from benchmark.config import load_params
 from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
+from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
-from benchmark.seeds import pooled_paired_test
+from benchmark.seeds import pooled_paired_mean_test, pooled_paired_test
 from benchmark.tables import write_table
 
 RL_ROOT = Path("models/rl")
@@ -117,9 +121,30 @@ def metric_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path]
     return rows
 
 
+def _per_patient(runs: dict[int, Path], key: str) -> tuple[list[str], np.ndarray, dict[int, np.ndarray]] | None:
+    """Patient ids, labels and each seed's per-patient ``key`` from ``alignment.csv``; None where a seed lacks it."""
+    ids, labels, by_seed = None, None, {}
+    for seed, folder in sorted(runs.items()):
+        if not (folder / ALIGNMENT_FILE).exists():
+            return None
+        frame = read_alignment(folder / ALIGNMENT_FILE)
+        if frame[key].isna().any():
+            return None
+        if ids is None:
+            ids = list(frame["id"])
+            labels = read_predictions(folder / "predictions.csv").set_index("id").loc[ids, "label"].to_numpy()
+        elif list(frame["id"]) != ids:
+            raise ValueError(f"{folder}/{ALIGNMENT_FILE}: other patients than the variant's first seed")
+        by_seed[seed] = frame[key].to_numpy(float)
+    return ids, labels, by_seed
+
+
 def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path],
-                   runs_b: dict[int, Path]) -> list[dict[str, Any]]:
-    """Test-time alignment rows (mean ± std over seeds; no paired interval: the verdict is left to the numbers)."""
+                   runs_b: dict[int, Path], params_path: str | Path = "params.yaml") -> list[dict[str, Any]]:
+    """Test-time alignment rows: mean ± std over seeds, and the pooled paired test of A − B on the seed-mean
+    per-patient Jaccard (:func:`benchmark.seeds.pooled_paired_mean_test`) where every seed wrote
+    ``alignment.csv``; without those files the difference of the means only (verdict ``descriptive``)."""
+    config = metrics_config(params_path)
     rows = []
     for key in ("alignment_expert", "alignment_truth"):
         values_a = _seed_values(runs_a, lambda m, k=key: (m.get("mechanism") or {}).get(k))
@@ -127,11 +152,20 @@ def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Pa
         if not values_a or not values_b:
             continue
         (a_mean, a_std), (b_mean, b_std) = _mean_std(values_a), _mean_std(values_b)
-        rows.append({"dataset": dataset, "task": task, "a": a, "b": b, "quantity": key, "a_mean": a_mean,
-                     "a_std": a_std, "a_seeds": len(values_a), "b_mean": b_mean, "b_std": b_std,
-                     "b_seeds": len(values_b), "difference": a_mean - b_mean, "ci_low": float("nan"),
-                     "ci_high": float("nan"), "p_value": float("nan"), "min_detectable_effect": float("nan"),
-                     "verdict": "descriptive"})
+        row = {"dataset": dataset, "task": task, "a": a, "b": b, "quantity": key, "a_mean": a_mean, "a_std": a_std,
+               "a_seeds": len(values_a), "b_mean": b_mean, "b_std": b_std, "b_seeds": len(values_b),
+               "difference": a_mean - b_mean, "ci_low": float("nan"), "ci_high": float("nan"),
+               "p_value": float("nan"), "min_detectable_effect": float("nan"), "verdict": "descriptive"}
+        per_a, per_b = _per_patient(runs_a, key), _per_patient(runs_b, key)
+        if per_a is not None and per_b is not None:
+            if per_a[0] != per_b[0]:
+                raise ValueError(f"{dataset}/{task}: {a} and {b} were evaluated on different patients; no paired test")
+            test = pooled_paired_mean_test(per_a[1], per_a[2], per_b[2], config.bootstrap_resamples, config.seed,
+                                           config.ci_level)
+            row.update({key_: test[key_] for key_ in ("difference", "ci_low", "ci_high", "p_value",
+                                                      "min_detectable_effect")},
+                       verdict=verdict(test["ci_low"], test["ci_high"]))
+        rows.append(row)
     return rows
 
 
@@ -154,10 +188,11 @@ def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path =
     for task_dir in sorted(p for p in rl_root.glob("*/*") if (p / reference / "metrics.json").exists()):
         dataset, task = task_dir.parent.name, task_dir.name
         runs_a = variant_runs(task_dir / reference)
-        for folder in sorted(p for p in task_dir.iterdir() if p.name != reference and (p / "metrics.json").exists()):
+        for folder in declared_only(sorted(p for p in task_dir.iterdir()
+                                           if p.name != reference and (p / "metrics.json").exists())):
             runs_b = variant_runs(folder)
             rows += metric_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
-            rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b)
+            rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
             drop_a = shuffle_drop(robustness_root, dataset, reference, task)
             drop_b = shuffle_drop(robustness_root, dataset, folder.name, task)
             if drop_a is not None and drop_b is not None:

@@ -21,6 +21,9 @@ Columns
 ``ratt_varying_groups``    share of groups — trajectories of the same ``step`` and ``group`` (one patient's
                            completions) — whose R_att varies (max − min > 1e-9): only those give R_att an
                            advantage signal
+``ratt_advantage_corr``    Pearson correlation of the trained trajectories' advantages with their R_att: how
+                           far R_att steers the update, which follows the advantage. About 0 where R_att is not
+                           rewarded, and small where the outcome part's spread within a group drowns it
 ``upper_clip_share``       mean over the steps of TRL's ``clip_ratio/high_mean``: share of completion tokens
                            with ratio > 1 + ε_high and a positive advantage, i.e. where the upper clip binds
 ``parse_failure_final``    1 − mean ``reward_parts/parsed`` over the last ⌈10 %⌉ of the steps
@@ -54,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.method_catalog import RL_ROOT
+from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -63,7 +67,7 @@ PLOTS = Path("plots") / STEM
 WINDOW = 0.10  # share of the steps in the "first" and "last" windows (at least one step each)
 VARIES = 1e-9  # a group's R_att varies when max - min exceeds this
 COLUMNS = ["dataset", "task", "variant", "seed", "steps", "train_patients", "reward_first", "reward_last",
-           "ratt_rewarded", "ratt_first", "ratt_last", "ratt_varying_groups", "upper_clip_share", "parse_failure_final"]
+           "ratt_rewarded", "ratt_first", "ratt_last", "ratt_varying_groups", "ratt_advantage_corr", "upper_clip_share", "parse_failure_final"]
 _SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING_MD = "—"
 
@@ -73,13 +77,14 @@ def find_runs(root: str | Path = RL_ROOT) -> list[dict[str, Any]]:
     """Every RL run folder under ``root`` with its dataset, task, variant and seed (None where unknown).
 
     Accepts ``<dataset>/<task>/<variant>/curves.csv`` (seed from ``summary.json``'s ``config.seed``) and
-    ``<dataset>/<task>/<variant>/seed<k>/curves.csv`` (seed ``k``).
+    ``<dataset>/<task>/<variant>/seed<k>/curves.csv`` (seed ``k``); a folder that no stage of the current
+    ``dvc.yaml`` writes is left out (:func:`benchmark.pipeline_outs.declared_only`).
     """
     root = Path(root)
     runs = []
-    flat = [(c.parent, c.parent, None) for c in sorted(root.glob("*/*/*/curves.csv"))]
+    flat = [(c.parent, c.parent, None) for c in declared_only(sorted(root.glob("*/*/*/curves.csv")))]
     per_seed = [(c.parent, c.parent.parent, _SEED_FOLDER.fullmatch(c.parent.name))
-                for c in sorted(root.glob("*/*/*/seed*/curves.csv"))]
+                for c in declared_only(sorted(root.glob("*/*/*/seed*/curves.csv")))]
     for folder, variant_dir, named in flat + [run for run in per_seed if run[2] is not None]:
         summary = _json(folder / "summary.json")
         seed = int(named.group(1)) if named else (summary.get("config") or {}).get("seed")
@@ -133,6 +138,7 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
             "ratt_first": _mean(first, "reward_parts/attention"),
             "ratt_last": _mean(last, "reward_parts/attention"),
             "ratt_varying_groups": varying_share(trajectories),
+            "ratt_advantage_corr": advantage_correlation(trajectories),
             "upper_clip_share": _mean(curves, "clip_ratio/high_mean"),
             "parse_failure_final": None if parsed_last is None else 1.0 - parsed_last}
 
@@ -161,6 +167,17 @@ def varying_share(trajectories: pd.DataFrame | None, tolerance: float = VARIES) 
     return float((spread > tolerance).mean())
 
 
+def advantage_correlation(trajectories: pd.DataFrame | None) -> float | None:
+    """Pearson correlation of the trajectories' ``advantage`` with their ``attention`` (R_att); None where
+    either column is missing, fewer than 3 rows have both, or one of them is constant."""
+    if trajectories is None or not {"advantage", "attention"} <= set(trajectories):
+        return None
+    both = trajectories[["advantage", "attention"]].dropna()
+    if len(both) < 3 or both["advantage"].std() == 0 or both["attention"].std() == 0:
+        return None
+    return float(np.corrcoef(both["advantage"], both["attention"])[0, 1])
+
+
 def training_rows(root: str | Path = RL_ROOT) -> list[dict[str, Any]]:
     """One row per RL run under ``root``, sorted by dataset, task, variant and seed."""
     rows = [run_row(run) for run in find_runs(root)]
@@ -183,7 +200,8 @@ def training_markdown(rows: list[dict[str, Any]], plots: list[Path], out: Path) 
              f"One row per RL run (data set, task, variant, seed) found under `models/rl` ({len(rows)} runs). "
              f"First / last = the first / last ⌈{WINDOW:.0%}⌉ of the optimiser steps (at least one step). "
              "`ratt_varying_groups`: share of generation groups (one patient's completions at one step) whose R_att "
-             "varies; `upper_clip_share`: mean share of tokens where the upper clip 1 + ε_high binds (TRL's "
+             "varies; `ratt_advantage_corr`: correlation of a trajectory's advantage with its R_att (how far R_att steers "
+             "the update); `upper_clip_share`: mean share of tokens where the upper clip 1 + ε_high binds (TRL's "
              "`clip_ratio/high_mean`); `parse_failure_final`: 1 − parsed share over the last steps. Definitions: "
              "`benchmark/rl_training_report.py`.", "",
              markdown_table([_as_md(r) for r in rows], COLUMNS), ""]

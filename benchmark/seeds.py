@@ -139,3 +139,31 @@ def pooled_paired_test(labels: np.ndarray, probs_a_by_seed: Mapping[int, np.ndar
     out["min_detectable_effect"] = min_detectable_effect(out["std"], ci_level, power)
     out["n_seeds_a"], out["n_seeds_b"] = len(probs_a_by_seed), len(probs_b_by_seed)
     return out
+
+
+def pooled_paired_mean_test(labels: np.ndarray, values_a_by_seed: Mapping[int, np.ndarray],
+                            values_b_by_seed: Mapping[int, np.ndarray], n_resamples: int = _DEFAULTS.bootstrap_resamples,
+                            seed: int = _DEFAULTS.seed, ci_level: float = _DEFAULTS.ci_level,
+                            power: float = 0.8) -> dict[str, float]:
+    """Paired bootstrap of A − B on the seed-mean of a per-patient quantity (e.g. test-time alignment).
+
+    Each patient's value is first averaged over the variant's seeds; the statistic is the mean over patients
+    of A's minus B's, resampled on the same label-stratified patient resamples as
+    :func:`pooled_paired_test` (so the two tests of one comparison share their resamples). Returns the keys of
+    :func:`pooled_paired_test`.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    a = np.mean(np.vstack([np.asarray(v, float) for _, v in sorted(values_a_by_seed.items())]), axis=0)
+    b = np.mean(np.vstack([np.asarray(v, float) for _, v in sorted(values_b_by_seed.items())]), axis=0)
+    if a.shape != b.shape or a.shape != np.shape(labels):
+        raise ValueError(f"per-patient values of {a.shape}, {b.shape} patients for {np.shape(labels)} labels")
+    difference = a - b
+    indices = bootstrap_indices(np.asarray(labels).astype(np.int64), n_resamples, seed)
+    resampled = difference[indices].mean(axis=1)
+    out = _summary(resampled, float(difference.mean()), ci_level)
+    out["difference"] = out.pop("point")
+    out["p_value"] = two_sided_p(resampled)
+    out["min_detectable_effect"] = min_detectable_effect(out["std"], ci_level, power)
+    out["n_seeds_a"], out["n_seeds_b"] = len(values_a_by_seed), len(values_b_by_seed)
+    return out

@@ -36,6 +36,7 @@ from typing import Any
 
 from benchmark.descriptor import FAMILIES, MethodDescriptor, embedded_descriptor
 from benchmark.perturb import NONE, Perturbation
+from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
@@ -61,7 +62,8 @@ def _read(path: Path) -> tuple[MethodDescriptor, dict[str, Any]] | None:
 
 def _files(root: Path, depth: int) -> list[Path]:
     pattern = "/".join(["*"] * depth) + "/metrics.json"
-    return [p for p in sorted(root.glob(pattern)) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    found = [p for p in sorted(root.glob(pattern)) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return declared_only(found)  # not the outputs of a stage that left dvc.yaml
 
 
 def _scores(data: dict[str, Any]) -> dict[str, float]:

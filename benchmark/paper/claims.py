@@ -9,7 +9,8 @@ claim makes as a paired contrast of their metrics, and returns a :class:`Verdict
 * ``inconclusive`` — neither: the data (their size, or a missing predictions file) cannot decide;
 * ``not testable with this profile`` — an evaluation the claim needs does not exist (e.g. EAG-RL has
   not been run, no shuffled test set, no cross-domain pair), or exists but is no evidence: a reference
-  model that does not answer or is at chance, or an EAG-RL run whose R_att never varied
+  model that does not answer or is at chance, an EAG-RL whose own answers do not parse (C1–C3: cells where
+  fewer than ``min_parse_rate`` parse are not judged), or an EAG-RL run whose R_att never varied
   (:mod:`benchmark.paper.gates`); the reason names what is missing or why.
 
 Every comparison shows its minimum detectable effect at 80 % power (:mod:`benchmark.paper.evidence`), so an
@@ -120,6 +121,24 @@ def _baselines(ctx: Context, claim: dict[str, Any], eag: Record, key: str = "bas
             and ((r.descriptor.backbone is None and not strict) or backbone_matches(r.descriptor.backbone, d.backbone))]
 
 
+def answering(ctx: Context, eags: list[Record]) -> tuple[list[Record], list[str]]:
+    """EAG-RL's records that answer (:func:`benchmark.paper.gates.answer_problem`), and why each other one does
+    not: a model whose answers do not parse is scored by its output format, so neither its wins nor its losses
+    test the claim."""
+    kept, silent = [], []
+    for eag in eags:
+        d = eag.descriptor
+        if problem := answer_problem(eag, ctx.config.min_parse_rate, "EAG-RL"):
+            silent.append(f"{d.dataset}/{d.task}: {problem}")
+        else:
+            kept.append(eag)
+    return kept, silent
+
+
+def _silent_note(silent: list[str]) -> str:
+    return f"; not judged: {'; '.join(silent)}" if silent else ""
+
+
 # ------------------------------------------------------------------------------------------ the tests
 def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
@@ -129,6 +148,9 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return no_eag(claim, ctx)
+    eags, silent = answering(ctx, eags)
+    if not eags:
+        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
     comparisons, groups, beside, held = [], [], [], {}
     for eag in eags:
         baselines = _baselines(ctx, claim, eag)
@@ -157,7 +179,7 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
         verdict = make_verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
                                f"{', '.join(claim['baseline_families'])}) exists on the same data set, task and backbone"
                                + (f" (set aside: {'; '.join(sorted(set(held.values())))})" if held else "")
-                               + f"; {ctx.inventory()}", numbers=numbers)
+                               + _silent_note(silent) + f"; {ctx.inventory()}", numbers=numbers)
         verdict.beside = rows
         return verdict
     what = f"EAG-RL against every same-backbone LLM baseline ({', '.join(claim['baseline_families'])})"
@@ -165,6 +187,7 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     if held:
         verdict.reason += f"; EAG-RL against {', '.join(claim['ratt_families'])} set aside: " + \
             "; ".join(sorted(set(held.values())))
+    verdict.reason += _silent_note(silent)
     verdict.beside = rows
     for eag, metric, baselines, group in groups:
         best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
@@ -196,6 +219,9 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return no_eag(claim, ctx)
+    eags, silent = answering(ctx, eags)
+    if not eags:
+        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
     to_base, to_best, evidence, resampled, notes, invalid = [], [], [], [], [], []
     for eag in eags:
         d = eag.descriptor
@@ -256,7 +282,7 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
               f"task, backbone, metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
               + (f"; vs best same-backbone baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
               + (f"; not judged (invalid base): {'; '.join(invalid)}" if invalid else "")
-              + synthetic_note(eags))
+              + _silent_note(silent) + synthetic_note(eags))
     return make_verdict(claim, status, reason, evidence, numbers)
 
 
@@ -270,6 +296,9 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return no_eag(claim, ctx)
+    eags, silent = answering(ctx, eags)
+    if not eags:
+        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
     keys = ("without_stage1", "without_stage2", "without_ratt", "without_eps")
     found_any = {key: False for key in keys}
     comparisons, rows, gated = [], [], []
@@ -300,7 +329,7 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
         return make_verdict(claim, NOT_TESTABLE, f"no evaluation of the ablation(s) {missing} (family 'ablation') beside "
                             f"EAG-RL{hint}; {ctx.inventory()}")
     verdict = judged(claim, ctx, comparisons, "the ablation order", eags, [])
-    verdict.reason += "".join(f"; not judged: {problem}" for problem in gated)
+    verdict.reason += "".join(f"; not judged: {problem}" for problem in gated) + _silent_note(silent)
     verdict.evidence = [c.row(**cell(eag), scores="; ".join(f"{seeds_text(r)} {r.mean(c.metric):.3f}" for _, r in c.terms))
                         for eag, c in rows]
     return verdict

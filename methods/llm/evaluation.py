@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.alignment import mechanism_block, salient_sets
+from benchmark.alignment import ALIGNMENT_FILE, mechanism_block, per_patient_alignment, salient_sets
 from benchmark.config import describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
 from benchmark.prepare import cohort_dir
-from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, check_base_policy, load_llm_config
 from methods.llm.generation import generator_for
@@ -106,9 +106,11 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
         "features_named": int(sum(bool(a.features) for a in answers)),
         "adapter": str(adapter) if adapter else None, "base_policy": method.base_policy,
     }
+    truth = salient_sets(subset.salient, subset.feature_names)
     metrics["mechanism"] = mechanism_block([a.features for a in answers], parsed, [c.finished for c in completions],
-                                           salient_sets(subset.salient, subset.feature_names), list(subset.ids),
-                                           expert_top_k)
+                                           truth, list(subset.ids), expert_top_k)
+    alignment = per_patient_alignment([a.features for a in answers], list(subset.ids), truth, expert_top_k)
+    atomic_write_text(out_dir / ALIGNMENT_FILE, alignment.to_csv(index=False))
     metrics[DESCRIPTOR_KEY] = MethodDescriptor(dataset=cohort.name, task=task, method=method.reported_key, family=method.family,
                                                backbone=config.backbone.source, condition=condition,
                                                train_dataset=train_dataset).to_dict()

@@ -32,3 +32,21 @@ def test_unknown_patients_and_missing_truth():
     assert block["alignment_truth"] is None and block["alignment_expert"] is None
     with pytest.raises(ValueError, match="another cohort"):
         mechanism_block([["pH"]], [True], [True], ids=["x"], expert_top_k={"y": ["pH"]})
+
+
+def test_per_patient_alignment_holds_the_values_the_block_averages(tmp_path):
+    from benchmark.alignment import ALIGNMENT_COLUMNS, per_patient_alignment, read_alignment
+
+    features, ids = [["a", "b"], [], ["c"]], ["p2", "p1", "p3"]
+    truth, expert = [["a"], ["b"], ["c", "d"]], {"p1": ["a"], "p2": ["b", "c"], "p3": ["c"]}
+    frame = per_patient_alignment(features, ids, truth, expert)
+    assert list(frame.columns) == list(ALIGNMENT_COLUMNS)
+    assert frame["alignment_truth"].tolist() == [0.5, 0.0, 0.5] and frame["alignment_expert"].tolist() == [1 / 3, 0.0, 1.0]
+    block = mechanism_block(features, [True] * 3, [True] * 3, truth, ids, expert)
+    assert frame["alignment_expert"].mean() == pytest.approx(block["alignment_expert"])
+    assert per_patient_alignment(features, ids)["alignment_truth"].isna().all()
+    frame.to_csv(tmp_path / "alignment.csv", index=False)
+    assert read_alignment(tmp_path / "alignment.csv")["id"].tolist() == ["p1", "p2", "p3"]
+    frame.drop(columns="alignment_expert").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match=r"bad.csv: missing column\(s\) \['alignment_expert'\]"):
+        read_alignment(tmp_path / "bad.csv")

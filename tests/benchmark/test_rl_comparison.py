@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmark.rl_comparison import comparison_rows, shuffle_drop, variant_runs, verdict
-from benchmark.seeds import pooled_paired_test
+from benchmark.seeds import pooled_paired_mean_test, pooled_paired_test
 
 N = 120
 
@@ -68,6 +68,39 @@ def test_rows_equal_the_pooled_test_and_seed_statistics(runs):
     assert auroc["verdict"] == "A better"
     assert rows["alignment_expert"]["difference"] == pytest.approx(0.8 - 0.2)
     assert "alignment_truth" not in rows and "auroc_shuffle_drop" not in rows  # not measured: absent
+
+
+def test_alignment_rows_take_the_paired_test_where_every_seed_wrote_per_patient_values(runs):
+    root, labels, _, _, params = runs
+    ids = [f"p{i:03d}" for i in range(N)]
+    per_seed = {}
+    for name, seeds, level in (("eag_rl", [1, 2, 3], 0.5), ("grpo", [1, 2], 0.3)):
+        folder = root / "rl" / "synth" / "mortality" / name
+        for i, seed in enumerate(seeds):
+            values = level + 0.1 * np.sin(np.arange(N) + seed)  # per patient, A above B on every one
+            per_seed.setdefault(name, {})[seed] = values
+            pd.DataFrame({"id": ids, "alignment_truth": np.nan, "alignment_expert": values}).to_csv(
+                (folder if i == 0 else folder / f"seed{seed}") / "alignment.csv", index=False)
+    rows = {r["quantity"]: r for r in comparison_rows(root / "rl", root / "robustness", params)}
+    expected = pooled_paired_mean_test(labels, per_seed["eag_rl"], per_seed["grpo"], 200, 7)
+    row = rows["alignment_expert"]
+    assert row["difference"] == pytest.approx(expected["difference"]) and row["p_value"] == expected["p_value"]
+    assert row["difference"] == pytest.approx(np.mean(np.mean(list(per_seed["eag_rl"].values()), axis=0)
+                                                       - np.mean(list(per_seed["grpo"].values()), axis=0)))
+    assert row["verdict"] == "A better" and row["ci_low"] > 0
+    assert (row["a_mean"], row["b_mean"]) == (pytest.approx(0.8), pytest.approx(0.2))  # from the metrics files
+
+
+def test_pooled_paired_mean_test_on_equal_and_shifted_values():
+    labels = np.array([0, 1] * 20)
+    values = {1: np.linspace(0, 1, 40)}
+    same = pooled_paired_mean_test(labels, values, values, 100, 3)
+    assert same["difference"] == 0.0 and same["p_value"] == 1.0
+    shifted = pooled_paired_mean_test(labels, {1: values[1] + 0.1, 2: values[1] + 0.3}, values, 100, 3)
+    assert shifted["difference"] == pytest.approx(0.2) and shifted["ci_low"] == pytest.approx(0.2)
+    assert (shifted["n_seeds_a"], shifted["n_seeds_b"]) == (2, 1)
+    with pytest.raises(ValueError, match="40 labels|patients"):
+        pooled_paired_mean_test(labels, {1: np.zeros(39)}, values, 10, 3)
 
 
 def test_verdicts_and_shuffle_drop(tmp_path):

@@ -45,13 +45,14 @@ def runs(tmp_path):
           "clip_ratio/high_mean": [0.0, 0.1] * 10, "loss": 0.0},
          pd.DataFrame({"step": [0, 0, 0, 0, 2, 2, 2, 2], "round": [0, 0, 0, 0, 1, 1, 1, 1],
                        "group": [0, 0, 1, 1, 0, 0, 1, 1], "id": ["a", "a", "b", "b", "c", "c", "a", "a"],
-                       "reward": 0.0, "attention": [0.2, 0.2, 0.1, 0.3, 0.5, 0.5, 0.0, 1e-12], "parsed": 1.0}),
+                       "reward": 0.0, "attention": [0.2, 0.2, 0.1, 0.3, 0.5, 0.5, 0.0, 1e-12], "parsed": 1.0,
+                       "advantage": [0.1, 0.1, -0.3, 0.5, 0.4, 0.4, -0.1, -0.1]}),
          {"config": {"seed": 1}, "reward": {"use_attention": True}, "training": {"seconds_train": 12.5}})
     _run(variant / "seed2",
          {"step": [1, 2, 3, 4, 5], "reward": [0.0, 0.5, 1.0, 1.0, 3.0], "reward_parts/attention": [0.2] * 5,
           "reward_parts/parsed": [1.0] * 5},
          pd.DataFrame({"step": [0, 0], "round": [0, 0], "group": [0, 0], "id": ["x", "x"], "reward": 0.0,
-                       "attention": [0.0, 0.5], "parsed": 1.0}),
+                       "attention": [0.0, 0.5], "parsed": 1.0, "advantage": [-0.5, 0.5]}),
          {"config": {"seed": 2}, "training": {}})
     _run(root / "synth" / "mortality" / "grpo",
          {"step": [1, 2, 3], "reward": [1.0, 2.0, 3.0], "reward_parts/attention": [0.0] * 3,
@@ -82,12 +83,16 @@ def test_every_column_equals_hand_computation(runs):
     assert first["ratt_last"] == pytest.approx(0.975)
     assert first["ratt_varying_groups"] == pytest.approx(0.25)  # only (step 0, group 1); 1e-12 is within tolerance
     assert first["upper_clip_share"] == pytest.approx(0.05)
+    # advantages 0.1 0.1 -0.3 0.5 0.4 0.4 -0.1 -0.1 against R_att 0.2 0.2 0.1 0.3 0.5 0.5 0 0: means 0.125, 0.225;
+    # co-deviation sum 0.335, squares 0.575 and 0.275 -> r = 0.335 / sqrt(0.575 * 0.275) = 0.8425
+    assert first["ratt_advantage_corr"] == pytest.approx(0.8425, abs=1e-4)
     assert first["parse_failure_final"] == pytest.approx(0.3)   # 1 - mean(0.8, 0.6)
     second = rows["eag_rl", 2]
     assert (second["steps"], second["train_patients"], second["ratt_varying_groups"]) == (5, 1, 1.0)
     assert (second["reward_first"], second["reward_last"]) == (0.0, 3.0)  # one step each
     assert (second["ratt_first"], second["ratt_last"], second["parse_failure_final"]) == (0.2, 0.2, 0.0)
     assert second["upper_clip_share"] is None                 # no clip_ratio/high_mean logged
+    assert second["ratt_advantage_corr"] is None              # two trajectories: no correlation
     grpo = rows["grpo", 7]
     assert (grpo["steps"], grpo["reward_first"], grpo["reward_last"]) == (3, 1.0, 3.0)
     assert grpo["upper_clip_share"] == pytest.approx(0.1)

@@ -30,7 +30,7 @@ TESTS = ClaimsConfig(resamples=400)  # smallest p 2/401: below alpha / m for the
 
 
 def _records(tmp_path, eag=1.0, concare=0.6, no_stage1=0.7, no_stage2=0.4, with_eag=True, source=ICU, target=WARD,
-             eag_noise=1, sft=0.4, vanilla=0.2, vanilla_unparsable=None):
+             eag_noise=1, sft=0.4, vanilla=0.2, vanilla_unparsable=None, eag_unparsable=None):
     def make(name, quality, unparsable=None, **fields):
         return record(tmp_path / name, quality, seed=eag_noise if name == "eag" else 1, unparsable=unparsable, **fields)
 
@@ -51,7 +51,7 @@ def _records(tmp_path, eag=1.0, concare=0.6, no_stage1=0.7, no_stage2=0.4, with_
     ]
     if with_eag:
         out += [
-            make("eag", eag, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB),
+            make("eag", eag, eag_unparsable, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB),
             make("eag_s", eag - 0.1, dataset=ICU, task=TASK, method="eag_rl", family="eag_rl", backbone=BB, condition="shuffle:1.0"),
             make("eag_x", 0.8, dataset=target, task=TASK, method="eag_rl", family="eag_rl", backbone=BB,
                  train_dataset=source),
@@ -235,6 +235,13 @@ def test_c2_is_not_testable_when_the_base_does_not_answer(tmp_path):
     assert c2.status == NOT_TESTABLE, c2.reason
     assert "the base model does not answer: 38 % of answers parse (< 90 %)" in c2.reason
     assert all(row["vs base %"].startswith("not testable") for row in c2.evidence)
+
+
+def test_c1_to_c3_are_not_testable_when_eag_rl_itself_does_not_answer(tmp_path):
+    verdicts = _by_id(verify_claims(_records(tmp_path, eag_unparsable=75), TESTS, FAST))
+    for claim in ("C1", "C2", "C3"):
+        assert verdicts[claim].status == NOT_TESTABLE, (claim, verdicts[claim].reason)
+        assert "synthetic_icu/mortality: EAG-RL does not answer: 38 % of answers parse (< 90 %)" in verdicts[claim].reason
 
 
 def test_c2_is_not_testable_when_the_base_is_at_chance(tmp_path):

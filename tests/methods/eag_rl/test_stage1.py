@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
+from benchmark.alignment import ALIGNMENT_FILE, read_alignment
 from methods.eag_rl import stage1
 from methods.eag_rl.mcts import Step
 from methods.experts.importance import importance_records, write_importance
@@ -96,6 +97,10 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     assert metrics["descriptor"]["method"] == "wo_stage2" and metrics["descriptor"]["family"] == "ablation"
     assert metrics["n"] == 6 and timing_keys(metrics) == []
     assert 0.0 <= metrics["mechanism"]["alignment_expert"] <= 1.0 and metrics["mechanism"]["alignment_truth"] is not None
+    per_patient = read_alignment(out / "mortality" / ALIGNMENT_FILE)  # the same numbers, one row per patient
+    assert len(per_patient) == 6
+    for key in ("alignment_expert", "alignment_truth"):
+        assert per_patient[key].mean() == pytest.approx(metrics["mechanism"][key])
 
 
 def test_weights_digest_changes_when_a_model_is_retrained_in_place(tiny_model_dir):
