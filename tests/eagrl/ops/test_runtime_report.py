@@ -68,7 +68,7 @@ def test_a_stage_logs_its_wall_time_and_peak_memory_at_exit(tmp_path):
 def test_from_logs_tabulates_recorded_stages(tmp_path, monkeypatch):
     import json
 
-    from benchmark import runtime_report
+    from eagrl.ops import runtime_report
 
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -91,7 +91,7 @@ def test_from_logs_matches_stages_to_logs_by_their_command(tmp_path, monkeypatch
     """DVC names a matrix stage by position (rl@pair0-eag_rl), its process logs under its arguments: the command joins them."""
     import json
 
-    from benchmark import runtime_report
+    from eagrl.ops import runtime_report
 
     logs = tmp_path / "logs"
     logs.mkdir()

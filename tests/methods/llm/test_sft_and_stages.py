@@ -229,5 +229,5 @@ def test_llm_eval_writes_the_same_bytes_twice(workdir, tiny_model_dir, small_icu
     runs = [run_method("small_icu", "vanilla", cohort_root=workdir / "cohorts", out_root=workdir / name, config=config)
             for name in ("first", "second")]
     files = [{p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()} for run in runs]
-    assert {p.name for p in files[0]} == {"predictions.csv", "metrics.json"} and files[0].keys() == files[1].keys()
+    assert {p.name for p in files[0]} == {"predictions.csv", "metrics.json", "alignment.csv"} and files[0].keys() == files[1].keys()
     assert [p for p in files[0] if files[0][p] != files[1][p]] == []
