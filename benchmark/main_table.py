@@ -163,7 +163,7 @@ class Record:
     @property
     def seed_predictions(self) -> dict[int, Path]:
         """Every training seed's predictions CSV: ``{seed: path}`` from the file's ``seeds.predictions`` block
-        (RL variants, :func:`methods.eag_rl.rl.seed_block`; paths relative to the metrics file), when all of them
+        (RL variants, :func:`benchmark.seeds.seed_block`; paths relative to the metrics file), when all of them
         are on disk; else the one run of :attr:`predictions` under seed 0; empty when there is none."""
         listed = ((self.metrics.get("seeds") or {}).get("predictions")) or {}
         folder = (self.root / self.path).parent
@@ -336,7 +336,7 @@ MECHANISM = ("names_feature_rate", "truncation_rate", "alignment_truth", "alignm
 
 def seed_columns(metrics_file: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
     """``n_seeds`` and, per metric, the mean and std over training seeds of the file's ``seeds`` block (RL
-    variants: :func:`methods.eag_rl.rl.seed_block`); NaN for a method with one run (n_seeds 1)."""
+    variants: :func:`benchmark.seeds.seed_block`); NaN for a method with one run (n_seeds 1)."""
     block = metrics_file.get("seeds") or {}
     row: dict[str, Any] = {"n_seeds": int(block.get("n_seeds", 1))}
     for metric in metrics:

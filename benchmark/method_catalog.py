@@ -38,6 +38,7 @@ from typing import Any, Literal
 from benchmark.config import ConfigError, from_mapping, option, section
 from benchmark.descriptor import FAMILIES
 from benchmark.protocol import Methods
+from benchmark.seeds import seed_folders
 
 LABEL_SFT_ROOT = Path("models/label_sft")
 EAG_RL_ROOT = Path("models/eag_rl")
@@ -102,6 +103,17 @@ class MethodSpec:
         if self.name == STAGE1_METHOD:
             return self.root / dataset / task / "stage1"
         return self.root / dataset / task / self.name / "adapter"  # an RL variant
+
+    def seed_adapters(self, dataset: str, task: str) -> dict[int, Path] | None:
+        """Training seed → LoRA adapter of an RL variant trained in several seeds, its first seed first (from the
+        ``seeds`` block of the variant's metrics.json, :func:`benchmark.seeds.seed_folders`); None for any other
+        method, and for a variant whose metrics.json is not written yet."""
+        adapter = self.adapter(dataset, task)
+        if adapter is None or adapter.name != "adapter" or not (adapter.parent / "metrics.json").exists():
+            return None
+        folders = seed_folders(adapter.parent)
+        first = [seed for seed, folder in folders.items() if folder == adapter.parent]
+        return {seed: folders[seed] / "adapter" for seed in first + [s for s in folders if s not in first]}
 
     @property
     def trained(self) -> bool:

@@ -60,3 +60,17 @@ def declared_only(paths: Iterable[Path], project: str | Path = ".") -> list[Path
             LOGGER.warning("report: not read: %s is no output of the current dvc.yaml (a removed stage, or another "
                            "profile's); delete it", relative)
     return kept
+
+
+def persisted_outs(root: str | Path = ".") -> list[str]:
+    """The ``outs`` marked ``persist: true`` in ``root``'s ``dvc.yaml`` (relative POSIX paths; [] without a DVC
+    project): ``dvc repro --force`` keeps them, so a stage that resumes from them (the MCTS search) does less
+    work than on a clean clone."""
+    root = Path(root).resolve()
+    if not (root / "dvc.yaml").is_file() or not (root / ".dvc").is_dir():
+        return []
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return sorted(Path(out.fs_path).resolve().relative_to(root).as_posix() for out in repo.index.outs
+                      if out.persist)

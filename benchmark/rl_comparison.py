@@ -13,8 +13,9 @@ per metric:
   A − B on each patient's seed-mean Jaccard (``alignment.csv`` beside each seed's predictions,
   :func:`benchmark.seeds.pooled_paired_mean_test`), on the same resamples as the AUROC test;
 * shuffle robustness — AUROC at the strongest shuffle level minus unperturbed AUROC on the same patients
-  (``outputs/robustness/...``), for the first seed only (robustness is run on the variant's first seed),
-  so its spread over seeds is not known.
+  (``outputs/robustness/...``; every seed the robustness stage evaluated, :func:`benchmark.seeds.seed_folders`):
+  each variant's mean ± std over seeds of that drop, and the paired bootstrap of A's seed-mean drop minus B's,
+  all four terms scored on the same patient resamples (:func:`benchmark.seeds.pooled_paired_contrast_test`).
 
 Verdict per row: ``A better`` / ``B better`` when the paired interval excludes zero, else ``inconclusive``
 (with the minimum detectable effect saying how large a difference this n could have shown). Rows where
@@ -37,7 +38,12 @@ from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
-from benchmark.seeds import pooled_paired_mean_test, pooled_paired_test
+from benchmark.seeds import (
+    pooled_paired_contrast_test,
+    pooled_paired_mean_test,
+    pooled_paired_test,
+    seed_folders,
+)
 from benchmark.tables import write_table
 
 RL_ROOT = Path("models/rl")
@@ -47,16 +53,6 @@ METRICS = ("auroc", "auprc")
 COLUMNS = ["dataset", "task", "a", "b", "quantity", "a_mean", "a_std", "a_seeds", "b_mean", "b_std", "b_seeds",
            "difference", "ci_low", "ci_high", "p_value", "min_detectable_effect", "verdict"]
 _SHUFFLE = re.compile(r"^shuffle_(\d+(?:\.\d+)?)$")
-
-
-def variant_runs(folder: Path) -> dict[int, Path]:
-    """Seed → the folder holding that seed's ``metrics.json`` and ``predictions.csv`` (the variant's ``seeds`` block)."""
-    metrics = json.loads((folder / "metrics.json").read_text())
-    block = metrics.get("seeds") or {}
-    paths = block.get("predictions") or {}
-    if not paths:  # one run, written before seeds existed
-        return {int((metrics.get("training") or {}).get("seed", 0)): folder}
-    return {int(seed): (folder / path).parent for seed, path in paths.items()}
 
 
 def _seed_values(runs: dict[int, Path], getter) -> list[float]:
@@ -169,15 +165,62 @@ def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Pa
     return rows
 
 
-def shuffle_drop(root: Path, dataset: str, variant: str, task: str) -> float | None:
-    """AUROC at the strongest ``shuffle:f`` level minus unperturbed AUROC (robustness files of the first seed)."""
+def shuffle_levels(root: Path, dataset: str, variant: str, task: str) -> tuple[Path, Path] | None:
+    """(unperturbed folder, strongest ``shuffle:f`` folder) of a variant's robustness outputs; None when either is missing."""
     folder = root / dataset / variant / task
     levels = {float(m.group(1)): p for p in folder.glob("shuffle_*") if (m := _SHUFFLE.match(p.name))}
-    if not levels or not (folder / "none" / "metrics.json").exists():
+    if not levels or not (folder / "none" / "metrics.json").exists() or \
+            not (levels[max(levels)] / "metrics.json").exists():
         return None
-    strongest = levels[max(levels)] / "metrics.json"
-    base = json.loads((folder / "none" / "metrics.json").read_text())["auroc"]["mean"]
-    return float(json.loads(strongest.read_text())["auroc"]["mean"] - base)
+    return folder / "none", levels[max(levels)]
+
+
+def shuffle_drop(root: Path, dataset: str, variant: str, task: str) -> float | None:
+    """AUROC at the strongest ``shuffle:f`` level minus unperturbed AUROC, mean over the evaluated seeds."""
+    found = shuffle_levels(root, dataset, variant, task)
+    if found is None:
+        return None
+    drops = _seed_drops(*found)
+    return float(np.mean(list(drops.values()))) if drops else None
+
+
+def _seed_drops(none: Path, shuffled: Path) -> dict[int, float]:
+    runs_none, runs_shuffled = seed_folders(none), seed_folders(shuffled)
+    auroc = lambda folder: json.loads((folder / "metrics.json").read_text())["auroc"]["mean"]  # noqa: E731
+    return {seed: float(auroc(runs_shuffled[seed]) - auroc(runs_none[seed]))
+            for seed in sorted(set(runs_none) & set(runs_shuffled))}
+
+
+def shuffle_rows(dataset: str, task: str, a: str, b: str, robustness_root: Path,
+                 params_path: str | Path = "params.yaml") -> list[dict[str, Any]]:
+    """The ``auroc_shuffle_drop`` row: each variant's drop (mean ± std over seeds) and the pooled paired test of
+    A's drop minus B's (module docstring); no row where either variant lacks a level."""
+    found_a = shuffle_levels(robustness_root, dataset, a, task)
+    found_b = shuffle_levels(robustness_root, dataset, b, task)
+    if found_a is None or found_b is None:
+        return []
+    config = metrics_config(params_path)
+    (a_none, a_shuffled), (b_none, b_shuffled) = found_a, found_b
+    drops_a, drops_b = _seed_drops(a_none, a_shuffled), _seed_drops(b_none, b_shuffled)
+    terms = {}
+    for name, folder, seeds in (("a_none", a_none, drops_a), ("a_shuffled", a_shuffled, drops_a),
+                                ("b_none", b_none, drops_b), ("b_shuffled", b_shuffled, drops_b)):
+        runs = {seed: path for seed, path in seed_folders(folder).items() if seed in seeds}
+        terms[name] = _probabilities(runs, config.unparsable)
+    ids = {name: term[2] for name, term in terms.items()}
+    if len({tuple(v) for v in ids.values()}) != 1:
+        raise ValueError(f"{dataset}/{task}: the robustness outputs of {a} and {b} hold different patients; "
+                         f"no paired test (re-run their robustness stages)")
+    labels = terms["a_none"][0]
+    test = pooled_paired_contrast_test(labels, [terms["a_shuffled"][1], terms["b_none"][1]],
+                                       [terms["a_none"][1], terms["b_shuffled"][1]], "auroc",
+                                       config.bootstrap_resamples, config.seed, config.ci_level, config.threshold)
+    (a_mean, a_std), (b_mean, b_std) = _mean_std(list(drops_a.values())), _mean_std(list(drops_b.values()))
+    return [{"dataset": dataset, "task": task, "a": a, "b": b, "quantity": "auroc_shuffle_drop",
+             "a_mean": a_mean, "a_std": a_std, "a_seeds": len(drops_a), "b_mean": b_mean, "b_std": b_std,
+             "b_seeds": len(drops_b), "difference": test["difference"], "ci_low": test["ci_low"],
+             "ci_high": test["ci_high"], "p_value": test["p_value"],
+             "min_detectable_effect": test["min_detectable_effect"], "verdict": verdict(test["ci_low"], test["ci_high"])}]
 
 
 def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path = ROBUSTNESS_ROOT,
@@ -187,20 +230,13 @@ def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path =
     rows: list[dict[str, Any]] = []
     for task_dir in sorted(p for p in rl_root.glob("*/*") if (p / reference / "metrics.json").exists()):
         dataset, task = task_dir.parent.name, task_dir.name
-        runs_a = variant_runs(task_dir / reference)
+        runs_a = seed_folders(task_dir / reference)
         for folder in declared_only(sorted(p for p in task_dir.iterdir()
                                            if p.name != reference and (p / "metrics.json").exists())):
-            runs_b = variant_runs(folder)
+            runs_b = seed_folders(folder)
             rows += metric_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
             rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
-            drop_a = shuffle_drop(robustness_root, dataset, reference, task)
-            drop_b = shuffle_drop(robustness_root, dataset, folder.name, task)
-            if drop_a is not None and drop_b is not None:
-                rows.append({"dataset": dataset, "task": task, "a": reference, "b": folder.name,
-                             "quantity": "auroc_shuffle_drop", "a_mean": drop_a, "a_std": float("nan"), "a_seeds": 1,
-                             "b_mean": drop_b, "b_std": float("nan"), "b_seeds": 1, "difference": drop_a - drop_b,
-                             "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
-                             "min_detectable_effect": float("nan"), "verdict": "descriptive"})
+            rows += shuffle_rows(dataset, task, reference, folder.name, robustness_root, params_path)
     return rows
 
 
@@ -214,8 +250,11 @@ def report_rl_comparison(rl_root: str | Path = RL_ROOT, robustness_root: str | P
              f"paired bootstrap ({resamples} patient resamples) of the seed-mean difference A − B with every seed "
              "scored on the same resamples; `verdict` says `inconclusive` when the 95 % interval covers 0, and "
              "`min_detectable_effect` is the difference this n detects with 80 % power. Alignment rows: mean "
-             "Jaccard of the named features with the guiding expert's top-k / the true salient set (descriptive). "
-             "`auroc_shuffle_drop`: AUROC with every feature line shuffled minus unperturbed, first seed only. "
+             "Jaccard of the named features with the guiding expert's top-k / the true salient set, and the paired "
+             "bootstrap of each patient's seed-mean Jaccard, A − B. "
+             "`auroc_shuffle_drop`: AUROC with every feature line shuffled minus unperturbed, mean ± std over the "
+             "seeds evaluated under perturbation, and the paired bootstrap of A's drop minus B's on the same "
+             "resamples. "
              "Built by `eagrl report-rl-comparison` (benchmark/rl_comparison.py).")
     if not rows:
         intro += "\n\nNo comparison yet: no `eag_rl` run beside another variant under models/rl."

@@ -16,7 +16,11 @@ than one per model: a DVC stage costs seconds of its own.
 wo_stage2 or an RL variant; see :mod:`benchmark.method_catalog`) on one task: a seeded, label-stratified
 subset of ``robustness.llm.n_patients`` test patients (generation on 2 CPU cores is the cost), each level;
 under shuffling the prompt *lines* move (each keeps its name and values), under noise / masking the prompt
-shows the perturbed values. One generator (backbone + adapter) serves every level.
+shows the perturbed values. One generator (backbone + adapter) serves every level. An RL variant trained in
+several seeds is evaluated in each of them (its metrics.json's ``seeds`` block): the first seed's files as
+below, every further seed's in ``<condition>/seeds/<seed>/``, and the first seed's ``metrics.json`` gains a
+``seeds`` block (:func:`benchmark.seeds.seed_block`) that ``results/rl_comparison`` pools over; the robustness
+table itself shows the first seed.
 
 Outputs, one folder per condition: ``outputs/robustness/<dataset>/<method>/<task>/<condition>/`` (LLM methods)
 and ``outputs/robustness/<dataset>/<group>/<model>/<task>/<condition>/`` (DL models), with
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +51,7 @@ from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, pertur
 from benchmark.prepare import cohort_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.seeds import seed_block
 
 SECTION = "robustness"
 OUTPUT_ROOT = Path("outputs/robustness")
@@ -237,6 +243,12 @@ def _llm_spec(method: str, params: dict[str, Any], params_path: str | Path, stag
     return spec
 
 
+def seed_folder(seed: int) -> str:
+    """Where a further training seed's files lie inside a condition's folder: ``seeds/<seed>``, one level deeper
+    than the DL groups' ``<group>/<model>/<task>/<condition>`` files, so the reports do not read it as a method."""
+    return f"seeds/{seed}"
+
+
 def check_adapter(adapter: Path | None, method: str) -> None:
     """Raise a :class:`ConfigError` naming the stage to run when a trained method's adapter is missing."""
     if adapter is not None and not (adapter / "adapter_config.json").exists():
@@ -268,16 +280,31 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     split = cohort.subset(llm.evaluation.split)
     adapter = spec.adapter(dataset, task)
     check_adapter(adapter, method)
-    generator = methods.generator(llm, adapter)
+    adapters = spec.seed_adapters(dataset, task) or {None: adapter}  # an RL variant: every training seed
     out = Path(out_root) / dataset / method / task
     with atomic_directory(out) as tmp:
-        for perturbation in levels:
-            metrics = methods.evaluate_llm(perturb_values(split, perturbation, config.seed), task, spec.llm_method,
-                                           llm, generator, tmp / perturbation.slug, params_path, adapter,
-                                           condition=perturbation.condition,
-                                           **serializer_kwargs(perturbation, config.seed))
-            LOGGER.info("robustness %s %s/%s %s: AUROC %.3f, parse failures %d/%d", method, dataset, task,
-                        perturbation.condition, metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
+        per_seed: dict[str, dict[int, dict[str, float]]] = {p.slug: {} for p in levels}
+        for i, (seed, seed_adapter) in enumerate(adapters.items()):
+            check_adapter(seed_adapter, method)
+            generator = methods.generator(llm, seed_adapter)
+            for perturbation in levels:
+                folder = tmp / perturbation.slug if i == 0 else tmp / perturbation.slug / seed_folder(seed)
+                metrics = methods.evaluate_llm(perturb_values(split, perturbation, config.seed), task,
+                                               spec.llm_method, llm, generator, folder, params_path, seed_adapter,
+                                               condition=perturbation.condition,
+                                               **serializer_kwargs(perturbation, config.seed))
+                per_seed[perturbation.slug][seed] = {"auroc": metrics["auroc"]["mean"],
+                                                     "auprc": metrics["auprc"]["mean"],
+                                                     "parse_failure_rate": metrics["parse_failure_rate"]}
+                LOGGER.info("robustness %s%s %s/%s %s: AUROC %.3f, parse failures %d/%d", method,
+                            "" if seed is None else f" seed {seed}", dataset, task, perturbation.condition,
+                            metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
+            del generator
+        if len(adapters) > 1:  # the first seed's metrics.json points at every seed's files
+            for slug, results in per_seed.items():
+                first = json.loads((tmp / slug / "metrics.json").read_text())
+                first["seeds"] = seed_block(results, list(adapters), seed_folder)
+                atomic_write_json(tmp / slug / "metrics.json", first)
     return out
 
 

@@ -29,6 +29,18 @@ identical methods give p = 1). With one seed per method it *is* ``paired_bootstr
 The bootstrap resamples patients only, not seeds: the interval says how Δ would vary over test sets for
 these trained models, and the seed spread is reported beside it by :func:`aggregate_seeds`.
 
+A *contrast* (:func:`pooled_paired_contrast_test`) generalises Δ to a sum of seed-mean metrics minus another,
+each term resampled on the same patients: the difference of two methods' changes under a perturbation,
+``(A_shuffled − A_none) − (B_shuffled − B_none)``, is the contrast of ``[A_shuffled, B_none]`` against
+``[A_none, B_shuffled]``. :func:`pooled_paired_test` is the contrast of ``[A]`` against ``[B]``.
+
+Where the seeds are (:func:`seed_block`, :func:`seed_folders`)
+--------------------------------------------------------------
+A stage that evaluates several seeds writes the first seed's files in its folder and every further seed's in
+a subfolder, and adds a ``seeds`` block to the first seed's ``metrics.json``: the aggregate above plus
+``predictions`` (seed → that seed's ``predictions.csv`` relative to the folder). :func:`seed_folders` reads it
+back; a ``metrics.json`` without the block is one run.
+
 ``min_detectable_effect`` is the smallest true |Δ| that a two-sided test at level ``1 − ci_level`` detects
 with probability ``power`` (default 80 %), under a normal approximation of Δ_b:
 ``(z_{1 − α/2} + z_{power}) · std`` — 2.80 · std at the default 95 % / 80 %. A claim whose interval covers
@@ -37,7 +49,9 @@ zero is inconclusive at this n, and this number says how large an effect it coul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -123,21 +137,40 @@ def pooled_paired_test(labels: np.ndarray, probs_a_by_seed: Mapping[int, np.ndar
     and the seed counts ``n_seeds_a``, ``n_seeds_b`` (see the module docstring). Probabilities are aligned
     to ``labels``; unparsable answers must be resolved first (:func:`benchmark.metrics.resolve_unparsable`).
     """
+    out = pooled_paired_contrast_test(labels, [probs_a_by_seed], [probs_b_by_seed], metric, n_resamples, seed,
+                                      ci_level, threshold, power)
+    out["n_seeds_a"], out["n_seeds_b"] = len(probs_a_by_seed), len(probs_b_by_seed)
+    return out
+
+
+def pooled_paired_contrast_test(labels: np.ndarray, plus: Sequence[Mapping[int, np.ndarray]],
+                                minus: Sequence[Mapping[int, np.ndarray]], metric: str = "auroc",
+                                n_resamples: int = _DEFAULTS.bootstrap_resamples, seed: int = _DEFAULTS.seed,
+                                ci_level: float = _DEFAULTS.ci_level, threshold: float = _DEFAULTS.threshold,
+                                power: float = 0.8) -> dict[str, float]:
+    """Paired bootstrap of Σ ``plus`` − Σ ``minus``, each term a method's seed-mean ``metric`` (seed → probabilities
+    aligned to ``labels``), every term scored on the same patient resamples (module docstring: contrasts).
+
+    Returns ``difference`` (on all patients), ``mean``, ``std``, ``ci_low``, ``ci_high``, ``p_value`` and
+    ``min_detectable_effect``.
+    """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not plus or not minus:
+        raise ValueError("a contrast needs at least one term on each side")
     y = np.asarray(labels).astype(np.int64)
     indices = bootstrap_indices(y, n_resamples, seed)
-    point_a, resampled_a = seed_mean_resamples(y, probs_a_by_seed, indices, metric, threshold)
-    point_b, resampled_b = seed_mean_resamples(y, probs_b_by_seed, indices, metric, threshold)
-    delta = resampled_a - resampled_b
+    plus_terms = [seed_mean_resamples(y, term, indices, metric, threshold) for term in plus]
+    minus_terms = [seed_mean_resamples(y, term, indices, metric, threshold) for term in minus]
+    point = sum(p for p, _ in plus_terms) - sum(p for p, _ in minus_terms)
+    delta = sum(r for _, r in plus_terms) - sum(r for _, r in minus_terms)
     finite = delta[np.isfinite(delta)]
-    out = _summary(finite, point_a - point_b, ci_level)
+    out = _summary(finite, point, ci_level)
     out["difference"] = out.pop("point")
     out["p_value"] = two_sided_p(finite)
     out["min_detectable_effect"] = min_detectable_effect(out["std"], ci_level, power)
-    out["n_seeds_a"], out["n_seeds_b"] = len(probs_a_by_seed), len(probs_b_by_seed)
     return out
 
 
@@ -167,3 +200,29 @@ def pooled_paired_mean_test(labels: np.ndarray, values_a_by_seed: Mapping[int, n
     out["min_detectable_effect"] = min_detectable_effect(out["std"], ci_level, power)
     out["n_seeds_a"], out["n_seeds_b"] = len(values_a_by_seed), len(values_b_by_seed)
     return out
+
+
+def seed_subdir(seed: int) -> str:
+    """The subfolder of a further seed's files (the first seed's lie in the folder itself)."""
+    return f"seed{seed}"
+
+
+def seed_block(per_seed: Mapping[int, Mapping[str, float]], seeds: Sequence[int],
+               subdir=seed_subdir) -> dict[str, Any]:
+    """The ``seeds`` block of a first seed's ``metrics.json``: :func:`aggregate_seeds` of ``per_seed`` plus where
+    each seed's predictions are, relative to the file (the first seed's beside it, the others in ``subdir(seed)``)."""
+    block = aggregate_seeds({seed: per_seed[seed] for seed in seeds})
+    block["predictions"] = {str(seed): ("" if i == 0 else f"{subdir(seed)}/") + "predictions.csv"
+                            for i, seed in enumerate(seeds)}
+    return block
+
+
+def seed_folders(folder: str | Path) -> dict[int, Path]:
+    """Seed → the folder holding that seed's ``metrics.json`` and ``predictions.csv``, from the ``seeds`` block of
+    ``folder/metrics.json`` (:func:`seed_block`); a file without the block is one run (its training seed, else 0)."""
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    paths = (metrics.get("seeds") or {}).get("predictions") or {}
+    if not paths:
+        return {int((metrics.get("training") or {}).get("seed", 0)): folder}
+    return {int(seed): (folder / path).parent for seed, path in paths.items()}

@@ -11,6 +11,12 @@ the run's peak includes dvc itself. Sampling can miss a peak shorter than the in
 which is negligible for stages that run for seconds to minutes. Stage wall times include DVC's own
 per-stage work (hashing outputs), i.e. what a user waits for.
 
+``dvc repro --force`` keeps the outputs a stage marks ``persist: true`` (the MCTS search, which resumes from
+them), so a forced run in a used checkout would time a resumed search where a clean clone searches in full.
+The report therefore deletes those outputs first (:func:`benchmark.pipeline_outs.persisted_outs`; they are in
+the DVC cache, and the run writes them again) and names them in ``runtime.md``; ``--keep-persisted`` skips
+that.
+
 Then, unless ``--no-noop``, a second plain ``dvc repro`` is timed: with nothing changed it must only check
 hashes and finish in seconds.
 
@@ -37,6 +43,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -47,6 +54,7 @@ from typing import Any
 
 import psutil
 
+from benchmark.pipeline_outs import persisted_outs
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import markdown_table
 
@@ -168,7 +176,9 @@ def runtime_markdown(run: Measurement, noop: Measurement | None, info: dict[str,
         "peak resident memory of the stage's processes (psutil sampling every "
         f"{info['interval']} s). Machine: {info['cpus']} CPUs, {info['memory_gb']} GB, {info['platform']}, Python "
         f"{info['python']}; 1-minute load average before the run {info['load_average_1m']} (other work on the machine "
-        "slows the stages down).",
+        "slows the stages down)." + (
+            f" Removed first, as a clean clone lacks them: {', '.join(f'`{p}`' for p in info['persisted_removed'])} "
+            "(`persist: true` outputs that `dvc repro --force` would keep)." if info.get("persisted_removed") else ""),
         "",
         markdown_table(rows, floatfmt=".1f") if rows else "(no stage ran)",
         "",
@@ -183,12 +193,31 @@ def runtime_markdown(run: Measurement, noop: Measurement | None, info: dict[str,
     return "\n".join(lines) + "\n"
 
 
+def remove_persisted(cwd: str | Path = ".") -> list[str]:
+    """Delete the pipeline's ``persist: true`` outputs under ``cwd`` (module docstring); the paths removed."""
+    removed = []
+    for relative in persisted_outs(cwd):
+        path = Path(cwd) / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(relative)
+        LOGGER.info("runtime-report: removed the persisted output %s, so the forced run starts as a clean clone does",
+                    relative)
+    return removed
+
+
 def runtime_report(command: str = "dvc repro --force", noop_command: str | None = "dvc repro", out: str | Path = RESULTS,
                    interval: float = 0.2, goal_minutes: float = 30.0, goal_gb: float = 6.0, cwd: str | Path = ".",
-                   echo: bool = True) -> Path:
-    """Measure ``command`` (and the no-change ``noop_command``) and write ``runtime.md`` / ``runtime.json``."""
+                   echo: bool = True, keep_persisted: bool = False) -> Path:
+    """Measure ``command`` (and the no-change ``noop_command``) and write ``runtime.md`` / ``runtime.json``;
+    unless ``keep_persisted``, the persisted outputs are deleted first (module docstring)."""
     configure_logging()
     info = {**machine(), "interval": interval, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    info["persisted_removed"] = [] if keep_persisted else remove_persisted(cwd)
     LOGGER.info("runtime-report: measuring `%s`", command)
     # The suite's console scripts (dvc, eagrl) live beside this interpreter: put them first on PATH, as
     # `make` does, so that DVC's stage commands resolve to the same installation.
@@ -322,6 +351,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-noop", action="store_true", help="Do not time the no-change run.")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--interval", type=float, default=0.2, help="Memory sampling period in seconds.")
+    parser.add_argument("--keep-persisted", action="store_true",
+                        help="Keep the persist: true outputs (a resumed MCTS search) instead of deleting them first.")
     parser.add_argument("--goal-minutes", type=float, default=30.0, help="Wall-time goal of the profile.")
     parser.add_argument("--goal-gb", type=float, default=6.0, help="Peak-memory goal of the profile.")
     parser.add_argument("--from-logs", action="store_true",
@@ -331,4 +362,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         from_logs("logs", args.out, args.goal_minutes, args.goal_gb, None if args.no_noop else _time_noop())
         if args.from_logs else
         runtime_report(args.command, None if args.no_noop else args.noop_command, args.out, args.interval,
-                       args.goal_minutes, args.goal_gb)))
+                       args.goal_minutes, args.goal_gb, keep_persisted=args.keep_persisted)))

@@ -82,6 +82,8 @@ from benchmark.runtime import (
     seed_everything,
     start_stage,
 )
+from benchmark.seeds import seed_block as seed_block_of
+from benchmark.seeds import seed_subdir
 from methods.eag_rl.rewards import RewardConfig, component_weights
 from methods.llm.config import LLMConfig, load_llm_config
 
@@ -233,11 +235,6 @@ def rl_dir(dataset: str, task: str, variant: str, root: str | Path = RL_ROOT) ->
     """Outputs of one variant: ``models/rl/<dataset>/<task>/<variant>`` (its first seed's run; the others in
     ``seed<k>/`` inside)."""
     return Path(root) / dataset / task / variant
-
-
-def seed_subdir(seed: int) -> str:
-    """Folder name of a further seed's run inside the variant's folder."""
-    return f"seed{seed}"
 
 
 def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:
@@ -536,16 +533,11 @@ class RunContext:
 
 
 def seed_block(results: dict[int, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
-    """The ``seeds`` block of the variant's metrics.json: each seed's bootstrap means, their mean and std
-    (:func:`benchmark.seeds.aggregate_seeds`), and where each seed's predictions are (relative to the file)."""
-    from benchmark.seeds import aggregate_seeds
-
+    """The ``seeds`` block of the variant's metrics.json (:func:`benchmark.seeds.seed_block`): each seed's bootstrap
+    means of AUROC, AUPRC and the parse-failure rate, their mean and std, and where each seed's predictions are."""
     per_seed = {seed: {"auroc": results[seed]["auroc"]["mean"], "auprc": results[seed]["auprc"]["mean"],
                        "parse_failure_rate": results[seed]["parse_failure_rate"]} for seed in seeds}
-    block = aggregate_seeds(per_seed)
-    block["predictions"] = {str(seed): ("" if i == 0 else seed_subdir(seed) + "/") + "predictions.csv"
-                            for i, seed in enumerate(seeds)}
-    return block
+    return seed_block_of(per_seed, seeds)
 
 
 def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: bool = True) -> dict[str, Any]:

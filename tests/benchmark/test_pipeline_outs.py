@@ -9,7 +9,7 @@ import yaml
 from dvc.repo import Repo
 
 from benchmark.main_table import ReportConfig, collect
-from benchmark.pipeline_outs import declared_only, declared_outs, is_declared
+from benchmark.pipeline_outs import declared_only, declared_outs, is_declared, persisted_outs
 from tests.benchmark.fake_results import metrics_file
 
 PATTERN = "outputs/llm/{dataset}/{method}/{task}/metrics.json"
@@ -48,3 +48,12 @@ def test_declared_only_filters_paths_of_the_project(project, tmp_path_factory, m
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     assert declared_only([stale, kept, elsewhere]) == [kept, elsewhere]
     assert os.path.samefile(declared_only([kept], project)[0], kept)
+
+
+def test_persisted_outs_are_the_outs_marked_persist(tmp_path):
+    Repo.init(str(tmp_path), no_scm=True).close()
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "search": {"cmd": "true", "outs": [{"outputs/search": {"persist": True}}, "outputs/summary.json"]},
+        "report": {"cmd": "true", "outs": ["results/table.md"]}}}))
+    assert persisted_outs(tmp_path) == ["outputs/search"]
+    assert persisted_outs(tmp_path / "outputs") == []  # no DVC project there

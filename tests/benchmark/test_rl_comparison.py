@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.rl_comparison import comparison_rows, shuffle_drop, variant_runs, verdict
-from benchmark.seeds import pooled_paired_mean_test, pooled_paired_test
+from benchmark.rl_comparison import comparison_rows, shuffle_drop, verdict
+from benchmark.seeds import (
+    pooled_paired_contrast_test,
+    pooled_paired_mean_test,
+    pooled_paired_test,
+    seed_folders,
+)
 
 N = 120
 
@@ -52,7 +57,7 @@ def runs(tmp_path):
 
 def test_seed_folders_are_found_from_the_seeds_block(runs):
     root = runs[0] / "rl" / "synth" / "mortality" / "eag_rl"
-    assert variant_runs(root) == {1: root, 2: root / "seed2", 3: root / "seed3"}
+    assert seed_folders(root) == {1: root, 2: root / "seed2", 3: root / "seed3"}
 
 
 def test_rows_equal_the_pooled_test_and_seed_statistics(runs):
@@ -111,3 +116,40 @@ def test_verdicts_and_shuffle_drop(tmp_path):
         (tmp_path / "d" / "eag_rl" / "t" / level / "metrics.json").write_text(json.dumps({"auroc": {"mean": auroc}}))
     assert shuffle_drop(tmp_path, "d", "eag_rl", "t") == pytest.approx(-0.2)
     assert shuffle_drop(tmp_path, "d", "grpo", "t") is None
+
+
+def _robustness(root, variant, seeds, labels, rng, signal_none, signal_shuffled):
+    """outputs/robustness/synth/<variant>/mortality/{none,shuffle_1}/ with every seed (first in the folder)."""
+    probs = {"none": {}, "shuffle_1": {}}
+    for level, signal in (("none", signal_none), ("shuffle_1", signal_shuffled)):
+        folder = root / "synth" / variant / "mortality" / level
+        for i, seed in enumerate(seeds):
+            sub = folder if i == 0 else folder / "seeds" / str(seed)
+            p = np.clip(signal * labels + rng.normal(0, 0.3, N), 0, 1)
+            probs[level][seed] = p
+            metrics = _run(sub, labels, p, signal + i * 0.01, 0.0)
+            if i:
+                (sub / "metrics.json").write_text(json.dumps(metrics))
+            else:
+                first = metrics
+        first["seeds"] = {"predictions": {str(s): ("" if i == 0 else f"seeds/{s}/") + "predictions.csv"
+                                          for i, s in enumerate(seeds)}}
+        (folder / "metrics.json").write_text(json.dumps(first))
+    return probs
+
+
+def test_shuffle_rows_pool_every_seed_in_a_paired_contrast(runs):
+    root, labels, _, _, params = runs
+    rng = np.random.default_rng(1)
+    a = _robustness(root / "robustness", "eag_rl", [1, 2, 3], labels, rng, 0.8, 0.7)
+    b = _robustness(root / "robustness", "grpo", [1, 2], labels, rng, 0.8, 0.2)
+    rows = {r["quantity"]: r for r in comparison_rows(root / "rl", root / "robustness", params)}
+    row = rows["auroc_shuffle_drop"]
+    expected = pooled_paired_contrast_test(labels, [a["shuffle_1"], b["none"]], [a["none"], b["shuffle_1"]],
+                                           "auroc", 200, 7)
+    assert row["difference"] == pytest.approx(expected["difference"]) and row["p_value"] == expected["p_value"]
+    assert (row["a_seeds"], row["b_seeds"]) == (3, 2)
+    assert row["a_mean"] == pytest.approx(0.7 - 0.8) and row["a_std"] == pytest.approx(0.0, abs=1e-12)
+    assert row["b_mean"] == pytest.approx(0.2 - 0.8)
+    assert row["verdict"] == "A better"  # B loses its signal under shuffling, A keeps most of it
+    assert shuffle_drop(root / "robustness", "synth", "grpo", "mortality") == pytest.approx(-0.6)

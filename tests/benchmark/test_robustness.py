@@ -130,3 +130,62 @@ def test_dl_robustness_refuses_models_outside_the_group(tmp_path, monkeypatch, s
         run_dl("small_icu", "experts", ["vanilla"], cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)
     with pytest.raises(ConfigError, match="no group 'llm'.*experts"):
         run_dl("small_icu", "llm", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs", methods=METHODS)
+
+
+class _SeedAwareMethods(type(METHODS)):
+    """The registry with generation and evaluation replaced: each adapter's probabilities are a fixed function of
+    the adapter's folder (its seed), so the test can tell which seed's files landed where."""
+
+    def generator(self, llm, adapter):
+        return adapter
+
+    def evaluate_llm(self, cohort, task, method, llm, generator, out, params_path, adapter, **kwargs):
+        seed = 42 if adapter.parent.name == "grpo" else int(adapter.parent.name.removeprefix("seed"))
+        labels = cohort.label(task)
+        probabilities = np.clip(labels * 0.4 + 0.3 + 0.001 * seed + 0.01 * np.arange(len(labels)) % 0.2, 0, 1)
+        out.mkdir(parents=True, exist_ok=True)
+        import pandas as pd
+
+        pd.DataFrame({"id": cohort.ids, "label": labels, "probability": probabilities, "parsed": True}).to_csv(
+            out / "predictions.csv", index=False)
+        metrics = {"auroc": {"mean": 0.5 + seed / 1000}, "auprc": {"mean": 0.3}, "parse_failure_rate": 0.0,
+                   "parse_failures": 0, "n": len(labels), "adapter": str(adapter), "condition": kwargs["condition"]}
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+
+def test_an_rl_variant_is_perturbed_in_every_training_seed(tmp_path, monkeypatch, small_icu):
+    """Every seed listed in the variant's metrics.json is evaluated at every level: the first seed's files where a
+    one-seed method's go, the others one level deeper (seeds/<seed>), and a seeds block that finds them."""
+    from benchmark.robustness import run_llm
+    from benchmark.seeds import seed_folders
+    from methods.llm.config import LLMConfig
+
+    monkeypatch.chdir(tmp_path)
+    small_icu.save(tmp_path / "cohorts" / "small_icu")
+    write_params(tmp_path, robustness={"llm": {"levels": ["none", "shuffle:1"]}})
+    variant = tmp_path / "models" / "rl" / "small_icu" / "mortality" / "grpo"
+    for folder in (variant, variant / "seed43", variant / "seed44"):
+        (folder / "adapter").mkdir(parents=True)
+        (folder / "adapter" / "adapter_config.json").write_text("{}")
+    (variant / "metrics.json").write_text(json.dumps({"seeds": {"predictions": {
+        "42": "predictions.csv", "43": "seed43/predictions.csv", "44": "seed44/predictions.csv"}}}))
+    methods = _SeedAwareMethods()
+    out = run_llm("small_icu", "mortality", "grpo", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs",
+                  adapter_root=tmp_path / "models" / "rl", llm_config=LLMConfig(), methods=methods)
+    for level in ("none", "shuffle_1"):
+        first = json.loads((out / level / "metrics.json").read_text())
+        assert first["adapter"] == str(variant / "adapter") and first["auroc"]["mean"] == pytest.approx(0.542)
+        assert first["seeds"]["metrics"]["auroc"]["per_seed"] == {"42": 0.542, "43": 0.543, "44": 0.544}
+        folders = seed_folders(out / level)
+        assert folders == {42: out / level, 43: out / level / "seeds" / "43", 44: out / level / "seeds" / "44"}
+        for seed, folder in folders.items():
+            metrics = json.loads((folder / "metrics.json").read_text())
+            assert metrics["auroc"]["mean"] == pytest.approx(0.5 + seed / 1000)
+            assert metrics["condition"] == level.replace("_", ":")
+    # the reports read one row per method and level: the further seeds are not methods of their own
+    from benchmark.shift_report import _files
+
+    assert sorted(p.relative_to(tmp_path / "outputs") for p in _files(tmp_path / "outputs", 4)) == [
+        out.relative_to(tmp_path / "outputs") / level / "metrics.json" for level in ("none", "shuffle_1")]
+    assert _files(tmp_path / "outputs", 5) == []

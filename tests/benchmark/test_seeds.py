@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from benchmark.metrics import MetricsConfig, auroc, paired_bootstrap
-from benchmark.seeds import aggregate_seeds, min_detectable_effect, pooled_paired_test
+from benchmark.seeds import (
+    aggregate_seeds,
+    min_detectable_effect,
+    pooled_paired_contrast_test,
+    pooled_paired_test,
+    seed_block,
+    seed_folders,
+)
 
 
 def _case(seed: int, n: int = 200, signal: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +77,45 @@ def test_statistic_is_the_difference_of_seed_means_on_the_same_resamples():
     assert pooled["mean"] == pytest.approx(np.mean(deltas))
     assert pooled["std"] == pytest.approx(np.std(deltas))
     assert (pooled["n_seeds_a"], pooled["n_seeds_b"]) == (2, 1)
+
+
+def test_a_contrast_of_two_changes_is_computed_on_the_same_resamples():
+    """(A_shuffled − A_none) − (B_shuffled − B_none) by hand over 5 resamples, seeds averaged per term."""
+    from benchmark.metrics import bootstrap_indices
+
+    y, a_none = _case(5, n=60)
+    a_shuffled = {1: _noisy(y, 6, 0.1), 2: _noisy(y, 7, 0.15)}
+    a_clean = {1: a_none, 2: _noisy(y, 8, 0.3)}
+    b_clean, b_shuffled = {1: _noisy(y, 9, 0.3)}, {1: _noisy(y, 10, 0.3)}
+    test = pooled_paired_contrast_test(y, [a_shuffled, b_clean], [a_clean, b_shuffled], "auroc", 5, 11)
+
+    def seed_mean(term, idx):
+        return np.mean([auroc(y[idx], p[idx]) for p in term.values()])
+
+    every = np.arange(y.size)
+    assert test["difference"] == pytest.approx(seed_mean(a_shuffled, every) + seed_mean(b_clean, every)
+                                               - seed_mean(a_clean, every) - seed_mean(b_shuffled, every))
+    deltas = [seed_mean(a_shuffled, i) + seed_mean(b_clean, i) - seed_mean(a_clean, i) - seed_mean(b_shuffled, i)
+              for i in bootstrap_indices(y, 5, 11)]
+    assert test["mean"] == pytest.approx(np.mean(deltas)) and test["std"] == pytest.approx(np.std(deltas))
+    # a two-term contrast is the pooled paired test, bit for bit
+    pair = pooled_paired_test(y, a_shuffled, b_clean, "auroc", 50, 3)
+    contrast = pooled_paired_contrast_test(y, [a_shuffled], [b_clean], "auroc", 50, 3)
+    assert all(pair[k] == contrast[k] for k in contrast)
+    with pytest.raises(ValueError, match="each side"):
+        pooled_paired_contrast_test(y, [a_shuffled], [], "auroc", 5, 11)
+
+
+def test_seed_block_and_seed_folders_round_trip(tmp_path):
+    import json
+
+    block = seed_block({42: {"auroc": 0.6}, 43: {"auroc": 0.8}}, [42, 43], subdir=lambda s: f"seeds/{s}")
+    assert block["predictions"] == {"42": "predictions.csv", "43": "seeds/43/predictions.csv"}
+    assert block["metrics"]["auroc"]["mean"] == pytest.approx(0.7)
+    (tmp_path / "metrics.json").write_text(json.dumps({"seeds": block}))
+    assert seed_folders(tmp_path) == {42: tmp_path, 43: tmp_path / "seeds" / "43"}
+    (tmp_path / "metrics.json").write_text(json.dumps({"training": {"seed": 7}}))
+    assert seed_folders(tmp_path) == {7: tmp_path}  # one run
 
 
 def test_identical_methods_give_zero_difference_and_p_one():

@@ -51,6 +51,29 @@ def test_report_files(tmp_path):
     assert data["noop"]["stages"][0]["status"] == "skipped"
 
 
+def test_persisted_outputs_are_removed_before_the_forced_run(tmp_path):
+    """A resumable output (persist: true) would make the forced run cheaper than a clean clone's: it goes first."""
+    import yaml
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True).close()
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "search": {"cmd": "true", "outs": [{"outputs/search": {"persist": True}}, "outputs/summary.json"]}}}))
+    (tmp_path / "outputs" / "search").mkdir(parents=True)
+    (tmp_path / "outputs" / "search" / "chunk-0.json").write_text("{}")
+    (tmp_path / "outputs" / "summary.json").write_text("{}")
+    script = tmp_path / "fake_dvc.py"
+    script.write_text(FAKE)
+    path = runtime_report(f"{sys.executable} {script}", None, tmp_path / "results", interval=0.05, cwd=tmp_path,
+                          echo=False)
+    assert not (tmp_path / "outputs" / "search").exists() and (tmp_path / "outputs" / "summary.json").exists()
+    assert "Removed first, as a clean clone lacks them: `outputs/search`" in path.read_text()
+    (tmp_path / "outputs" / "search").mkdir()
+    path = runtime_report(f"{sys.executable} {script}", None, tmp_path / "results", interval=0.05, cwd=tmp_path,
+                          echo=False, keep_persisted=True)
+    assert (tmp_path / "outputs" / "search").exists() and "Removed first" not in path.read_text()
+
+
 def test_a_stage_logs_its_wall_time_and_peak_memory_at_exit(tmp_path):
     import json
     import subprocess
