@@ -52,12 +52,17 @@ class PromptConfig:
 class GenerationConfig:
     """Sampling, shared by every LLM method (per-method lengths are under ``methods``)."""
 
-    backend: Literal["auto", "hf", "vllm"] = option("auto", help="'hf' = batched transformers generate; 'vllm' = vLLM; 'auto' = vLLM when it is installed and CUDA is available, else hf.")
+    backend: Literal["auto", "hf", "vllm", "server"] = option("auto", help="'hf' = batched transformers generate; 'vllm' = vLLM; 'server' = an OpenAI-compatible completions server at server_url (e.g. `vllm serve` / `trl vllm-serve`: one served model answers every evaluation stage); 'auto' = vLLM when it is installed and CUDA is available, else hf.")
     batch_size: int = option(20, minimum=1, help="Prompts per generate call (hf backend); decoding a batch costs little more per step than one prompt.")
     temperature: float = option(0.0, help="0 = greedy decoding (deterministic evaluation); > 0 samples.")
     top_p: float = option(1.0, help="Nucleus sampling mass (used when temperature > 0).")
     seed: int = option(42, help="Seed of sampling; batch b is generated after seeding with seed + b.")
     vllm_gpu_memory_utilization: float = option(0.85, help="Share of GPU memory vLLM may take (vllm backend only).")
+    vllm_tensor_parallel_size: int = option(1, minimum=1, help="GPUs one vLLM engine shards the model over (vllm backend; a 70B model needs several).")
+    server_url: str = option("", help="Base URL of the OpenAI-compatible server (server backend), e.g. http://localhost:8000/v1.")
+    server_model: str = option("", help="Model name the server serves ('' = the server's first listed model).")
+    server_api_key_env: str = option("OPENAI_API_KEY", help="Environment variable holding the server's API key (a local server accepts any; never put a key in params.yaml).")
+    server_timeout: float = option(600.0, help="Seconds one completions request may take.")
 
 
 @dataclass

@@ -12,9 +12,18 @@ Hugging Face backend (:class:`HFGenerator`)
   seed; ``temperature = 0`` is greedy decoding. A progress bar counts prompts.
 
 vLLM backend (:class:`VLLMGenerator`)
-  The same call on ``vllm.LLM.generate`` (continuous batching), with an optional LoRA adapter. vLLM is
-  imported only when this backend is built, and :func:`make_generator` picks it only when it is
-  installed and CUDA is available (``llm.generation.backend: auto``).
+  The same call on ``vllm.LLM.generate`` (continuous batching), with an optional LoRA adapter, sharded over
+  ``vllm_tensor_parallel_size`` GPUs. vLLM is imported only when this backend is built, and
+  :func:`make_generator` picks it only when it is installed and CUDA is available
+  (``llm.generation.backend: auto``).
+
+Server backend (:class:`ServerGenerator`)
+  The same call on an OpenAI-compatible ``/completions`` endpoint (``server_url``; ``vllm serve MODEL
+  --enable-lora`` or ``trl vllm-serve``), through the ``openai`` client: one served model answers every
+  evaluation stage, so a 7B model is loaded once for the whole pipeline instead of once per stage. Prompts
+  are sent already rendered (the chat template is applied here, with the backbone's own tokenizer), in
+  requests of ``batch_size`` prompts; a LoRA adapter is registered with vLLM's ``/load_lora_adapter`` and
+  named in each request. Token counts are re-counted with the local tokenizer.
 """
 
 from __future__ import annotations
@@ -174,12 +183,12 @@ class VLLMGenerator:
 
     def __init__(self, model_location: str, adapter: str | Path | None = None, dtype: str = "bfloat16",
                  gpu_memory_utilization: float = 0.85, seed: int = 42, trust_remote_code: bool = False,
-                 max_lora_rank: int = 64):
+                 max_lora_rank: int = 64, tensor_parallel_size: int = 1):
         from vllm import LLM  # imported only here: the CPU install has no vllm
 
         self.llm = LLM(model=model_location, dtype=dtype, seed=seed, enable_lora=adapter is not None,
                        max_lora_rank=max_lora_rank, gpu_memory_utilization=gpu_memory_utilization,
-                       trust_remote_code=trust_remote_code)
+                       trust_remote_code=trust_remote_code, tensor_parallel_size=tensor_parallel_size)
         self.tokenizer = self.llm.get_tokenizer()
         self.lora = None
         if adapter is not None:
@@ -204,6 +213,52 @@ class VLLMGenerator:
         return results
 
 
+class ServerGenerator:
+    """The same interface on an OpenAI-compatible completions server (module docstring)."""
+
+    backend = "server"
+
+    def __init__(self, config: GenerationConfig, tokenizer, adapter: str | Path | None = None):
+        import os
+
+        from openai import OpenAI
+
+        self.tokenizer = tokenizer
+        self.batch_size = config.batch_size
+        self.client = OpenAI(base_url=config.server_url, api_key=os.environ.get(config.server_api_key_env) or "none",
+                             timeout=config.server_timeout, max_retries=2)
+        self.model = config.server_model or self.client.models.list().data[0].id
+        if adapter is not None:  # vLLM serves LoRA adapters registered at run time under a name
+            name = f"adapter-{Path(adapter).resolve().as_posix().strip('/').replace('/', '-')}"
+            self.client.post("/load_lora_adapter", body={"lora_name": name, "lora_path": str(Path(adapter).resolve())},
+                             cast_to=object)
+            self.model = name
+        self.stats = GenerationStats()
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, desc: str = "generate") -> list[Completion]:
+        """Completions of ``prompts`` (``params.n`` per prompt, prompt-major order)."""
+        started = time.perf_counter()
+        results: list[Completion] = []
+        for b, start in enumerate(range(0, len(prompts), self.batch_size)):
+            batch = list(prompts[start:start + self.batch_size])
+            response = self.client.completions.create(
+                model=self.model, prompt=batch, max_tokens=params.max_new_tokens, n=params.n,
+                temperature=max(params.temperature, 0.0), top_p=1.0 if params.greedy else params.top_p,
+                seed=params.seed + b, stop=list(params.stop) or None,
+                extra_body={"min_tokens": params.min_new_tokens} if params.min_new_tokens else None)
+            choices = sorted(response.choices, key=lambda c: c.index)
+            if len(choices) != len(batch) * params.n:
+                raise RuntimeError(f"{desc}: the server at {self.client.base_url} returned {len(choices)} choices for "
+                                   f"{len(batch)} prompts x {params.n}; is it an OpenAI-compatible completions server?")
+            for choice in choices:
+                n_tokens = len(self.tokenizer(choice.text, add_special_tokens=False).input_ids)
+                results.append(Completion(text=choice.text, n_tokens=n_tokens, finished=choice.finish_reason == "stop"))
+        self.stats = GenerationStats(len(results), sum(c.n_tokens for c in results), time.perf_counter() - started)
+        LOGGER.info("%s (server %s): %d completions, %.1f tokens/s", desc, self.model, len(results),
+                    self.stats.tokens_per_second)
+        return results
+
+
 def vllm_available() -> bool:
     """vLLM is installed (checked without importing it) and a CUDA device is visible."""
     if importlib.util.find_spec("vllm") is None:
@@ -214,7 +269,14 @@ def vllm_available() -> bool:
 
 
 def choose_backend(config: GenerationConfig) -> str:
-    """'hf' or 'vllm' for ``llm.generation.backend`` (``auto`` = vLLM when :func:`vllm_available`)."""
+    """'hf', 'vllm' or 'server' for ``llm.generation.backend`` (``auto`` = vLLM when :func:`vllm_available`)."""
+    if config.backend == "server":
+        if not config.server_url:
+            raise ConfigError("llm.generation.backend = 'server' needs llm.generation.server_url (the base URL of an "
+                              "OpenAI-compatible server, e.g. http://localhost:8000/v1)")
+        if importlib.util.find_spec("openai") is None:
+            raise ConfigError("llm.generation.backend = 'server' needs the openai client (pip install '.[server]')")
+        return "server"
     if config.backend == "auto":
         return "vllm" if vllm_available() else "hf"
     if config.backend == "vllm" and not vllm_available():
@@ -232,7 +294,12 @@ def make_generator(generation: GenerationConfig, backbone: BackboneConfig, adapt
     if backend == "vllm":
         dtype = "bfloat16" if backbone.dtype in ("float32", "auto") else backbone.dtype
         return VLLMGenerator(model_location(backbone), adapter, dtype, generation.vllm_gpu_memory_utilization,
-                             generation.seed, backbone.trust_remote_code)
+                             generation.seed, backbone.trust_remote_code,
+                             tensor_parallel_size=generation.vllm_tensor_parallel_size)
+    if backend == "server":
+        from methods.llm.backbone import load_tokenizer
+
+        return ServerGenerator(generation, load_tokenizer(model_location(backbone), backbone.trust_remote_code), adapter)
     model, tokenizer = load_backbone(backbone, adapter=adapter)
     return HFGenerator(model, tokenizer, generation.batch_size, progress)
 
