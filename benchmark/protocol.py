@@ -1,6 +1,6 @@
 """What the harness needs from the methods, as a contract: the harness never imports :mod:`methods`.
 
-The experiments (:mod:`benchmark.robustness`, :mod:`benchmark.cross_domain`), the method catalogue, the
+The experiments (:mod:`benchmark.experiments.robustness`, :mod:`benchmark.experiments.cross_domain`), the method catalogue, the
 ablation table and the cohort signal check drive methods they do not know. They receive a :class:`Methods`
 object: the app builds it from ``methods/`` (:mod:`eagrl.registry`) and passes it in, and a test can pass a
 fake. Everything a method returns is read through the small interfaces below.

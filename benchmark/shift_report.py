@@ -2,7 +2,7 @@
 
 ``eagrl report-robustness`` reads every ``outputs/robustness/<dataset>/<method>/<task>/<condition>/metrics.json``
 (LLM methods) and ``outputs/robustness/<dataset>/<group>/<model>/<task>/<condition>/metrics.json`` (DL models)
-(:mod:`benchmark.robustness`; each file's descriptor names its method) and writes
+(:mod:`benchmark.experiments.robustness`; each file's descriptor names its method) and writes
 
 * ``results/robustness.csv`` / ``.json`` — one row per (data set, task, method, condition): bootstrap mean and
   std of AUROC and AUPRC, the parse-failure rate, and the change against the method's own ``none`` level
@@ -14,7 +14,7 @@
   one line per method (solid: DL models, dashed: LLM methods), error bars = bootstrap std.
 
 ``eagrl report-cross-domain`` reads ``outputs/cross_domain/<source>_to_<target>/<method>/<task>/metrics.json``
-(:mod:`benchmark.cross_domain`) and writes ``results/cross_domain.{md,csv,json}`` — per pair and task, each
+(:mod:`benchmark.experiments.cross_domain`) and writes ``results/cross_domain.{md,csv,json}`` — per pair and task, each
 method's target scores, sorted by AUROC ("who transfers best" is the top), beside its in-domain scores on the
 target and on the source when those evaluations exist (found like the main table's, ``report.sources``) —
 and ``results/plots/cross_domain.png``.
@@ -266,7 +266,7 @@ def _robustness_intro(params_path: str | Path) -> str:
             "rows a seeded label-stratified subset (column n): compare changes, not levels, across the two.")
     try:
         from benchmark.config import load_params
-        from benchmark.robustness import load_robustness_config
+        from benchmark.experiments.robustness import load_robustness_config
 
         config = load_robustness_config(load_params(params_path), params_path)
         text += (f" Settings: perturbation seed {config.seed}; LLM subset {config.llm.n_patients or 'all'} patients "
@@ -339,7 +339,7 @@ def cross_domain_markdown(rows: list[dict[str, Any]]) -> str:
     """Per pair and task, methods sorted by target AUROC, with in-domain references."""
     lines = ["# Cross-domain generalisation", "",
              "Each method trained on the source domain and tested zero-shot on the target's test patients "
-             "(`eagrl cross-domain`; benchmark/cross_domain.py). DL models read the target through the documented "
+             "(`eagrl cross-domain`; benchmark/experiments/cross_domain.py). DL models read the target through the documented "
              "feature mapping (benchmark/data/mapping.py; `mapped` = source columns that receive a target feature, "
              "the rest are missing and imputed with the source's train median); LLM methods read the target's text "
              "as it is, with the adapter trained on the source; prompting methods learn nothing from the source, so "

@@ -34,8 +34,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "methods.llm.evaluation": ("llm-eval", "report-llm"),
     "methods.eag_rl.stage1": ("mcts", "sft-stage1", "eval-stage1"),
     "methods.eag_rl.rl": ("rl",),
-    "benchmark.robustness": ("robustness-dl", "robustness-llm"),
-    "benchmark.cross_domain": ("cross-domain",),
+    "benchmark.experiments.robustness": ("robustness-dl", "robustness-llm"),
+    "benchmark.experiments.cross_domain": ("cross-domain",),
     "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
     "benchmark.main_table": ("report-main",),
     "benchmark.ablations": ("report-ablations",),
@@ -49,7 +49,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
 # Harness modules whose stages run or read methods (benchmark.protocol.Methods), passed in here.
-TAKES_METHODS = {"benchmark.report", "benchmark.robustness", "benchmark.cross_domain", "benchmark.ablations"}
+TAKES_METHODS = {"benchmark.report", "benchmark.experiments.robustness", "benchmark.experiments.cross_domain", "benchmark.ablations"}
 
 
 def module_of(command: str) -> str | None:

@@ -15,8 +15,8 @@ from tests.methods.llm.test_sft_and_stages import tiny_config
 
 
 def test_llm_robustness_and_cross_domain(workdir, tiny_model_dir, small_icu, small_ward):
-    from benchmark.cross_domain import run as run_cross_domain
-    from benchmark.robustness import run_llm
+    from benchmark.experiments.cross_domain import run as run_cross_domain
+    from benchmark.experiments.robustness import run_llm
 
     config = tiny_config(tiny_model_dir, workdir)
     build_backbone(config.backbone)
@@ -53,7 +53,7 @@ def test_prompting_cross_domain_reuses_the_targets_own_evaluation(workdir, tiny_
     scored the same patients with the same length (identical to generating it), generated otherwise."""
     import dataclasses
 
-    from benchmark.cross_domain import run as run_cross_domain
+    from benchmark.experiments.cross_domain import run as run_cross_domain
     from methods.llm.evaluation import run_method
 
     config = tiny_config(tiny_model_dir, workdir)
@@ -96,9 +96,9 @@ def test_base_policy_runs_prompting_on_the_finetuned_backbone_over_its_whole_spl
                                                                                     small_ward):
     """base_policy_<key>: the prompting method, untrained, on llm.finetuned's backbone and evaluation (the whole
     test split); the tables name it <key> with that backbone, in domain, under perturbation and across domains."""
-    from benchmark.cross_domain import run as run_cross_domain
+    from benchmark.experiments.cross_domain import run as run_cross_domain
+    from benchmark.experiments.robustness import run_llm
     from benchmark.method_catalog import resolve
-    from benchmark.robustness import run_llm
     from methods.llm.evaluation import run_method
 
     config = tiny_config(tiny_model_dir, workdir)

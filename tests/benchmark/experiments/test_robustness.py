@@ -9,8 +9,8 @@ import pytest
 
 from benchmark.config import ConfigError, load_params
 from benchmark.evaluate import read_predictions
+from benchmark.experiments.robustness import load_robustness_config, run_dl
 from benchmark.method_catalog import resolve
-from benchmark.robustness import load_robustness_config, run_dl
 from eagrl.registry import METHODS
 from methods.experts import load_expert
 from tests.benchmark.shift_fixtures import fit_logistic, write_params
@@ -66,7 +66,7 @@ def test_prompting_methods_are_checked():
 
 def test_rl_variants_must_be_trained_variants():
     """robustness.llm.rl_variants and cross_domain.rl_variants pick RL variants: each must be one eag_rl.rl trains."""
-    from benchmark.cross_domain import load_cross_domain_config
+    from benchmark.experiments.cross_domain import load_cross_domain_config
 
     icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
     rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}, "grpo": {"family": "rl"}}}
@@ -157,7 +157,7 @@ class _SeedAwareMethods(type(METHODS)):
 def test_an_rl_variant_is_perturbed_in_every_training_seed(tmp_path, monkeypatch, small_icu):
     """Every seed listed in the variant's metrics.json is evaluated at every level: the first seed's files where a
     one-seed method's go, the others one level deeper (seeds/<seed>), and a seeds block that finds them."""
-    from benchmark.robustness import run_llm
+    from benchmark.experiments.robustness import run_llm
     from benchmark.seeds import seed_folders
     from methods.llm.config import LLMConfig
 

@@ -46,10 +46,10 @@ from benchmark.config import ConfigError, describe, from_mapping, load_params, o
 from benchmark.data.cohort import Cohort
 from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
+from benchmark.experiments.robustness import check_adapter, check_rl_variants, score_dl
 from benchmark.method_catalog import resolve
 from benchmark.prepare import cohort_dir
 from benchmark.protocol import Methods
-from benchmark.robustness import check_adapter, check_rl_variants, score_dl
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 
 SECTION = "cross_domain"

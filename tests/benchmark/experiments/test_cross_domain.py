@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from benchmark.config import ConfigError
-from benchmark.cross_domain import load_cross_domain_config, mapping_summary, run
 from benchmark.data.synthetic import SyntheticConfig, generate
 from benchmark.evaluate import read_predictions
+from benchmark.experiments.cross_domain import load_cross_domain_config, mapping_summary, run
 from eagrl.registry import METHODS
 from tests.benchmark.shift_fixtures import fit_logistic, write_params
 
