@@ -25,7 +25,7 @@ QD (base)                  ``qd``              the frozen backbone in the same Q
 =========================  ==================  ===========================================================
 
 Each row is matched on the data set, the task and EAG-RL's backbone (``backbone_matches``: last path
-component), on the standard test set. The methods C3 of ``benchmark/paper/claims.yaml`` tests (w/o stage 1,
+component), on the standard test set. The methods C3 of ``benchmark/reports/paper/claims.yaml`` tests (w/o stage 1,
 w/o stage 2, w/o R_att, w/o ε(τ)) are :data:`ABLATIONS`; a test keeps the two in step.
 
 Columns
@@ -53,9 +53,9 @@ from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError, metrics_config
 from benchmark.main_table import Collection, Record, ReportConfig, collect, finite_json, paired_test
 from benchmark.metrics import MetricsConfig
-from benchmark.paper.claims import ClaimsConfig
-from benchmark.paper.compare import backbone_matches
 from benchmark.protocol import Methods
+from benchmark.reports.paper.claims import ClaimsConfig
+from benchmark.reports.paper.compare import backbone_matches
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 

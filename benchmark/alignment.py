@@ -14,7 +14,7 @@ not an assumption, so every LLM evaluation reports (``metrics.json`` key ``mecha
 
 Beside the metrics file, ``alignment.csv`` holds both Jaccards per patient (:func:`per_patient_alignment`), so
 that two methods' alignment can be compared on the same patients with a paired test
-(:mod:`benchmark.rl_comparison`).
+(:mod:`benchmark.reports.rl_comparison`).
 
 Jaccard is |C ∩ E| / |C ∪ E| and 0 when the answer names nothing (the convention of R_att in
 :mod:`methods.eag_rl.rewards`): an answer without features is not aligned. Features are the canonical

@@ -23,7 +23,7 @@ from eagrl.registry import METHODS
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "eagrl.ops.configure": ("configure",),
     "benchmark.prepare": ("prepare",),
-    "benchmark.report": ("report-cohorts",),
+    "benchmark.reports.cohorts": ("report-cohorts",),
     "benchmark.evaluate": ("evaluate",),
     "methods.experts.stage": ("train-expert",),
     "methods.experts.report": ("report-experts",),
@@ -39,17 +39,17 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
     "benchmark.main_table": ("report-main",),
     "benchmark.ablations": ("report-ablations",),
-    "benchmark.rl_training_report": ("report-rl-training",),
-    "benchmark.rl_comparison": ("report-rl-comparison",),
-    "benchmark.paper.verify": ("verify",),
-    "benchmark.summary": ("report-summary",),
-    "benchmark.results_index": ("report-index",),
+    "benchmark.reports.rl_training": ("report-rl-training",),
+    "benchmark.reports.rl_comparison": ("report-rl-comparison",),
+    "benchmark.reports.paper.verify": ("verify",),
+    "benchmark.reports.summary": ("report-summary",),
+    "benchmark.reports.index": ("report-index",),
     "eagrl.ops.regress": ("regress",),
     "eagrl.ops.runtime_report": ("runtime-report",),
     "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
 # Harness modules whose stages run or read methods (benchmark.protocol.Methods), passed in here.
-TAKES_METHODS = {"benchmark.report", "benchmark.experiments.robustness", "benchmark.experiments.cross_domain", "benchmark.ablations"}
+TAKES_METHODS = {"benchmark.reports.cohorts", "benchmark.experiments.robustness", "benchmark.experiments.cross_domain", "benchmark.ablations"}
 
 
 def module_of(command: str) -> str | None:

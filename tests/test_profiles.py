@@ -18,8 +18,8 @@ from benchmark.experiments.cross_domain import load_cross_domain_config
 from benchmark.experiments.robustness import load_robustness_config
 from benchmark.launch import load_launch_config
 from benchmark.main_table import report_config
-from benchmark.paper.compare import ComparisonConfig
-from benchmark.paper.verify import PaperConfig
+from benchmark.reports.paper.compare import ComparisonConfig
+from benchmark.reports.paper.verify import PaperConfig
 from eagrl.ops.configure import configure
 from eagrl.ops.regress import regress_config
 from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config

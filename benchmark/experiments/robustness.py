@@ -78,7 +78,7 @@ class LLMRobustnessConfig:
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
-    prompting: list[str] = option(list(PROMPTING), help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base LLM, Vanilla prompting (benchmark/paper/claims.yaml).")
+    prompting: list[str] = option(list(PROMPTING), help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base LLM, Vanilla prompting (benchmark/reports/paper/claims.yaml).")
     rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
 
 

@@ -19,7 +19,7 @@ deep-learning side instead, so that readers see real-data numbers beside the syn
 3. the report functions of the pipeline (``report-cohorts``, ``report-experts``, ``report-robustness``,
    ``report-cross-domain``) write their tables restricted to TJH (their ``datasets`` filter), plus
    ``counts`` (workbook → cohort → splits), ``external_reference`` (our TJH experts beside ClinicRealm's
-   on the same split, :mod:`benchmark.paper.external`) and ``prompt_lengths`` (the TJH prompts in tokens of the
+   on the same split, :mod:`benchmark.reports.paper.external`) and ``prompt_lengths`` (the TJH prompts in tokens of the
    backbone's tokenizer, which is why LLM rows are absent), and ``README.md`` (command, commit, the
    workbook's sha256, date, stages run, key numbers). The folder ``--out`` is replaced as a whole, in
    one rename, and only when it is absent, empty or an earlier output of this command.
@@ -50,8 +50,8 @@ import yaml
 
 from benchmark.config import ConfigError, describe, load_params, option, section
 from benchmark.data.cohort import SPLITS, Cohort
-from benchmark.paper.external import display_value, rows_json, write_reference_tables
-from benchmark.results_index import git_commit, sha256_file
+from benchmark.reports.index import git_commit, sha256_file
+from benchmark.reports.paper.external import display_value, rows_json, write_reference_tables
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import markdown_table, write_table
 from eagrl.ops.regress import make_scratch_copy, scratch_env
@@ -284,7 +284,7 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     empty faithfulness table (no ground-truth salient features: real data) is not kept. Adds ``counts`` and
     ``external_reference`` (the metrics files found by the workdir's ``report.sources``).
     """
-    from benchmark.report import report_cohorts
+    from benchmark.reports.cohorts import report_cohorts
     from benchmark.shift_report import report_cross_domain, report_robustness
     from eagrl.registry import METHODS
     from methods.experts.report import report_experts

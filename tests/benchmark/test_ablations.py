@@ -21,7 +21,7 @@ from benchmark.ablations import (
 )
 from benchmark.main_table import ReportConfig, collect
 from benchmark.metrics import MetricsConfig
-from benchmark.paper.claims import load_claims
+from benchmark.reports.paper.claims import load_claims
 from eagrl.cli import main
 from eagrl.registry import METHODS
 from tests.benchmark.fake_results import metrics_file

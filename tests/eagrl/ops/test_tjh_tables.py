@@ -18,7 +18,7 @@ import yaml
 from benchmark.config import ConfigError, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.data.synthetic import SyntheticConfig, generate
-from benchmark.results_index import sha256_file
+from benchmark.reports.index import sha256_file
 from eagrl.cli import main
 from eagrl.ops.tjh_tables import (
     TITLE,
@@ -152,7 +152,7 @@ def test_counts_of_a_cohort_without_file_counts(small_ward):
 
 
 def test_the_filters_keep_the_default_and_refuse_unknown_data_sets(workspace, tmp_path):
-    from benchmark.report import report_cohorts
+    from benchmark.reports.cohorts import report_cohorts
 
     report_cohorts(workspace / "params.yaml", workspace / "data" / "cohorts", tmp_path, methods=METHODS)  # no filter: every data set
     assert {r["dataset"] for r in _json(tmp_path / "cohorts.json")} == {"src", "tjh", "other"}

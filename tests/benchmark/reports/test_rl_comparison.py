@@ -1,4 +1,4 @@
-"""EAG-RL vs its RL baselines pooled over seeds (benchmark/rl_comparison.py) on hand-made run folders."""
+"""EAG-RL vs its RL baselines pooled over seeds (benchmark/reports/rl_comparison.py) on hand-made run folders."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.rl_comparison import comparison_rows, shuffle_drop, verdict
+from benchmark.reports.rl_comparison import comparison_rows, shuffle_drop, verdict
 from benchmark.seeds import (
     pooled_paired_contrast_test,
     pooled_paired_mean_test,

@@ -2,7 +2,7 @@
 
 ClinicRealm (``external/clinicrealm.csv`` + ``.yaml``; their repository, file and commit in the YAML) reports
 deep-learning experts and zero-shot LLMs on the TJH and MIMIC-IV 200-patient test splits this suite builds. They
-are *not* the EAG-RL paper's numbers (that is :mod:`benchmark.paper.compare`), but they tell a reader whether our
+are *not* the EAG-RL paper's numbers (that is :mod:`benchmark.reports.paper.compare`), but they tell a reader whether our
 experts land where an independent run of the same models on the same patients landed.
 
 Each of their rows (data set, task, method, setting, metric) is placed on our side by the YAML's ``match`` table
@@ -39,7 +39,7 @@ import yaml
 
 from benchmark.config import ConfigError, from_mapping, load_params, option
 from benchmark.main_table import Record, collect, report_config
-from benchmark.paper.compare import find_record
+from benchmark.reports.paper.compare import find_record
 from benchmark.runtime import atomic_write_json, atomic_write_text
 from benchmark.tables import csv_text, markdown_table
 
@@ -133,7 +133,7 @@ def load_reference(folder: str | Path = FOLDER, name: str = NAME) -> Reference:
     path, table = folder / f"{name}.yaml", folder / f"{name}.csv"
     for needed in (path, table):
         if not needed.is_file():
-            raise ConfigError(f"{needed}: file not found; restore it from git (benchmark/paper/external/)")
+            raise ConfigError(f"{needed}: file not found; restore it from git (benchmark/reports/paper/external/)")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -264,7 +264,7 @@ def intro(rows: list[dict[str, Any]], reference: Reference) -> str:
             f"full-shot models beside ours of the same name. LLM rows are Table-3-style comparators (open medical / "
             f"reasoning LLMs, zero-shot with their base prompt) beside our `vanilla` prompting method: any local "
             f"Hugging Face model folder of that name as `llm.backbone.source` fills them, and until one is run they "
-            f"read 'no counterpart'. Rows: `benchmark/paper/external/{NAME}.csv`; matching: `{NAME}.yaml`. Verdict "
+            f"read 'no counterpart'. Rows: `benchmark/reports/paper/external/{NAME}.csv`; matching: `{NAME}.yaml`. Verdict "
             f"counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
 
 

@@ -1,4 +1,4 @@
-"""The verdict of one claim and the pieces every claim test builds it from (:mod:`benchmark.paper.claims`).
+"""The verdict of one claim and the pieces every claim test builds it from (:mod:`benchmark.reports.paper.claims`).
 
 A :class:`Verdict` holds the status (holds / fails / inconclusive / not testable with this profile), the
 reason, the evidence rows of the verdict and, apart, the comparisons reported beside it but not part of it.
@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.main_table import Record, method_key
-from benchmark.paper.evidence import CONTRADICTS, SUPPORTS, UNDECIDED, Comparison, Context, overall, tally
+from benchmark.reports.paper.evidence import (
+    CONTRADICTS,
+    SUPPORTS,
+    UNDECIDED,
+    Comparison,
+    Context,
+    overall,
+    tally,
+)
 
 NOT_TESTABLE = "not testable with this profile"
 
@@ -76,7 +84,7 @@ def make_verdict(claim: dict[str, Any], status: str, reason: str, evidence: list
 
 def judged(claim: dict[str, Any], ctx: Context, comparisons: list[Comparison], what: str, records: Iterable[Record],
             evidence: list[dict[str, Any]], numbers: dict[str, float] | None = None) -> Verdict:
-    """The verdict of a claim from its comparisons (:func:`benchmark.paper.evidence.overall`)."""
+    """The verdict of a claim from its comparisons (:func:`benchmark.reports.paper.evidence.overall`)."""
     outcomes = ctx.judge(comparisons)
     counts = {"supports": outcomes.count(SUPPORTS), "contradicts": outcomes.count(CONTRADICTS),
               "undecided": outcomes.count(UNDECIDED), "comparisons": len(outcomes)}

@@ -9,7 +9,7 @@ from benchmark.descriptor import MethodDescriptor
 from benchmark.evaluate import PredictionsError
 from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig
-from benchmark.paper.evidence import (
+from benchmark.reports.paper.evidence import (
     CONTRADICTS,
     FAILS,
     HOLDS,
@@ -105,8 +105,8 @@ def test_records_on_other_patients_cannot_be_paired(tmp_path):
 def test_the_minimum_detectable_effect_is_the_hand_computed_one(tmp_path):
     from scipy.stats import norm
 
-    from benchmark.paper.claims import ClaimsConfig
-    from benchmark.paper.evidence import Context
+    from benchmark.reports.paper.claims import ClaimsConfig
+    from benchmark.reports.paper.evidence import Context
 
     a = record(tmp_path / "a", 1.0, seed=4, method="a", **FIELDS)
     b = record(tmp_path / "b", 0.6, seed=5, method="b", **FIELDS)

@@ -1,7 +1,7 @@
 """Claims under a shift of the test data: C4 (feature-order shuffling) and C5 (another clinical domain).
 
-The tests of ``claims.yaml`` named ``robustness`` and ``transfer``; :mod:`benchmark.paper.claims` states the
-verdict rule and :mod:`benchmark.paper.gates` when a cell is evidence at all.
+The tests of ``claims.yaml`` named ``robustness`` and ``transfer``; :mod:`benchmark.reports.paper.claims` states the
+verdict rule and :mod:`benchmark.reports.paper.gates` when a cell is evidence at all.
 """
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ import numpy as np
 
 from benchmark.descriptor import STANDARD
 from benchmark.main_table import Record, method_key
-from benchmark.paper.evidence import CONTRADICTS, SUPPORTS, Comparison, Context, overall, tally
-from benchmark.paper.gates import answer_or_chance
-from benchmark.paper.verdicts import NOT_TESTABLE, Verdict, cell, judged, make_verdict, no_eag, synthetic_note
+from benchmark.reports.paper.evidence import CONTRADICTS, SUPPORTS, Comparison, Context, overall, tally
+from benchmark.reports.paper.gates import answer_or_chance
+from benchmark.reports.paper.verdicts import (
+    NOT_TESTABLE,
+    Verdict,
+    cell,
+    judged,
+    make_verdict,
+    no_eag,
+    synthetic_note,
+)
 
 
 def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str], metrics: list[str]) -> float:
@@ -39,7 +47,7 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
     degradation being reference − mean over the shared shuffle levels, all four sets of predictions resampled
     together. A cell is judged only where EAG-RL and every comparator answer on the reference set (parse rate
     ≥ ``min_parse_rate``) and none of them is at chance there (AUROC interval above 0.5): a model that says
-    nothing cannot degrade (:mod:`benchmark.paper.gates`). Other cells are "not testable", with the reason; so
+    nothing cannot degrade (:mod:`benchmark.reports.paper.gates`). Other cells are "not testable", with the reason; so
     is the claim when no cell is judged.
     """
     prefix = claim["condition_prefix"]

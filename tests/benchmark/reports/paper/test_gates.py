@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.paper.gates import load_training_rows, parse_rate, ratt_problem, ratt_shares
+from benchmark.reports.paper.gates import load_training_rows, parse_rate, ratt_problem, ratt_shares
 from tests.benchmark.fake_results import record
 
 FIELDS = {"dataset": "d", "task": "t", "method": "eag_rl", "family": "eag_rl"}

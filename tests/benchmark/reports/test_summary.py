@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from benchmark.summary import headline_metrics, report_summary, verdict_key
+from benchmark.reports.summary import headline_metrics, report_summary, verdict_key
 from tests.conftest import REPO
 
 PARAMS = {"eag_rl": {"rl": {"pairs": [{"dataset": "syn", "task": "mortality"}]}},

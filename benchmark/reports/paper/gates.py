@@ -2,7 +2,7 @@
 
 A paired test can show that EAG-RL beats a model that does not answer, or that it degrades less than a model
 that says nothing. Neither is evidence for the paper's claims, so the claim tests
-(:mod:`benchmark.paper.claims`) set such comparisons aside as "not testable", with the reason:
+(:mod:`benchmark.reports.paper.claims`) set such comparisons aside as "not testable", with the reason:
 
 * :func:`answer_problem` — the model does not answer: fewer than ``paper.claims.min_parse_rate`` of its
   answers parse (``1 − parse_failure_rate`` of its metrics file, the mean over its training seeds where the
@@ -10,7 +10,7 @@ that says nothing. Neither is evidence for the paper's claims, so the claim test
   model's AUROC measures its output format more than its reasoning;
 * :func:`chance_problem` — the model is at chance: the lower bound of its AUROC bootstrap interval is ≤ 0.5;
 * :func:`ratt_problem` — EAG-RL's attention reward R_att never varied within a generation group during its
-  training (every group's R_att had max − min ≤ 1e-9, :func:`benchmark.rl_training_report.varying_share`),
+  training (every group's R_att had max − min ≤ 1e-9, :func:`benchmark.reports.rl_training.varying_share`),
   so GRPO's group-relative advantage gave R_att no signal: EAG-RL trained as GRPO did, and the comparisons
   that isolate R_att (C3; EAG-RL against GRPO and DAPO in C1) cannot show its effect.
 
@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.main_table import Record, method_key
-from benchmark.rl_training_report import varying_share
+from benchmark.reports.rl_training import varying_share
 
 RL_TRAINING_FILE = "rl_training.json"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchmark.config import ConfigError
-from benchmark.paper.external import (
+from benchmark.reports.paper.external import (
     CONSISTENT,
     CSV_COLUMNS,
     DIFFERS,

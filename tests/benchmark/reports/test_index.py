@@ -7,7 +7,7 @@ import subprocess
 
 import yaml
 
-from benchmark.results_index import git_commit, provenance
+from benchmark.reports.index import git_commit, provenance
 from eagrl.cli import main
 
 

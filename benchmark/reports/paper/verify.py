@@ -6,18 +6,18 @@ Writes
   holds / fails / inconclusive / not testable with this profile — with the reason and the evidence (means,
   CIs, paired-bootstrap p-values, the minimum detectable effect at 80 % power), and, under a claim, the
   comparisons reported beside it but not part of its verdict (C1: experts and hybrids); see
-  :mod:`benchmark.paper.claims`;
+  :mod:`benchmark.reports.paper.claims`;
 * ``results/paper_comparison.{md,csv,json}``: every cell of the transcribed Tables 1–3 (``tables.yaml``)
   that has a paper or a reproduced number: paper, reproduced, Δ and a verdict; see
-  :mod:`benchmark.paper.compare`;
+  :mod:`benchmark.reports.paper.compare`;
 * ``results/external_reference.{md,csv,json}``: a peer benchmark's published numbers on the same test splits
   (ClinicRealm, ``external/``) beside ours, with a z-score and a verdict per row; the same table is appended
-  to ``paper_comparison.md`` under "External reference (ClinicRealm)"; see :mod:`benchmark.paper.external`.
+  to ``paper_comparison.md`` under "External reference (ClinicRealm)"; see :mod:`benchmark.reports.paper.external`.
 
 The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.main_table`),
 so both stages see the same files. Where R_att varied in RL training is read from the run folders beside
 the RL metrics files, else from ``rl_training.json`` in the output folder when ``eagrl report-rl-training``
-wrote it (:mod:`benchmark.paper.gates`).
+wrote it (:mod:`benchmark.reports.paper.gates`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 from benchmark.config import describe, from_mapping, load_params, option
 from benchmark.evaluate import metrics_config
 from benchmark.main_table import ReportConfig, collect
-from benchmark.paper.claims import (
+from benchmark.reports.index import profile_name
+from benchmark.reports.paper.claims import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -41,10 +42,15 @@ from benchmark.paper.claims import (
     load_claims,
     verify_claims,
 )
-from benchmark.paper.compare import VERDICTS, ComparisonConfig, compare_paper, filled_cells, load_template
-from benchmark.paper.external import compare_external, load_reference, section_text, write_external
-from benchmark.paper.gates import RL_TRAINING_FILE, load_training_rows
-from benchmark.results_index import profile_name
+from benchmark.reports.paper.compare import (
+    VERDICTS,
+    ComparisonConfig,
+    compare_paper,
+    filled_cells,
+    load_template,
+)
+from benchmark.reports.paper.external import compare_external, load_reference, section_text, write_external
+from benchmark.reports.paper.gates import RL_TRAINING_FILE, load_training_rows
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import markdown_table, write_table
 
@@ -71,7 +77,7 @@ def _rule_text(config: ClaimsConfig) -> str:
                 "(`paper.claims.decision: mean`): a claim holds or fails, never inconclusive; paired-bootstrap "
                 "p-values are shown as evidence.")
     return (f"Each comparison is a paired bootstrap ({config.resamples} resamples of the same patients, every "
-            f"training seed of a method pooled; `benchmark/paper/evidence.py`). It supports the claim at "
+            f"training seed of a method pooled; `benchmark/reports/paper/evidence.py`). It supports the claim at "
             f"p < {config.alpha} and contradicts it at p < {config.alpha} / m (m comparisons, Bonferroni). A claim "
             "**holds** when every comparison supports it, **fails** when one contradicts it, and is "
             "**inconclusive** otherwise: these data cannot decide it.")
@@ -83,7 +89,7 @@ def _claims_markdown(verdicts: list[Verdict], profile: str, inventory: str, conf
         "# The paper's claims, checked",
         "",
         f"Profile `{profile}`; {inventory}. Written by `eagrl verify` from the collected metrics files "
-        f"(`report.sources` in params.yaml) and `benchmark/paper/claims.yaml`. " + _rule_text(config)
+        f"(`report.sources` in params.yaml) and `benchmark/reports/paper/claims.yaml`. " + _rule_text(config)
         + f" Metrics: {', '.join(m.upper() for m in config.metrics)}.",
         "",
         markdown_table(summary),
@@ -103,7 +109,7 @@ def _claims_markdown(verdicts: list[Verdict], profile: str, inventory: str, conf
 def _comparison_intro(rows: list[dict[str, Any]], filled: int, config: ComparisonConfig) -> str:
     counts = {name: sum(r["verdict"] == name for r in rows) for name in VERDICTS}
     eps = ", ".join(f"{m.upper()} ε={config.epsilon[m]}, acceptable ≤{config.acceptable[m]}" for m in config.epsilon)
-    text = (f"Every cell of the transcription template `benchmark/paper/tables.yaml` (paper Tables 1–3) that holds a "
+    text = (f"Every cell of the transcription template `benchmark/reports/paper/tables.yaml` (paper Tables 1–3) that holds a "
             f"paper number ({filled} filled) or a reproduced number, with Δ = reproduced − paper and a verdict ({eps}). "
             "Verdict counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
     if filled == 0:

@@ -203,7 +203,7 @@ def training_markdown(rows: list[dict[str, Any]], plots: list[Path], out: Path) 
              "varies; `ratt_advantage_corr`: correlation of a trajectory's advantage with its R_att (how far R_att steers "
              "the update); `upper_clip_share`: mean share of tokens where the upper clip 1 + ε_high binds (TRL's "
              "`clip_ratio/high_mean`); `parse_failure_final`: 1 − parsed share over the last steps. Definitions: "
-             "`benchmark/rl_training_report.py`.", "",
+             "`benchmark/reports/rl_training.py`.", "",
              markdown_table([_as_md(r) for r in rows], COLUMNS), ""]
     gaps = [f"`{c}` ({v} of {len(rows)})" for c, v in missing.items() if v]
     lines += [f"{MISSING_MD} = not computable from the run's files (never estimated): "

@@ -49,7 +49,7 @@ from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError, read_predictions
 from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig, bootstrap_indices, resolve_unparsable, two_sided_p
-from benchmark.paper.compare import backbone_matches
+from benchmark.reports.paper.compare import backbone_matches
 from benchmark.seeds import min_detectable_effect, seed_mean_resamples
 
 SUPPORTS, CONTRADICTS, UNDECIDED = "supports", "contradicts", "undecided"
@@ -200,9 +200,9 @@ class Context:
 
     def __init__(self, records: list[Record], config: Any, metrics_config: MetricsConfig | None = None,
                  training_rows: list[dict[str, Any]] | None = None):
-        """``config``: a :class:`benchmark.paper.claims.ClaimsConfig` (alpha, decision, resamples,
+        """``config``: a :class:`benchmark.reports.paper.claims.ClaimsConfig` (alpha, decision, resamples,
         min_parse_rate); ``training_rows``: the rows of ``results/rl_training.json`` where read
-        (:func:`benchmark.paper.gates.ratt_problem`)."""
+        (:func:`benchmark.reports.paper.gates.ratt_problem`)."""
         self.records = records
         self.config = config
         self.metrics_config = metrics_config or MetricsConfig()

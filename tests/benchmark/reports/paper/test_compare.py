@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from benchmark.config import ConfigError
-from benchmark.paper.compare import (
+from benchmark.reports.paper.compare import (
     TEMPLATE,
     ComparisonConfig,
     backbone_matches,

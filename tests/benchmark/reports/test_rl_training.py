@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.rl_training_report import (
+from benchmark.reports.rl_training import (
     COLUMNS,
     find_runs,
     report_rl_training,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from benchmark.config import ConfigError
-from benchmark.paper.claims import (
+from benchmark.reports.paper.claims import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -20,8 +20,8 @@ from benchmark.paper.claims import (
     load_claims,
     verify_claims,
 )
-from benchmark.paper.evidence import CONTRADICTS
-from benchmark.paper.verify import _claims_markdown
+from benchmark.reports.paper.evidence import CONTRADICTS
+from benchmark.reports.paper.verify import _claims_markdown
 from eagrl.cli import main
 from tests.benchmark.fake_results import FAST, metrics_file, record
 

@@ -255,7 +255,7 @@ def report_rl_comparison(rl_root: str | Path = RL_ROOT, robustness_root: str | P
              "`auroc_shuffle_drop`: AUROC with every feature line shuffled minus unperturbed, mean ± std over the "
              "seeds evaluated under perturbation, and the paired bootstrap of A's drop minus B's on the same "
              "resamples. "
-             "Built by `eagrl report-rl-comparison` (benchmark/rl_comparison.py).")
+             "Built by `eagrl report-rl-comparison` (benchmark/reports/rl_comparison.py).")
     if not rows:
         intro += "\n\nNo comparison yet: no `eag_rl` run beside another variant under models/rl."
     paths = write_table(rows, Path(out) / "rl_comparison", "EAG-RL against its RL baselines, over seeds", intro,

@@ -11,21 +11,21 @@ claim makes as a paired contrast of their metrics, and returns a :class:`Verdict
   not been run, no shuffled test set, no cross-domain pair), or exists but is no evidence: a reference
   model that does not answer or is at chance, an EAG-RL whose own answers do not parse (C1–C3: cells where
   fewer than ``min_parse_rate`` parse are not judged), or an EAG-RL run whose R_att never varied
-  (:mod:`benchmark.paper.gates`); the reason names what is missing or why.
+  (:mod:`benchmark.reports.paper.gates`); the reason names what is missing or why.
 
-Every comparison shows its minimum detectable effect at 80 % power (:mod:`benchmark.paper.evidence`), so an
+Every comparison shows its minimum detectable effect at 80 % power (:mod:`benchmark.reports.paper.evidence`), so an
 inconclusive verdict says how large a difference these data could have seen. Comparisons with models of
 another kind than the claim's (C1: experts and hybrids beside the same-backbone LLM baselines) are reported
 in :attr:`Verdict.beside`, never counted in the verdict.
 
-:mod:`benchmark.paper.evidence` computes the contrasts (every training seed of a record pooled, all records
+:mod:`benchmark.reports.paper.evidence` computes the contrasts (every training seed of a record pooled, all records
 scored on the same resamples of the same patients) and states the rule. ``paper.claims.decision: mean``
 reads a comparison from the sign of its bootstrap means instead, as the paper's tables compare. A claim tested
 on synthetic data says so: the synthetic cohorts are stand-ins for MIMIC-IV and TJH, so a verdict there is
 evidence about the method, not about the paper's numbers.
 
-C1–C3 are tested here; C4 and C5 (the claims under a shift of the test data) in :mod:`benchmark.paper.shifts`,
-on the shared pieces of :mod:`benchmark.paper.verdicts`.
+C1–C3 are tested here; C4 and C5 (the claims under a shift of the test data) in :mod:`benchmark.reports.paper.shifts`,
+on the shared pieces of :mod:`benchmark.reports.paper.verdicts`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from benchmark.config import ConfigError, option
 from benchmark.evaluate import PredictionsError
 from benchmark.main_table import Record, method_key
 from benchmark.metrics import MetricsConfig
-from benchmark.paper.compare import backbone_matches
-from benchmark.paper.evidence import (
+from benchmark.reports.paper.compare import backbone_matches
+from benchmark.reports.paper.evidence import (
     CONTRADICTS,
     DECISIONS,
     FAILS,
@@ -53,9 +53,9 @@ from benchmark.paper.evidence import (
     Context,
     mde_text,
 )
-from benchmark.paper.gates import answer_or_chance, answer_problem, chance_problem, ratt_problem
-from benchmark.paper.shifts import robustness, transfer
-from benchmark.paper.verdicts import (
+from benchmark.reports.paper.gates import answer_or_chance, answer_problem, chance_problem, ratt_problem
+from benchmark.reports.paper.shifts import robustness, transfer
+from benchmark.reports.paper.verdicts import (
     NOT_TESTABLE,
     Verdict,
     cell,
@@ -79,10 +79,10 @@ class ClaimsConfig:
 
     metrics: list[str] = option(["auroc", "auprc"], help="Metrics every claim is tested on (the paper's: AUROC and AUPRC).")
     alpha: float = option(0.05, help="Significance level: a comparison supports a claim at p < alpha and contradicts it at p < alpha / m (m comparisons of the claim).")
-    decision: str = option("paired_test", help="How a comparison is read: paired_test (holds / fails / inconclusive from paired-bootstrap p-values, benchmark/paper/evidence.py) or mean (the sign of the bootstrap means, as the paper's tables compare; never inconclusive).")
+    decision: str = option("paired_test", help="How a comparison is read: paired_test (holds / fails / inconclusive from paired-bootstrap p-values, benchmark/reports/paper/evidence.py) or mean (the sign of the bootstrap means, as the paper's tables compare; never inconclusive).")
     resamples: int = option(2000, help="Paired-bootstrap resamples of the claim tests (independent of metrics.bootstrap_resamples: the smallest p is 2 / (resamples + 1), which must stay below alpha / m).")
     c2_margin_points: float = option(5.0, help="C2 holds when the average improvement over the base model is at least paper_value - margin percentage points (its lower confidence bound, with decision paired_test).")
-    min_parse_rate: float = option(0.9, help="A reference model (C2's base, C4's EAG-RL and comparators) answers only when at least this share of its answers parse; below it the comparison is 'not testable' (benchmark/paper/gates.py).")
+    min_parse_rate: float = option(0.9, help="A reference model (C2's base, C4's EAG-RL and comparators) answers only when at least this share of its answers parse; below it the comparison is 'not testable' (benchmark/reports/paper/gates.py).")
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -122,7 +122,7 @@ def _baselines(ctx: Context, claim: dict[str, Any], eag: Record, key: str = "bas
 
 
 def answering(ctx: Context, eags: list[Record]) -> tuple[list[Record], list[str]]:
-    """EAG-RL's records that answer (:func:`benchmark.paper.gates.answer_problem`), and why each other one does
+    """EAG-RL's records that answer (:func:`benchmark.reports.paper.gates.answer_problem`), and why each other one does
     not: a model whose answers do not parse is scored by its output format, so neither its wins nor its losses
     test the claim."""
     kept, silent = [], []
@@ -144,7 +144,7 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
     comparison each). Experts and hybrids (``beside_families``) are compared the same way and reported beside
     the verdict; so is EAG-RL against the ``ratt_families`` (GRPO, DAPO) where R_att never varied in its
-    training (:func:`benchmark.paper.gates.ratt_problem`)."""
+    training (:func:`benchmark.reports.paper.gates.ratt_problem`)."""
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
         return no_eag(claim, ctx)
@@ -212,7 +212,7 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
     resample of the cell's patients; the average over cells is the statistic (cells on other patients are
     resampled independently). Holds when its lower bound reaches ``paper − margin``, fails when its upper
     bound is below it, else inconclusive (``decision: mean``: the average of the means against the threshold).
-    A cell whose base model does not answer or is at chance (:mod:`benchmark.paper.gates`) is not judged: an
+    A cell whose base model does not answer or is at chance (:mod:`benchmark.reports.paper.gates`) is not judged: an
     improvement over a model that says nothing is no improvement of its reasoning; with no cell left the claim
     is not testable. The gain over the best same-backbone baseline is reported beside.
     """
@@ -291,7 +291,7 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
 
     Per cell and metric, three comparisons: w/o stage 1 − w/o stage 2 (the same as drop(w/o stage 2) −
     drop(w/o stage 1)), EAG-RL − w/o R_att and EAG-RL − w/o ε(τ). A cell where R_att never varied in EAG-RL's
-    training is not judged (:func:`benchmark.paper.gates.ratt_problem`): its stage 2 is GRPO without R_att.
+    training is not judged (:func:`benchmark.reports.paper.gates.ratt_problem`): its stage 2 is GRPO without R_att.
     """
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:

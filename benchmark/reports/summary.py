@@ -159,7 +159,7 @@ def summary_page(params: dict[str, Any], results: Path = RESULTS) -> str:
     """The text of ``results/SUMMARY.md``."""
     claims = _read(results / "claims.json") or {}
     parts = ["# Summary of the run",
-             "Written by `dvc repro` (stage `report_summary`, benchmark/summary.py) from the other result tables; "
+             "Written by `dvc repro` (stage `report_summary`, benchmark/reports/summary.py) from the other result tables; "
              "the git commit and params of the run are in [README.md](README.md). Means ± std are over training "
              "seeds (their count in brackets); differences are paired on the same test patients; a verdict is "
              "decided only where the 95 % interval excludes 0, and MDE is the difference this n detects with 80 % "
