@@ -51,9 +51,10 @@ from typing import Any
 from benchmark.config import describe, from_mapping, load_params
 from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError, metrics_config
-from benchmark.main_table import Collection, Record, ReportConfig, collect, finite_json, paired_test
 from benchmark.metrics import MetricsConfig
 from benchmark.protocol import Methods
+from benchmark.reports.collect import Collection, Record, ReportConfig, collect, paired_test
+from benchmark.reports.main import finite_json
 from benchmark.reports.paper.claims import ClaimsConfig
 from benchmark.reports.paper.compare import backbone_matches
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging

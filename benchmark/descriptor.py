@@ -1,7 +1,7 @@
 """The method descriptor: what a metrics file is *of*, so that result tables can be built from any subset.
 
 Every metrics JSON written by ``eagrl evaluate`` / :func:`benchmark.evaluate.evaluate_file` says how well
-something scored; the descriptor says what that something was. The collectors (:mod:`benchmark.main_table`,
+something scored; the descriptor says what that something was. The collectors (:mod:`benchmark.reports.collect`,
 ``eagrl verify``) read it to place the numbers in the main table and to test the paper's claims.
 
 The convention
@@ -24,7 +24,7 @@ A metrics JSON carries a top-level key ``"descriptor"``::
 Write it with :func:`attach_descriptor` right after ``evaluate_file`` (it rewrites the JSON atomically), or
 put the same mapping in a sidecar file ``descriptor.json`` in the same folder. Where neither exists, the
 collector can still derive the fields from the file's path, with the path patterns and per-method
-families of the ``report`` section of params.yaml (see :mod:`benchmark.main_table`); fields found in the
+families of the ``report`` section of params.yaml (see :mod:`benchmark.reports.main`); fields found in the
 file win over fields derived from the path, and a contradiction between the two is an error.
 
 Families

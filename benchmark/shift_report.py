@@ -284,7 +284,7 @@ def _finite(row: dict[str, Any]) -> dict[str, Any]:
 def in_domain_scores(params_path: str | Path = "params.yaml", root: str | Path = ".") -> dict[tuple, dict[str, float]]:
     """(dataset, task, method) → in-domain bootstrap means, from the main table's collection (may be empty)."""
     try:
-        from benchmark.main_table import collect, report_config
+        from benchmark.reports.collect import collect, report_config
 
         records = collect(report_config(params_path), root).standard()
     except Exception as error:  # no params / report section: the table simply lacks the reference columns

@@ -37,7 +37,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.experiments.robustness": ("robustness-dl", "robustness-llm"),
     "benchmark.experiments.cross_domain": ("cross-domain",),
     "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
-    "benchmark.main_table": ("report-main",),
+    "benchmark.reports.main": ("report-main",),
     "benchmark.ablations": ("report-ablations",),
     "benchmark.reports.rl_training": ("report-rl-training",),
     "benchmark.reports.rl_comparison": ("report-rl-comparison",),

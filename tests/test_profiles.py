@@ -17,7 +17,7 @@ from benchmark.evaluate import metrics_config
 from benchmark.experiments.cross_domain import load_cross_domain_config
 from benchmark.experiments.robustness import load_robustness_config
 from benchmark.launch import load_launch_config
-from benchmark.main_table import report_config
+from benchmark.reports.collect import report_config
 from benchmark.reports.paper.compare import ComparisonConfig
 from benchmark.reports.paper.verify import PaperConfig
 from eagrl.ops.configure import configure

@@ -10,8 +10,8 @@ import numpy as np
 
 from benchmark.descriptor import MethodDescriptor
 from benchmark.evaluate import evaluate, read_predictions, write_predictions
-from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig
+from benchmark.reports.collect import Record
 from benchmark.runtime import atomic_write_json
 
 FAST = MetricsConfig(bootstrap_resamples=40, seed=3)

@@ -19,8 +19,8 @@ from benchmark.ablations import (
     row_label,
     write_ablations,
 )
-from benchmark.main_table import ReportConfig, collect
 from benchmark.metrics import MetricsConfig
+from benchmark.reports.collect import ReportConfig, collect
 from benchmark.reports.paper.claims import load_claims
 from eagrl.cli import main
 from eagrl.registry import METHODS

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from benchmark.main_table import ReportConfig, collect
 from benchmark.pipeline_outs import declared_only, declared_outs, is_declared, persisted_outs
+from benchmark.reports.collect import ReportConfig, collect
 from tests.benchmark.fake_results import metrics_file
 
 PATTERN = "outputs/llm/{dataset}/{method}/{task}/metrics.json"

@@ -1,7 +1,7 @@
 """The paper's claims C1–C5 (``claims.yaml``) turned into verdicts from the collected metrics files.
 
 Each claim names a ``test``; the function of that name in :data:`TESTS` looks for the evaluations the
-claim needs among the collected records (:func:`benchmark.main_table.collect`), states every comparison the
+claim needs among the collected records (:func:`benchmark.reports.collect.collect`), states every comparison the
 claim makes as a paired contrast of their metrics, and returns a :class:`Verdict`:
 
 * ``holds`` — every comparison goes the claimed way with a paired-bootstrap p < ``alpha``;
@@ -40,8 +40,8 @@ import yaml
 
 from benchmark.config import ConfigError, option
 from benchmark.evaluate import PredictionsError
-from benchmark.main_table import Record, method_key
 from benchmark.metrics import MetricsConfig
+from benchmark.reports.collect import Record, method_key
 from benchmark.reports.paper.compare import backbone_matches
 from benchmark.reports.paper.evidence import (
     CONTRADICTS,

@@ -27,7 +27,7 @@ import yaml
 
 from benchmark.config import ConfigError, option
 from benchmark.descriptor import STANDARD
-from benchmark.main_table import Record
+from benchmark.reports.collect import Record
 
 TEMPLATE = Path(__file__).with_name("tables.yaml")
 VERDICTS = ("fully reproduced", "acceptable", "unacceptable", "not reproduced", "no paper number")

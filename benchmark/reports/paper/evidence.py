@@ -4,7 +4,7 @@
 one comparison into a :class:`Comparison` with its paired test (:class:`Evidence`), :meth:`Context.judge` sets
 the outcomes of a claim's comparisons.
 
-A claim compares collected evaluations (:class:`benchmark.main_table.Record`). Each comparison is a linear
+A claim compares collected evaluations (:class:`benchmark.reports.collect.Record`). Each comparison is a linear
 *contrast* of their metrics that the claim says is positive: ``EAG-RL − baseline`` (C1, C5),
 ``w/o stage 1 − w/o stage 2`` (C3), ``degradation(comparator) − degradation(EAG-RL)`` (C4). Its sampling
 distribution comes from one paired bootstrap:
@@ -47,8 +47,8 @@ import numpy as np
 
 from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError, read_predictions
-from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig, bootstrap_indices, resolve_unparsable, two_sided_p
+from benchmark.reports.collect import Record
 from benchmark.reports.paper.compare import backbone_matches
 from benchmark.seeds import min_detectable_effect, seed_mean_resamples
 

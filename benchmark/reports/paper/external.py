@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from benchmark.config import ConfigError, from_mapping, load_params, option
-from benchmark.main_table import Record, collect, report_config
+from benchmark.reports.collect import Record, collect, report_config
 from benchmark.reports.paper.compare import find_record
 from benchmark.runtime import atomic_write_json, atomic_write_text
 from benchmark.tables import csv_text, markdown_table
@@ -206,7 +206,7 @@ def compare_external(records: list[Record], reference: Reference, configured: It
                      datasets: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """One row per reference row (of ``datasets``, default all): ours and theirs (mean, std), z and a verdict.
 
-    ``records``: the collected metrics files (:func:`benchmark.main_table.collect`); ``configured``: the data
+    ``records``: the collected metrics files (:func:`benchmark.reports.collect.collect`); ``configured``: the data
     sets of this profile (for the note of a "not reproduced" row). See the module docstring for the verdicts.
     """
     configured, wanted = set(configured), None if datasets is None else set(datasets)

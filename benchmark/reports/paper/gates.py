@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.main_table import Record, method_key
+from benchmark.reports.collect import Record, method_key
 from benchmark.reports.rl_training import varying_share
 
 RL_TRAINING_FILE = "rl_training.json"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.descriptor import STANDARD
-from benchmark.main_table import Record, method_key
+from benchmark.reports.collect import Record, method_key
 from benchmark.reports.paper.evidence import CONTRADICTS, SUPPORTS, Comparison, Context, overall, tally
 from benchmark.reports.paper.gates import answer_or_chance
 from benchmark.reports.paper.verdicts import (

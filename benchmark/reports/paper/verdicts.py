@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.main_table import Record, method_key
+from benchmark.reports.collect import Record, method_key
 from benchmark.reports.paper.evidence import (
     CONTRADICTS,
     SUPPORTS,

@@ -14,7 +14,7 @@ Writes
   (ClinicRealm, ``external/``) beside ours, with a z-score and a verdict per row; the same table is appended
   to ``paper_comparison.md`` under "External reference (ClinicRealm)"; see :mod:`benchmark.reports.paper.external`.
 
-The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.main_table`),
+The evaluations are found exactly as for the main table (``report.sources``, :mod:`benchmark.reports.main`),
 so both stages see the same files. Where R_att varied in RL training is read from the run folders beside
 the RL metrics files, else from ``rl_training.json`` in the output folder when ``eagrl report-rl-training``
 wrote it (:mod:`benchmark.reports.paper.gates`).
@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmark.config import describe, from_mapping, load_params, option
 from benchmark.evaluate import metrics_config
-from benchmark.main_table import ReportConfig, collect
+from benchmark.reports.collect import ReportConfig, collect
 from benchmark.reports.index import profile_name
 from benchmark.reports.paper.claims import (
     FAILS,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from benchmark.evaluate import read_predictions
-from benchmark.main_table import ReportConfig, collect
+from benchmark.reports.collect import ReportConfig, collect
 from eagrl.cli import main
 from eagrl.registry import load_model
 from methods.experts.importance import read_importance

@@ -7,8 +7,8 @@ import pytest
 
 from benchmark.descriptor import MethodDescriptor
 from benchmark.evaluate import PredictionsError
-from benchmark.main_table import Record
 from benchmark.metrics import MetricsConfig
+from benchmark.reports.collect import Record
 from benchmark.reports.paper.evidence import (
     CONTRADICTS,
     FAILS,

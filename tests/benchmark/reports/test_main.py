@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from benchmark.descriptor import DescriptorError
-from benchmark.main_table import ReportConfig, collect, pattern_glob, pattern_regex, write_main
+from benchmark.reports.collect import ReportConfig, collect, pattern_glob, pattern_regex
+from benchmark.reports.main import write_main
 from eagrl.cli import main
 from tests.benchmark.fake_results import metrics_file
 
@@ -150,8 +151,8 @@ def test_worst_case_column_when_the_main_rule_is_already_worst_case(tmp_path):
     """A file scored with metrics.unparsable: worst_case shows its main numbers there (its other block is the 0.5 rule)."""
     from benchmark.descriptor import MethodDescriptor
     from benchmark.evaluate import evaluate, read_predictions
-    from benchmark.main_table import Record
     from benchmark.metrics import MetricsConfig
+    from benchmark.reports.collect import Record
 
     descriptor = MethodDescriptor(dataset="d", task="t", method="qd", family="prompting")
     rule = MetricsConfig(bootstrap_resamples=40, seed=3, unparsable="worst_case")
@@ -164,7 +165,7 @@ def test_worst_case_column_when_the_main_rule_is_already_worst_case(tmp_path):
 
 
 def test_seed_and_mechanism_columns_read_their_blocks():
-    from benchmark.main_table import mechanism_columns, seed_columns
+    from benchmark.reports.main import mechanism_columns, seed_columns
 
     rl = {"seeds": {"n_seeds": 3, "metrics": {"auroc": {"mean": 0.7, "std": 0.1}}},
           "mechanism": {"names_feature_rate": 1.0, "truncation_rate": 0.0, "alignment_truth": 0.4,
