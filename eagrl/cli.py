@@ -36,7 +36,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "methods.eag_rl.rl": ("rl",),
     "benchmark.experiments.robustness": ("robustness-dl", "robustness-llm"),
     "benchmark.experiments.cross_domain": ("cross-domain",),
-    "benchmark.shift_report": ("report-robustness", "report-cross-domain"),
+    "benchmark.reports.shift": ("report-robustness", "report-cross-domain"),
     "benchmark.reports.main": ("report-main",),
     "benchmark.ablations": ("report-ablations",),
     "benchmark.reports.rl_training": ("report-rl-training",),

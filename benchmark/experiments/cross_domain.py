@@ -30,7 +30,7 @@ How each kind of method meets the other domain
 
 Outputs: ``outputs/cross_domain/<source>_to_<target>/<method>/<task>/`` with ``predictions.csv`` and
 ``metrics.json`` (descriptor: ``dataset`` = TARGET, ``train_dataset`` = SOURCE). ``eagrl report-cross-domain``
-(:mod:`benchmark.shift_report`) writes ``results/cross_domain.*`` and its plot.
+(:mod:`benchmark.reports.shift`) writes ``results/cross_domain.*`` and its plot.
 """
 
 from __future__ import annotations

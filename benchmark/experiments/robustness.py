@@ -26,7 +26,7 @@ Outputs, one folder per condition: ``outputs/robustness/<dataset>/<method>/<task
 and ``outputs/robustness/<dataset>/<group>/<model>/<task>/<condition>/`` (DL models), with
 ``predictions.csv`` (:func:`benchmark.evaluate.write_predictions`) and ``metrics.json``
 (:func:`benchmark.evaluate.evaluate` + a ``descriptor`` whose ``condition`` is the perturbation, e.g.
-``shuffle:0.4``; level 0 is ``none``). ``eagrl report-robustness`` (:mod:`benchmark.shift_report`) turns
+``shuffle:0.4``; level 0 is ``none``). ``eagrl report-robustness`` (:mod:`benchmark.reports.shift`) turns
 them into ``results/robustness.*`` and the curves.
 """
 

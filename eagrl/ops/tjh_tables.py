@@ -285,7 +285,7 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     ``external_reference`` (the metrics files found by the workdir's ``report.sources``).
     """
     from benchmark.reports.cohorts import report_cohorts
-    from benchmark.shift_report import report_cross_domain, report_robustness
+    from benchmark.reports.shift import report_cross_domain, report_robustness
     from eagrl.registry import METHODS
     from methods.experts.report import report_experts
 

@@ -184,7 +184,7 @@ def test_an_rl_variant_is_perturbed_in_every_training_seed(tmp_path, monkeypatch
             assert metrics["auroc"]["mean"] == pytest.approx(0.5 + seed / 1000)
             assert metrics["condition"] == level.replace("_", ":")
     # the reports read one row per method and level: the further seeds are not methods of their own
-    from benchmark.shift_report import _files
+    from benchmark.reports.shift_rows import _files
 
     assert sorted(p.relative_to(tmp_path / "outputs") for p in _files(tmp_path / "outputs", 4)) == [
         out.relative_to(tmp_path / "outputs") / level / "metrics.json" for level in ("none", "shuffle_1")]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.shift_report import degradation_rows, report_cross_domain, report_robustness, robustness_rows
+from benchmark.reports.shift import report_cross_domain, report_robustness
+from benchmark.reports.shift_rows import degradation_rows, robustness_rows
 
 
 def _metrics(path: Path, auroc: float, auprc: float, n: int = 40, failures: int = 0, **descriptor) -> None:

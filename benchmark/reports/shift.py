@@ -27,118 +27,30 @@ across the two.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-from collections import defaultdict
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from benchmark.descriptor import FAMILIES, MethodDescriptor, embedded_descriptor
-from benchmark.perturb import NONE, Perturbation
-from benchmark.pipeline_outs import declared_only
+from benchmark.reports.shift_plots import plot_cross_domain, plot_robustness
+from benchmark.reports.shift_rows import (
+    CROSS_DOMAIN_ROOT,
+    KIND_ORDER,
+    METRICS,
+    ROBUSTNESS_ROOT,
+    cross_domain_rows,
+    degradation_rows,
+    in_domain_scores,
+    robustness_rows,
+)
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
-ROBUSTNESS_ROOT = Path("outputs/robustness")
-CROSS_DOMAIN_ROOT = Path("outputs/cross_domain")
 RESULTS = Path("results")
-METRICS = ("auroc", "auprc")
-DL_FAMILIES = ("expert", "hybrid")
-KIND_ORDER = (NONE, "shuffle", "noise", "mask")
-KIND_TITLES = {"shuffle": "feature-order shuffle (fraction)", "noise": "multiplicative noise (σ)",
-               "mask": "masked observed values (fraction)"}
-
-
-def _read(path: Path) -> tuple[MethodDescriptor, dict[str, Any]] | None:
-    """A metrics file and its descriptor; None (logged) for a file that is not one."""
-    try:
-        data = json.loads(path.read_text())
-        return MethodDescriptor.from_dict(embedded_descriptor(path, data), str(path)), data
-    except (json.JSONDecodeError, ValueError) as error:
-        LOGGER.warning("report: skipped %s (%s)", path, error)
-        return None
-
-
-def _files(root: Path, depth: int) -> list[Path]:
-    pattern = "/".join(["*"] * depth) + "/metrics.json"
-    found = [p for p in sorted(root.glob(pattern)) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return declared_only(found)  # not the outputs of a stage that left dvc.yaml
-
-
-def _scores(data: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for metric in METRICS:
-        out[f"{metric}_mean"] = float(data[metric]["mean"])
-        out[f"{metric}_std"] = float(data[metric]["std"])
-    return out
 
 
 def _pm(row: dict[str, Any], metric: str) -> str:
     return f"{row[f'{metric}_mean']:.3f} ± {row[f'{metric}_std']:.3f}"
-
-
-def _family_order(row: dict[str, Any]) -> int:
-    return FAMILIES.index(row["family"]) if row["family"] in FAMILIES else len(FAMILIES)
-
-
-# ------------------------------------------------------------------------------------------ robustness
-def robustness_rows(root: str | Path = ROBUSTNESS_ROOT, datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
-    """One row per robustness metrics file, with the change against the method's ``none`` level.
-
-    ``datasets``: keep only the files of these data sets (default: every file), e.g. TJH's alone.
-    """
-    rows = []
-    for path in _files(Path(root), 4) + _files(Path(root), 5):  # LLM methods, then DL models (<group>/<model>)
-        read = _read(path)
-        if read is None:
-            continue
-        d, data = read
-        if datasets is not None and d.dataset not in datasets:
-            continue
-        perturbation = Perturbation.parse(d.condition)
-        rows.append({"dataset": d.dataset, "task": d.task, "family": d.family, "method": d.method,
-                     "backbone": d.backbone, "condition": perturbation.condition, "kind": perturbation.kind,
-                     "level": perturbation.level, "n": int(data["n"]), "positives": int(data["positives"]),
-                     **_scores(data), "parse_failure_rate": float(data.get("parse_failure_rate", 0.0))})
-    reference = {(r["dataset"], r["task"], r["method"]): r for r in rows if r["condition"] == NONE}
-    for row in rows:
-        ref = reference.get((row["dataset"], row["task"], row["method"]))
-        for metric in METRICS:
-            base = ref[f"{metric}_mean"] if ref else math.nan
-            delta = row[f"{metric}_mean"] - base
-            row[f"d_{metric}"] = delta
-            row[f"rel_{metric}_pct"] = 100.0 * delta / base if base else math.nan
-    rows.sort(key=lambda r: (r["dataset"], r["task"], _family_order(r), r["method"], KIND_ORDER.index(r["kind"]),
-                             r["level"]))
-    return rows
-
-
-def degradation_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (data set, task, method): mean change over the levels of each kind (negative = it degrades)."""
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[(row["dataset"], row["task"], row["family"], row["method"])].append(row)
-    out = []
-    for (dataset, task, family, method), items in groups.items():
-        ref = next((r for r in items if r["condition"] == NONE), None)
-        entry: dict[str, Any] = {"dataset": dataset, "task": task, "family": family, "method": method,
-                                 "n": items[0]["n"], "auroc_none": ref["auroc_mean"] if ref else math.nan,
-                                 "auprc_none": ref["auprc_mean"] if ref else math.nan}
-        for kind in ("shuffle", "noise", "mask"):
-            levels = [r for r in items if r["kind"] == kind]
-            for metric in METRICS:
-                values = [r[f"d_{metric}"] for r in levels]
-                entry[f"{kind}_d_{metric}"] = sum(values) / len(values) if values else math.nan
-            entry[f"{kind}_levels"] = len(levels)
-        entry["parse_failure_rate"] = sum(r["parse_failure_rate"] for r in items) / len(items)
-        out.append(entry)
-    out.sort(key=lambda r: (r["dataset"], r["task"], -_nan_last(r["shuffle_d_auroc"])))
-    return out
-
-
-def _nan_last(value: float) -> float:
-    return -math.inf if math.isnan(value) else value
 
 
 def _fmt(value: float, signed: bool = True) -> str:
@@ -173,57 +85,6 @@ def robustness_markdown(rows: list[dict[str, Any]], summary: list[dict[str, Any]
         lines += ["Mean change against the method's own `none` level over the levels of each kind, sorted by the "
                   "shuffle change (least degradation first):", "", markdown_table(table), ""]
     return "\n".join(lines)
-
-
-def plot_robustness(rows: list[dict[str, Any]], folder: str | Path) -> list[Path]:
-    """One PNG per (data set, task): metric against level, a panel per kind × metric."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for dataset, task in sorted({(r["dataset"], r["task"]) for r in rows}):
-        part = [r for r in rows if (r["dataset"], r["task"]) == (dataset, task)]
-        methods = list(dict.fromkeys((r["family"], r["method"]) for r in part))
-        kinds = [k for k in ("shuffle", "noise", "mask") if any(r["kind"] == k for r in part)]
-        if not kinds:
-            continue
-        fig, axes = plt.subplots(len(METRICS), len(kinds), figsize=(4.6 * len(kinds) + 2.8, 3.4 * len(METRICS)),
-                                 squeeze=False)
-        colours = plt.get_cmap("tab20")
-        for col, kind in enumerate(kinds):
-            for row_i, metric in enumerate(METRICS):
-                ax = axes[row_i][col]
-                for i, (family, method) in enumerate(methods):
-                    points = sorted((r["level"], r[f"{metric}_mean"], r[f"{metric}_std"]) for r in part
-                                    if r["method"] == method and r["family"] == family and r["kind"] in (kind, NONE))
-                    if len(points) < 2:
-                        continue
-                    xs, ys, es = zip(*points, strict=True)
-                    ax.errorbar(xs, ys, yerr=es, label=f"{method} ({family})", color=colours(i % 20), capsize=2,
-                                marker="o", markersize=3, linewidth=1.2,
-                                linestyle="-" if family in DL_FAMILIES else "--")
-                ax.set_title(KIND_TITLES[kind], fontsize=10)
-                ax.set_xlabel("level (0 = unperturbed)")
-                ax.set_ylabel(f"{metric.upper()} (bootstrap mean ± std)")
-                ax.grid(alpha=0.3)
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        for ax in axes.ravel():
-            h, labs = ax.get_legend_handles_labels()
-            for handle, label in zip(h, labs, strict=True):
-                if label not in labels:
-                    handles.append(handle), labels.append(label)
-        fig.legend(handles, labels, loc="center right", fontsize=8, title="method (family)", title_fontsize=8)
-        fig.suptitle(f"Robustness: {dataset} / {task} (solid: DL models, dashed: LLM methods)", fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1 - 2.6 / fig.get_figwidth(), 0.95))
-        path = folder / f"{dataset}_{task}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
 
 
 ROBUSTNESS_COLUMNS = ["dataset", "task", "family", "method", "backbone", "condition", "kind", "level", "n",
@@ -280,55 +141,6 @@ def _finite(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
-# --------------------------------------------------------------------------------------- cross-domain
-def in_domain_scores(params_path: str | Path = "params.yaml", root: str | Path = ".") -> dict[tuple, dict[str, float]]:
-    """(dataset, task, method) → in-domain bootstrap means, from the main table's collection (may be empty)."""
-    try:
-        from benchmark.reports.collect import collect, report_config
-
-        records = collect(report_config(params_path), root).standard()
-    except Exception as error:  # no params / report section: the table simply lacks the reference columns
-        LOGGER.info("report-cross-domain: no in-domain references (%s)", error)
-        return {}
-    out: dict[tuple, dict[str, float]] = {}
-    for record in records:
-        d = record.descriptor
-        out.setdefault((d.dataset, d.task, d.method), {m: record.mean(m) for m in METRICS})
-    return out
-
-
-def cross_domain_rows(root: str | Path = CROSS_DOMAIN_ROOT, in_domain: dict[tuple, dict[str, float]] | None = None,
-                      datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
-    """One row per cross-domain metrics file, with in-domain references where known.
-
-    ``datasets``: keep only the pairs whose source or target is one of these (default: every pair).
-    """
-    in_domain = in_domain or {}
-    rows = []
-    for path in _files(Path(root), 3):
-        read = _read(path)
-        if read is None:
-            continue
-        d, data = read
-        if datasets is not None and d.dataset not in datasets and d.source_dataset not in datasets:
-            continue
-        run = data.get("run", {})
-        row = {"source": d.source_dataset, "target": d.dataset, "task": d.task, "family": d.family,
-               "method": d.method, "backbone": d.backbone, "n": int(data["n"]), "positives": int(data["positives"]),
-               **_scores(data), "parse_failure_rate": float(data.get("parse_failure_rate", 0.0)),
-               "zero_shot": bool(run.get("zero_shot", False)),
-               "mapped_features": (f"{run['mapping']['mapped']}/{run['mapping']['of']}" if "mapping" in run else "text")}
-        for metric in METRICS:
-            target = in_domain.get((d.dataset, d.task, d.method), {}).get(metric, math.nan)
-            source = in_domain.get((d.source_dataset, d.task, d.method), {}).get(metric, math.nan)
-            row[f"{metric}_in_domain_target"] = target
-            row[f"{metric}_in_domain_source"] = source
-            row[f"{metric}_gap_to_target"] = row[f"{metric}_mean"] - target
-        rows.append(row)
-    rows.sort(key=lambda r: (r["source"], r["target"], r["task"], -r["auroc_mean"]))
-    return rows
-
-
 CROSS_DOMAIN_COLUMNS = ["source", "target", "task", "family", "method", "backbone", "n", "positives", "auroc_mean",
                         "auroc_std", "auprc_mean", "auprc_std", "parse_failure_rate", "zero_shot", "mapped_features",
                         "auroc_in_domain_target", "auroc_in_domain_source", "auroc_gap_to_target",
@@ -357,44 +169,6 @@ def cross_domain_markdown(rows: list[dict[str, Any]]) -> str:
                   "Δ AUROC vs in-domain target": _fmt(r["auroc_gap_to_target"])} for r in part]
         lines += [f"## {key[0]} → {key[1]} / {key[2]}", "", markdown_table(table), ""]
     return "\n".join(lines)
-
-
-def plot_cross_domain(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Horizontal bars of target AUROC / AUPRC per method (in-domain target score as a marker), per pair."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = list(dict.fromkeys((r["source"], r["target"], r["task"]) for r in rows))
-    height = max(3.0, 0.32 * max(sum((r["source"], r["target"], r["task"]) == k for r in rows) for k in keys) + 1.5)
-    fig, axes = plt.subplots(len(keys), len(METRICS), figsize=(11, height * len(keys)), squeeze=False)
-    for i, key in enumerate(keys):
-        part = sorted((r for r in rows if (r["source"], r["target"], r["task"]) == key), key=lambda r: r["auroc_mean"])
-        labels = [f"{r['method']} ({r['family']})" for r in part]
-        for j, metric in enumerate(METRICS):
-            ax = axes[i][j]
-            colours = ["tab:blue" if r["family"] in DL_FAMILIES else "tab:orange" for r in part]
-            ax.barh(range(len(part)), [r[f"{metric}_mean"] for r in part], xerr=[r[f"{metric}_std"] for r in part],
-                    color=colours, alpha=0.8, capsize=2)
-            ref = [(k, r[f"{metric}_in_domain_target"]) for k, r in enumerate(part)
-                   if not math.isnan(r[f"{metric}_in_domain_target"])]
-            if ref:
-                ax.scatter([v for _, v in ref], [k for k, _ in ref], marker="|", s=120, color="black",
-                           label="in-domain on target", zorder=3)
-                ax.legend(fontsize=8, loc="lower right")
-            ax.set_yticks(range(len(part)), labels if j == 0 else [""] * len(part), fontsize=8)
-            ax.set_xlabel(f"target {metric.upper()} (bootstrap mean ± std)")
-            ax.set_xlim(0, 1)
-            ax.grid(axis="x", alpha=0.3)
-            ax.set_title(f"{key[0]} → {key[1]} / {key[2]}: {metric.upper()}", fontsize=10)
-    fig.suptitle("Cross-domain generalisation (blue: DL models via feature mapping, orange: LLM methods)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def report_cross_domain(root: str | Path = CROSS_DOMAIN_ROOT, out: str | Path = RESULTS,
