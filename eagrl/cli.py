@@ -38,7 +38,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark.experiments.cross_domain": ("cross-domain",),
     "benchmark.reports.shift": ("report-robustness", "report-cross-domain"),
     "benchmark.reports.main": ("report-main",),
-    "benchmark.ablations": ("report-ablations",),
+    "benchmark.reports.ablations": ("report-ablations",),
     "benchmark.reports.rl_training": ("report-rl-training",),
     "benchmark.reports.rl_comparison": ("report-rl-comparison",),
     "benchmark.reports.paper.verify": ("verify",),
@@ -49,7 +49,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "eagrl.ops.tjh_tables": ("tjh-tables",),
 }
 # Harness modules whose stages run or read methods (benchmark.protocol.Methods), passed in here.
-TAKES_METHODS = {"benchmark.reports.cohorts", "benchmark.experiments.robustness", "benchmark.experiments.cross_domain", "benchmark.ablations"}
+TAKES_METHODS = {"benchmark.reports.cohorts", "benchmark.experiments.robustness", "benchmark.experiments.cross_domain", "benchmark.reports.ablations"}
 
 
 def module_of(command: str) -> str | None:

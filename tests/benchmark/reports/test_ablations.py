@@ -9,7 +9,8 @@ import math
 import pytest
 import yaml
 
-from benchmark.ablations import (
+from benchmark.metrics import MetricsConfig
+from benchmark.reports.ablation_rows import (
     ABLATIONS,
     FULL,
     Layout,
@@ -17,9 +18,8 @@ from benchmark.ablations import (
     layout_from_params,
     order_methods,
     row_label,
-    write_ablations,
 )
-from benchmark.metrics import MetricsConfig
+from benchmark.reports.ablations import write_ablations
 from benchmark.reports.collect import ReportConfig, collect
 from benchmark.reports.paper.claims import load_claims
 from eagrl.cli import main
