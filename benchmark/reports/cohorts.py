@@ -1,4 +1,4 @@
-"""Result tables built from the pipeline's outputs (stage ``report_cohorts`` and, later, the others).
+"""Stage ``report_cohorts``: result tables of the cohorts the ``prepare`` stages built.
 
 Nothing here computes a method's score: it reads what the stages wrote and lays it out as Markdown, CSV
 and JSON under ``results/``.
