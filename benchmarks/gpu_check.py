@@ -9,7 +9,7 @@ Each part prints and records tokens/s, seconds per step and peak GPU memory (``t
 
 1. **SFT** — :func:`methods.llm.sft.train_lora_sft` (TRL SFTTrainer), LoRA r = 16 on every linear layer, the
    stage-1/Label-SFT code path; tokens/s counts prompt + answer tokens of the trained sequences.
-2. **RL** — :func:`methods.eag_rl.rl.build_trainer` (:class:`~methods.eag_rl.rl_trainer.EAGRLTrainer`: ε(τ),
+2. **RL** — :func:`methods.eag_rl.grpo_setup.build_trainer` (:class:`~methods.eag_rl.trainer.EAGRLTrainer`: ε(τ),
    the composite reward), G = 8 completions of one patient per generation batch, μ = 2; with vLLM importable
    the completions come from vLLM colocated (``use_vllm``), else from transformers' generate. tokens/s counts
    generated completion tokens over the whole training time (generation + scoring + optimisation).
@@ -176,9 +176,11 @@ def check_sft(model, tokenizer, prompts, labels, cfg: CheckConfig) -> dict[str, 
 
 
 def check_rl(model, tokenizer, prompts, labels, features, cfg: CheckConfig, use_vllm: bool) -> dict[str, Any]:
-    """GRPO through :class:`~methods.eag_rl.rl_trainer.EAGRLTrainer` (ε(τ), composite reward), fresh LoRA."""
+    """GRPO through :class:`~methods.eag_rl.trainer.EAGRLTrainer` (ε(τ), composite reward), fresh LoRA."""
+    from methods.eag_rl.config import RLConfig
+    from methods.eag_rl.grpo_setup import build_trainer, grpo_args
+    from methods.eag_rl.reward_adapter import reward_functions
     from methods.eag_rl.rewards import RewardConfig
-    from methods.eag_rl.rl import RLConfig, build_trainer, grpo_args, reward_functions
     from methods.llm.backbone import lora_config
     from methods.llm.config import LoRASettings
 

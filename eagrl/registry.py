@@ -45,7 +45,8 @@ class Registry(Methods):
         return LogisticExpert(task, LogisticConfig(seed=seed)).fit(train, None)
 
     def rl_plan(self, params: dict[str, Any], source: str | Path) -> RLPlan:
-        from methods.eag_rl.rl import load_rl_section, resolve_variant
+        from methods.eag_rl.config import load_rl_section
+        from methods.eag_rl.variants import resolve_variant
 
         rl = load_rl_section(params, source)
         variants = {}

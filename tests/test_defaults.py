@@ -13,11 +13,9 @@ import pytest
 
 from benchmark.config import load_params
 from benchmark.metrics import MetricsConfig
-from methods.eag_rl.distill import DistillConfig
+from methods.eag_rl.config import DistillConfig, ProposerConfig, RLConfig, SearchConfig, SFTStageConfig
 from methods.eag_rl.mcts import MCTSConfig
 from methods.eag_rl.rewards import RewardConfig
-from methods.eag_rl.rl import RLConfig
-from methods.eag_rl.stage1 import ProposerConfig, SearchConfig, SFTStageConfig
 from tests.conftest import REPO
 
 SECTIONS = {

@@ -22,8 +22,8 @@ from benchmark.reports.paper.compare import ComparisonConfig
 from benchmark.reports.paper.verify import PaperConfig
 from eagrl.ops.configure import configure
 from eagrl.ops.regress import regress_config
-from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config
-from methods.eag_rl.stage1 import load_stage1_config
+from methods.eag_rl.config import load_rl_section, load_stage1_config
+from methods.eag_rl.variants import resolve_variant, reward_config
 from methods.experts.config import load_experts_config
 from methods.hybrid.config import load_hybrid_config
 from methods.llm.backbone import resolve_source

@@ -3,7 +3,7 @@
 ``eagrl report-rl-training`` reads every RL run folder under ``models/rl`` — ``<dataset>/<task>/<variant>/``
 (one seed; the seed is ``config.seed`` of its ``summary.json``) or ``<dataset>/<task>/<variant>/seed<k>/``
 (the seed is ``k``) — each with ``curves.csv`` (one row per optimiser step, TRL's log keys),
-``epsilon.csv`` (one row per trained trajectory: :data:`methods.eag_rl.rl_trainer.TRAJECTORY_COLUMNS`) and
+``epsilon.csv`` (one row per trained trajectory: :data:`methods.eag_rl.trainer.TRAJECTORY_COLUMNS`) and
 ``summary.json`` (resolved configuration and training summary), and writes
 
 * ``results/rl_training.md`` / ``.csv`` / ``.json`` — the columns below;

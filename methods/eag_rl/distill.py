@@ -7,27 +7,15 @@
   the policy to answer "low risk". At most ``target_positives`` positive patients are taken and
   ``negatives_per_positive`` negatives per positive taken (seeded); each patient contributes up to
   ``trajectories_per_patient`` trajectories.
+
+The settings are ``eag_rl.distill`` (:class:`methods.eag_rl.config.DistillConfig`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from benchmark.config import option
-
-
-@dataclass
-class DistillConfig:
-    """Filter and balancing settings (params.yaml section ``eag_rl.distill``)."""
-
-    min_confidence: float = option(0.05, help="Keep trajectories whose |ŷ − 0.5| is at least this, on the correct side.")
-    min_alignment: float = option(0.2, help="Keep trajectories whose R_att (IoU with the expert top-k) is at least this.")
-    target_positives: int = option(32, help="Positive patients sampled at most.")
-    negatives_per_positive: float = option(1.0, help="Negative patients sampled per positive taken.")
-    trajectories_per_patient: int = option(2, help="Trajectories per sampled patient in the SFT set.")
-    seed: int = option(42, help="Seed of the patient sampling.")
+from methods.eag_rl.config import DistillConfig
 
 
 def passes_filter(trajectory: dict, label: int, config: DistillConfig) -> bool:

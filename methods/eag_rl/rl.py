@@ -1,7 +1,7 @@
 """Stage ``rl``: EAG-RL stage 2 (attention-aligned policy optimisation), its GRPO / DAPO baselines and ablations.
 
 ``eagrl rl DATASET TASK VARIANT`` trains one variant on one task with TRL's ``GRPOTrainer`` (subclassed in
-:mod:`methods.eag_rl.rl_trainer`: ε(τ), dynamic sampling) and then evaluates the trained policy in the
+:mod:`methods.eag_rl.trainer`: ε(τ), dynamic sampling) and then evaluates the trained policy in the
 Question-Decomposition format on the same test patients as every other LLM method.
 
 Per training step: ``prompts_per_generation`` training patients (a seeded, class-balanced subset of the train
@@ -34,11 +34,12 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
 * ``adapter/`` — the trained LoRA adapter (PEFT; load with ``load_backbone(config, adapter=...)``);
 * ``curves.csv`` / ``curves.json`` — one row per optimiser step: reward and its parts, KL, entropy,
   ε(τ) statistics, span entropy, clip ratios (``dvc plots show ... -x step -y <column>``); not the trainer's
-  timings (``step_time``, ``train_runtime``, ``*_per_second``: :func:`is_timing`), which go to the log.
+  timings (``step_time``, ``train_runtime``, ``*_per_second``: :func:`methods.eag_rl.curves.is_timing`), which go
+  to the log.
   Generation-batch columns (reward, reward parts, ε(τ), span entropy, completion lengths, dynamic
   sampling) are those of the batch the step trained on: the μ steps of one batch repeat them;
 * ``epsilon.csv`` — one row per trained trajectory (every variant): step, group, patient id, reward, R_att,
-  parsed, advantage, span entropy and ε(τ) (where measured) (:data:`methods.eag_rl.rl_trainer.TRAJECTORY_COLUMNS`);
+  parsed, advantage, span entropy and ε(τ) (where measured) (:data:`methods.eag_rl.trainer.TRAJECTORY_COLUMNS`);
 * ``predictions.csv`` — QD answers of the trained policy on the evaluation patients (``llm.evaluation``),
   in the predictions format of :mod:`benchmark.evaluate` (written by the LLM layer's ``evaluate_task``);
 * ``metrics.json`` — :func:`benchmark.evaluate.evaluate` of those predictions (bootstrap mean/std/CI),
@@ -50,6 +51,11 @@ Outputs (``models/rl/<dataset>/<task>/<variant>/``)
 No output holds a wall-clock time (its hash would change on every run and DVC would re-run everything
 downstream): load, training and evaluation times go to the stage's log, and ``results/runtime.md`` gives
 each stage's wall time.
+
+The pieces: the settings come from :mod:`methods.eag_rl.config` and :mod:`methods.eag_rl.variants`, the training
+set from :mod:`methods.eag_rl.training_data`, the rewards from :mod:`methods.eag_rl.reward_adapter`, the run is
+assembled by :mod:`methods.eag_rl.grpo_setup` and its curves written by :mod:`methods.eag_rl.curves`; this module
+runs the seeds, evaluates each and writes the stage's outputs.
 """
 
 from __future__ import annotations
@@ -57,18 +63,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import json
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.config import ConfigError, describe, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.launch import in_launched_process, is_main_process
@@ -84,383 +88,18 @@ from benchmark.runtime import (
 )
 from benchmark.seeds import seed_block as seed_block_of
 from benchmark.seeds import seed_subdir
-from methods.eag_rl.rewards import RewardConfig, component_weights
+from methods.eag_rl.config import SECTION, RLConfig, load_rl_section
+from methods.eag_rl.grpo_setup import build_trainer, device_and_dtype, grpo_args, load_policy, save_adapter
+from methods.eag_rl.paths import EXPERT_ROOT, POLICY_ROOT, RL_ROOT, importance_path, rl_dir
+from methods.eag_rl.reward_adapter import reward_functions
+from methods.eag_rl.rewards import RewardConfig
+from methods.eag_rl.training_data import expert_top_k, training_rows
+from methods.eag_rl.variants import guiding_expert, resolve_variant, reward_config, variant_seeds
 from methods.llm.config import LLMConfig, load_llm_config
-
-SECTION = "eag_rl"
-EAG_RL_ROOT = Path("models/eag_rl")  # stage 1 writes its policy here (models/eag_rl/<dataset>/<task>/stage1)
-RL_ROOT = Path("models/rl")  # this stage's outputs (outside stage 1's outputs, so DVC outs never overlap)
-EXPERT_ROOT = Path("models/experts")
-
-
-# ------------------------------------------------------------------------------------------- config
-def _option(default: Any, help: str, minimum: float | None = None) -> Any:  # noqa: A002 - positional help keeps the field list readable
-    return option(default, help=help, minimum=minimum)
-
-
-@dataclass
-class RLConfig:
-    """GRPO settings of one stage-2 run (``eag_rl.rl.train``; a variant overrides single fields)."""
-
-    family: Literal["eag_rl", "rl", "ablation"] = _option(
-        "ablation", "Result-table family of the variant: 'eag_rl' (the full method), 'rl' (outcome-only GRPO / DAPO) or 'ablation'.")
-    initial_policy: str = _option(
-        "stage1", "'stage1' = the stage-1 SFT adapter models/eag_rl/<dataset>/<task>/stage1/ (trained further); 'base' = the backbone with fresh LoRA adapters (llm.lora); or a path to a PEFT adapter folder.")
-    expert: str = _option("", "Expert whose per-patient top-k features R_att rewards (models/experts/<dataset>/<expert>/<task>/importance_train.jsonl); '' = stage 1's expert (eag_rl.search.expert, ConCare by default).")
-    reward: dict[str, Any] = _option({}, "Overrides of the shared reward settings eag_rl.reward (e.g. {use_attention: false} or {weighting: released}).")
-    n_train: int = _option(128, "Training patients: a seeded subset of the train split (0 = all). Steps × prompts_per_generation / num_iterations patients are actually visited.", minimum=0)
-    balance: bool = _option(True, "Draw the training subset with as many positives as negatives (the cohorts are 20-30 % positive; an imbalanced set rewards always answering 'low risk').")
-    num_generations: int = _option(4, "G: completions sampled per patient (the group of the group-relative advantage and of ε(τ)'s 'group' scope).", minimum=2)
-    prompts_per_generation: int = _option(1, "Patients per generation batch (batch = prompts_per_generation × num_generations completions).", minimum=1)
-    micro_batch_size: int = _option(0, "Completions per forward/backward pass (gradient accumulation over the generation batch; 0 = the whole batch at once). Only memory and floating-point summation order change: one optimiser step still uses the whole batch. Must divide prompts_per_generation × num_generations.", minimum=0)
-    steps_per_generation: int = _option(1, "Optimiser steps each generation batch is split into (TRL steps_per_generation; PPO's minibatches): the batch is generated once, shuffled and cut into this many slices, one optimiser step each, and the μ iterations repeat the pass. 1 = one step on the whole batch. Larger values generate less often (one batched generate call for several steps) and let the policy move between the slices, so the clip acts. Must divide prompts_per_generation × num_generations.", minimum=1)
-    num_iterations: int = _option(3, "μ: passes over each generation batch (each pass = steps_per_generation optimiser steps). ≥ 2 is needed for any clip (ε(τ) included) to act: at μ = 1 the ratio π/π_old is identically 1.", minimum=1)
-    max_steps: int = _option(201, "Optimiser steps (generation batches = max_steps / num_iterations). Sized for the testbed LM on 2 CPU cores: 67 generation batches of μ = 3 steps.", minimum=1)
-    learning_rate: float = _option(1e-3, "AdamW learning rate of the LoRA weights (constant after warm-up). High, so that the ratio moves enough for any clip to act within a CPU-sized run.")
-    lr_scheduler: str = _option("constant_with_warmup", "transformers learning-rate schedule name.")
-    warmup_steps: int = _option(0, "Linear warm-up steps.")
-    weight_decay: float = _option(0.0, "AdamW weight decay.")
-    max_grad_norm: float = _option(1.0, "Gradient-norm clip.")
-    beta: float = _option(0.04, "β_KL: weight of the KL penalty to the initial policy (0 = none, no reference forward).")
-    temperature: float = _option(1.0, "Sampling temperature of the training completions (GRPO samples at 1.0).")
-    top_p: float = _option(1.0, "Nucleus mass of the training completions.")
-    max_completion_length: int = _option(80, "Tokens generated at most per training completion (a cut answer is usually unparsable and gets the penalty).", minimum=1)
-    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = _option(
-        "grpo", "TRL loss aggregation: 'grpo' = per-sequence token mean, then batch mean; 'dapo' = token-level mean over the batch.")
-    scale_rewards: Literal["group", "batch", "none"] = _option("none", "Advantage scaling by the reward std of the group (GRPO), the batch, or none (Dr. GRPO). none: dividing by the std of a group of near-identical rewards blows their differences up to ±1 (docs/eag-rl.md).")
-    advantage_aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = _option(
-        "sum_then_normalize", "How the outcome reward and R_att form the advantage (TRL multi_objective_aggregation): 'sum_then_normalize' = the composite reward λ·R_cls + (1−λ)·R_att, then group-normalised (the paper's formula); 'normalize_then_sum' = each part normalised within its group, then λ-weighted (GDPO), so that R_att's share of the advantage is (1−λ) whatever the spread of the log-likelihood. Outcome-only variants have one part: both are the same.")
-    epsilon: float = _option(0.2, "Lower clip ε_low: the ratio is clipped below at 1 − ε_low (all variants: 0.2).")
-    epsilon_high: float = _option(0.2, "Fixed upper clip when adaptive_clip is false (GRPO 0.2, DAPO clip-higher 0.28).")
-    adaptive_clip: bool = _option(True, "Use the trajectory-specific upper clip ε(τ) (EAG-RL) instead of epsilon_high.")
-    eps_min: float = _option(0.2, "ε(τ) for the lowest span entropy of its scope.")
-    eps_max: float = _option(0.4, "ε(τ) for the highest span entropy of its scope.")
-    eps_scope: Literal["group", "batch"] = _option("group", "Min-max normalisation of span entropies over the G completions of one patient ('group', the set GRPO's advantages are relative to) or over the whole generation batch ('batch').")
-    measure_span_entropy: bool = _option(False, "Log <Important Features> span entropies also for fixed-clip variants (one extra forward per generation batch).")
-    dynamic_sampling: bool = _option(False, "DAPO dynamic sampling: replace groups whose rewards do not vary with groups of new patients.")
-    dynamic_sampling_rounds: int = _option(3, "Generation rounds per batch at most under dynamic sampling (then the batch is filled with zero-variance groups).")
-    dynamic_sampling_tolerance: float = _option(1e-6, "A group's rewards 'vary' when max − min exceeds this.")
-    mask_truncated_completions: bool = _option(False, "Exclude completions cut at max_completion_length from the loss (DAPO's overlong filtering).")
-    use_vllm: bool = _option(False, "Generate the training completions with vLLM (TRL's GRPOConfig.use_vllm) instead of transformers' generate: needs CUDA and `pip install -e \".[gpu]\"`. Scoring, ε(τ), dynamic sampling and the loss stay this suite's (docs/scaling.md).")
-    vllm_mode: Literal["colocate", "server"] = _option("colocate", "'colocate' = vLLM inside each training process, sharing its GPU (vllm_gpu_memory_utilization); 'server' = a separate `trl vllm-serve` process on other GPUs (vllm_server_base_url).")
-    vllm_server_base_url: str = _option("", "URL of the `trl vllm-serve` server in server mode, e.g. http://10.0.0.2:8000 ('' = TRL's default host and port).")
-    vllm_gpu_memory_utilization: float = _option(0.3, "Share of the GPU vLLM may take in colocate mode (TRL's default 0.3); the trainer keeps the rest.")
-    vllm_tensor_parallel_size: int = _option(1, "GPUs one colocated vLLM engine spans (must divide launch.processes).", minimum=1)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _option(
-        "auto", "Weights during RL: 'auto' = float32 on CPU (no bf16 on CPU: log-ratios near 1 need the precision), llm.backbone.dtype on a GPU (then also bf16 autocast).")
-    device: str = _option("auto", "'auto' (CUDA when available), 'cpu' or 'cuda'. CPU threads: llm.threads, as in every LLM stage.")
-    seed: int = _option(42, "Seed of the training subset, LoRA initialisation, sampling and data order (each run of eag_rl.rl.seeds replaces it).")
-    n_seeds: int = _option(0, "How many of eag_rl.rl.seeds this variant trains, the first ones (0 = all of them).")
-    progress: bool = _option(True, "Progress bars (stderr).")
-
-
-@dataclass
-class RLSection:
-    """The ``eag_rl.rl`` section: which runs the pipeline makes, shared settings, variants."""
-
-    pairs: list[dict[str, str]] = _option(
-        [{"dataset": "synthetic_icu", "task": "mortality"}, {"dataset": "synthetic_icu", "task": "readmission"},
-         {"dataset": "synthetic_ward", "task": "mortality"}],
-        "(dataset, task) pairs trained (the DVC matrix 'pair'; stage names rl@pair<i>-<variant>).")
-    train: RLConfig = option(default_factory=RLConfig, help="Settings shared by every variant.")
-    variants: dict[str, dict[str, Any]] = _option({}, "Variant name -> overrides of 'train' (the DVC matrix 'variant').")
-    seeds: list[int] = _option([42], "Training seeds: every variant trains one run per seed (the first n_seeds of them, see train.n_seeds) in its stage; the first seed's run is the variant's row, the others go to seed<k>/ beside it and every table reports the spread.")
-    seed_processes: int = _option(1, "Seeds of one stage trained at once, each in its own process (concurrent.futures, spawn) with torch threads = max(1, llm.threads // seed_processes); 1 = one after the other with llm.threads. A run's numbers depend on its thread count, not on what runs beside it.")
-
-
-DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
-    "eag_rl": {"family": "eag_rl"},
-    "grpo": {"family": "rl", "reward": {"use_attention": False}, "adaptive_clip": False, "epsilon_high": 0.2,
-             "loss_type": "grpo"},
-    "dapo": {"family": "rl", "reward": {"use_attention": False}, "adaptive_clip": False, "epsilon_high": 0.28,
-             "loss_type": "dapo", "dynamic_sampling": True, "beta": 0.0},
-    "wo_stage1": {"initial_policy": "base"},
-    "wo_ratt": {"reward": {"use_attention": False}},
-    "wo_eps": {"adaptive_clip": False, "epsilon_high": 0.2},
-    "released_weights": {"reward": {"weighting": "released"}},
-}
-
-
-def load_rl_section(params: dict[str, Any], source: str | Path = "params.yaml") -> RLSection:
-    """``eag_rl.rl`` of a params mapping as a checked :class:`RLSection` (code defaults where absent)."""
-    node = (params.get(SECTION) or {}).get("rl")
-    if node is not None and not isinstance(node, dict):
-        raise ConfigError(f"{source}: '{SECTION}.rl' must be a mapping")
-    section = from_mapping(RLSection, node, f"{source}: {SECTION}.rl")
-    if not section.variants:
-        section.variants = {k: dict(v) for k, v in DEFAULT_VARIANTS.items()}
-    for i, pair in enumerate(section.pairs):
-        if not isinstance(pair, dict) or set(pair) != {"dataset", "task"}:
-            raise ConfigError(f"{source}: {SECTION}.rl.pairs[{i}] must be a mapping with keys dataset and task, "
-                              f"got {pair!r}")
-    return section
-
-
-def resolve_variant(section: RLSection, variant: str, source: str | Path = "params.yaml") -> RLConfig:
-    """The shared settings with ``variant``'s overrides applied (``reward`` overrides are merged key-wise)."""
-    if variant not in section.variants:
-        raise ConfigError(f"{source}: unknown RL variant '{variant}'; {SECTION}.rl.variants defines "
-                          f"{sorted(section.variants)}")
-    overrides = dict(section.variants[variant] or {})
-    merged = to_mapping(section.train)
-    merged["reward"] = {**merged.get("reward", {}), **(overrides.pop("reward", None) or {})}
-    merged.update(overrides)
-    return from_mapping(RLConfig, merged, f"{source}: {SECTION}.rl.variants.{variant}")
-
-
-def variant_seeds(section: RLSection, config: RLConfig, source: str | Path = "params.yaml") -> list[int]:
-    """The training seeds of a variant: the first ``n_seeds`` of ``eag_rl.rl.seeds`` (all when 0)."""
-    if not section.seeds or len(set(section.seeds)) != len(section.seeds):
-        raise ConfigError(f"{source}: {SECTION}.rl.seeds must be a non-empty list of distinct integers, got {section.seeds}")
-    if config.n_seeds < 0 or config.n_seeds > len(section.seeds):
-        raise ConfigError(f"{source}: n_seeds = {config.n_seeds} but {SECTION}.rl.seeds has {len(section.seeds)} seeds")
-    return list(section.seeds[:config.n_seeds or len(section.seeds)])
-
-
-def reward_config(params: dict[str, Any], config: RLConfig, source: str | Path = "params.yaml") -> RewardConfig:
-    """The shared ``eag_rl.reward`` settings (stage 1's) with the variant's ``reward`` overrides."""
-    base = (params.get(SECTION) or {}).get("reward") or {}
-    if not isinstance(base, dict):
-        raise ConfigError(f"{source}: '{SECTION}.reward' must be a mapping")
-    return from_mapping(RewardConfig, {**base, **config.reward}, f"{source}: {SECTION}.reward (+ variant overrides)")
-
-
-# -------------------------------------------------------------------------------------------- paths
-def stage1_dir(dataset: str, task: str, root: str | Path = EAG_RL_ROOT) -> Path:
-    """Where stage 1 leaves its SFT adapter: ``models/eag_rl/<dataset>/<task>/stage1``."""
-    return Path(root) / dataset / task / "stage1"
-
-
-def rl_dir(dataset: str, task: str, variant: str, root: str | Path = RL_ROOT) -> Path:
-    """Outputs of one variant: ``models/rl/<dataset>/<task>/<variant>`` (its first seed's run; the others in
-    ``seed<k>/`` inside)."""
-    return Path(root) / dataset / task / variant
-
-
-def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:
-    """The variant's ``expert``, else stage 1's (``eag_rl.search.expert``), else ConCare."""
-    if config.expert:
-        return config.expert
-    return str(((params.get(SECTION) or {}).get("search") or {}).get("expert") or "concare")
-
-
-def importance_path(dataset: str, expert: str, task: str, split: str = "train", root: str | Path = EXPERT_ROOT) -> Path:
-    """The expert importance JSONL of one split (``methods.experts.stage`` writes it)."""
-    from methods.experts.stage import expert_dir
-
-    return expert_dir(dataset, expert, task, root=root) / f"importance_{split}.jsonl"
-
-
-def expert_top_k(path: Path, ids: list[str]) -> list[list[str]]:
-    """The expert's ``top_k`` of each patient id, in the order of ``ids``; missing patients are an error."""
-    from methods.experts.importance import read_importance
-
-    try:
-        records = {str(r["id"]): list(r["top_k"]) for r in read_importance(path)}
-    except FileNotFoundError as error:
-        raise ConfigError(f"{error} (train the expert first: `dvc repro train_expert`, or change "
-                          f"{SECTION}.rl.train.expert)") from None
-    missing = [i for i in ids if i not in records]
-    if missing:
-        raise ConfigError(f"{path}: no importance for {len(missing)} training patients (e.g. {missing[:3]}); "
-                          f"the expert was trained on another cohort - re-run its stage")
-    return [records[i] for i in ids]
-
-
-# -------------------------------------------------------------------------------------- data set
-def training_rows(cohort: Cohort, task: str, config: RLConfig, tokenizer, llm: LLMConfig,
-                  top_k_path: Path) -> list[dict[str, Any]]:
-    """One row per training patient: rendered QD prompt, label, the expert's top-k, id."""
-    from methods.llm.prompting import rendered_prompts, stratified_indices
-
-    train = cohort.subset("train")
-    subset = train.select(stratified_indices(train.label(task), config.n_train, config.seed, config.balance))
-    rendered = rendered_prompts(tokenizer, subset, task, "qd", llm.prompt)
-    ids = [str(i) for i in subset.ids]
-    top_k = expert_top_k(top_k_path, ids)
-    labels = subset.label(task)
-    return [{"prompt": r.text, "label": int(y), "expert_top_k": k, "id": i}
-            for r, y, k, i in zip(rendered, labels, top_k, ids, strict=True)]
-
-
-# ------------------------------------------------------------------------------------------ model
-def _device_and_dtype(config: RLConfig, llm: LLMConfig) -> tuple[str, str]:
-    from methods.llm.backbone import resolve_device
-
-    device = resolve_device(config.device)
-    if config.dtype != "auto":
-        return device, config.dtype
-    from methods.llm.backbone import resolve_dtype
-
-    return device, ("float32" if device == "cpu" else resolve_dtype(llm.backbone.dtype, device))
-
-
-def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype: str, device: str,
-                root: str | Path = EAG_RL_ROOT):
-    """(model, tokenizer, peft_config or None): the initial policy of the variant.
-
-    A stage-1 (or any) adapter is loaded trainable, and TRL keeps a frozen copy as the KL reference; a
-    ``base`` start gets fresh LoRA adapters from ``llm.lora`` (TRL adds them; the reference is then the
-    backbone with adapters disabled).
-    """
-    from methods.llm.backbone import BackboneError, load_backbone, lora_config
-
-    backbone = dataclasses.replace(llm.backbone, dtype=dtype, device=device)
-    if config.initial_policy == "base":
-        model, tokenizer = load_backbone(backbone)
-        return model, tokenizer, lora_config(llm.lora, model)
-    adapter = stage1_dir(dataset, task, root) if config.initial_policy == "stage1" else Path(config.initial_policy)
-    if not (adapter / "adapter_config.json").exists():
-        raise BackboneError(f"{adapter}: no stage-1 adapter (adapter_config.json); run stage 1 first "
-                            f"(`dvc repro` its sft stage) or set the variant's initial_policy to 'base'")
-    model, tokenizer = load_backbone(backbone, adapter=adapter, trainable=True)
-    return model, tokenizer, None
-
-
-def micro_batches(config: RLConfig) -> tuple[int, int]:
-    """(completions per forward/backward pass, passes per optimiser step) for one optimiser step of ``config``:
-    the generation batch (prompts_per_generation × num_generations) cut into ``steps_per_generation`` slices."""
-    batch = config.prompts_per_generation * config.num_generations
-    if batch % config.steps_per_generation:
-        raise ConfigError(f"{SECTION}.rl.train.steps_per_generation = {config.steps_per_generation} must divide the "
-                          f"generation batch prompts_per_generation × num_generations = {batch}")
-    step = batch // config.steps_per_generation
-    micro = config.micro_batch_size or step
-    if micro < 1 or step % micro:
-        raise ConfigError(f"{SECTION}.rl.train.micro_batch_size = {config.micro_batch_size} must divide the completions "
-                          f"of one optimiser step, prompts_per_generation × num_generations / steps_per_generation = "
-                          f"{step} (or be 0 = all of them)")
-    return micro, step // micro
-
-
-def reward_functions(rewards: RewardConfig, config: RLConfig, vocabulary: Sequence[str]):
-    """(TRL reward functions, their weights): the composite reward as one function, or under
-    ``normalize_then_sum`` with R_att rewarded its outcome and attention parts as two (weights w_out, w_att)."""
-    from methods.eag_rl.rl_trainer import CompositeReward
-
-    if config.advantage_aggregation == "normalize_then_sum" and rewards.use_attention:
-        return ([CompositeReward(rewards, vocabulary, name="outcome", part="outcome"),
-                 CompositeReward(rewards, vocabulary, name="attention", part="attention", log_parts=False)],
-                list(component_weights(rewards)))
-    return [CompositeReward(rewards, vocabulary, name="composite")], [1.0]
-
-
-def grpo_args(config: RLConfig, output_dir: str, device: str, dtype: str, reward_weights: Sequence[float] = (1.0,)):
-    """The ``trl.GRPOConfig`` of a run (one generation batch per ``steps_per_generation × num_iterations``
-    optimiser steps).
-
-    With a ``micro_batch_size`` below the generation batch, each optimiser step accumulates gradients over
-    the batch's micro-batches (TRL's ``steps_per_generation`` = ``gradient_accumulation_steps`` = their
-    number): the batch is generated and scored once, as a whole (ε(τ) and dynamic sampling see whole groups).
-    """
-    from trl import GRPOConfig
-
-    micro, passes = micro_batches(config)
-    on_gpu = device.startswith("cuda")
-    return GRPOConfig(
-        output_dir=output_dir, max_steps=config.max_steps, per_device_train_batch_size=micro,
-        gradient_accumulation_steps=passes, steps_per_generation=passes * config.steps_per_generation,
-        num_generations=config.num_generations,
-        num_iterations=config.num_iterations, learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm, beta=config.beta, temperature=config.temperature, top_p=config.top_p,
-        max_completion_length=config.max_completion_length, loss_type=config.loss_type,
-        scale_rewards=config.scale_rewards, epsilon=config.epsilon, reward_weights=list(reward_weights),
-        multi_objective_aggregation=config.advantage_aggregation if len(reward_weights) > 1 else "sum_then_normalize",
-        epsilon_high=config.epsilon if config.adaptive_clip else config.epsilon_high,
-        mask_truncated_completions=config.mask_truncated_completions, seed=config.seed, data_seed=config.seed,
-        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not config.progress,
-        bf16=on_gpu and dtype == "bfloat16", fp16=on_gpu and dtype == "float16", use_cpu=not on_gpu,
-        gradient_checkpointing=False, dataloader_num_workers=0, remove_unused_columns=False,
-        log_completions=False, shuffle_dataset=True, **vllm_args(config))
-
-
-def vllm_args(config: RLConfig) -> dict[str, Any]:
-    """The vLLM fields of ``trl.GRPOConfig`` for ``config`` (none unless ``use_vllm``, so that TRL's defaults apply)."""
-    if not config.use_vllm:
-        return {}
-    args: dict[str, Any] = {"use_vllm": True, "vllm_mode": config.vllm_mode,
-                            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
-                            "vllm_tensor_parallel_size": config.vllm_tensor_parallel_size}
-    if config.vllm_server_base_url:
-        args["vllm_server_base_url"] = config.vllm_server_base_url
-    return args
-
-
-def build_trainer(model, tokenizer, rows: list[dict[str, Any]], reward, config: RLConfig, args, peft_config=None):
-    """An :class:`~methods.eag_rl.rl_trainer.EAGRLTrainer` for ``rows`` with the variant's clip and sampling
-    (``reward``: one TRL reward function or a list of them, weighted by ``args.reward_weights``)."""
-    from datasets import Dataset
-
-    from methods.eag_rl.rl_trainer import AdaptiveClip, CurveRecorder, DynamicSampling, EAGRLTrainer
-
-    recorder = CurveRecorder()
-    trainer = EAGRLTrainer(
-        model=model, reward_funcs=list(reward) if isinstance(reward, (list, tuple)) else [reward], args=args, train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[recorder],
-        adaptive_clip=AdaptiveClip(config.eps_min, config.eps_max, config.eps_scope) if config.adaptive_clip else None,
-        dynamic_sampling=(DynamicSampling(config.dynamic_sampling_rounds, config.dynamic_sampling_tolerance, config.seed)
-                          if config.dynamic_sampling else None),
-        measure_span_entropy=config.measure_span_entropy)
-    return trainer, recorder
-
-
-def save_adapter(trainer, folder: Path) -> None:
-    """Save the trained ("default") adapter only: TRL's frozen "ref" copy is not part of the policy. Call it on
-    every process; the main one writes (:func:`methods.llm.sft.save_trained_adapter`)."""
-    from methods.llm.sft import save_trained_adapter
-
-    save_trained_adapter(trainer, folder, selected_adapters=["default"])
-
-
-# ------------------------------------------------------------------------------------- evaluation
-def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params_path: str | Path,
-                    out: Path, expert_top_k: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """QD answers of backbone + ``adapter`` on the LLM evaluation patients → ``predictions.csv`` + metrics.
-
-    Delegates to the LLM layer's :func:`methods.llm.evaluation.evaluate_task` with the ``qd`` method: the
-    same patients (``llm.evaluation``), prompt rendering (``llm.prompt``), decoding (``llm.generation``) and
-    length (``llm.methods.qd.max_new_tokens``) as the QD baseline, so paired tests against it apply. The
-    caller replaces the descriptor (method = the RL variant). ``expert_top_k`` (id → the guiding expert's
-    top-k on the evaluated split) adds the test-time alignment with the expert.
-    """
-    from methods.llm.evaluation import evaluate_task
-    from methods.llm.generation import make_generator
-
-    generator = make_generator(llm.generation, llm.backbone, adapter=adapter)
-    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter, expert_top_k=expert_top_k)
-    del generator
-    gc.collect()
-    return metrics
-
-
-# ------------------------------------------------------------------------------------------ stage
-# Curve columns that describe a generation batch; the μ optimiser steps trained on one batch share them.
-BATCH_COLUMNS = ("reward", "rewards/", "reward_parts/", "frac_reward_zero_std", "eps_tau/", "span_entropy/",
-                 "completions/", "dynamic_sampling/", "num_tokens")
-
-
-def is_timing(column: str) -> bool:
-    """A trainer log key that measures wall-clock time (TRL's ``step_time``, HF's ``train_runtime``, ``*_per_second``)."""
-    return column == "step_time" or column.endswith(("_runtime", "_per_second"))
-
-
-def _write_curves(folder: Path, rows: list[dict[str, float]]) -> None:
-    """``curves.csv`` / ``curves.json``: one row per optimiser step (batch-level columns carried over the μ steps).
-
-    Timing columns (:func:`is_timing`) are left out: they differ on every run.
-    """
-    frame = pd.DataFrame([{k: v for k, v in row.items() if not is_timing(k)} for row in rows])
-    if not frame.empty:
-        frame = frame.groupby("step", as_index=False).last()  # the final summary line repeats the last step
-        batch = [c for c in frame.columns if c.startswith(BATCH_COLUMNS)]
-        frame[batch] = frame[batch].ffill()  # so that `dvc plots` draws connected lines
-    atomic_write_text(folder / "curves.csv", frame.to_csv(index=False))
-    atomic_write_json(folder / "curves.json", frame.replace({np.nan: None}).to_dict(orient="records"))
 
 
 def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
-           cohorts: str | Path = COHORT_ROOT, experts: str | Path = EXPERT_ROOT, stage1_root: str | Path = EAG_RL_ROOT,
+           cohorts: str | Path = COHORT_ROOT, experts: str | Path = EXPERT_ROOT, stage1_root: str | Path = POLICY_ROOT,
            out_root: str | Path = RL_ROOT, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
     """Train ``variant`` on ``dataset``/``task`` in each of its seeds and evaluate every run (outputs: module docstring)."""
     params = load_params(params_path)
@@ -473,7 +112,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     seeds = variant_seeds(section, config, params_path)
     rewards = reward_config(params, config, params_path)
     llm = load_llm_config(params_path, finetuned=True)
-    device, dtype = _device_and_dtype(config, llm)
+    device, dtype = device_and_dtype(config, llm)
     start_stage(f"rl@{dataset}-{task}-{variant}", seeds[0],
                 {"dataset": dataset, "task": task, "variant": variant, "seeds": seeds, "rl": to_mapping(config),
                  "reward": to_mapping(rewards), "device": device, "dtype": dtype},
@@ -539,13 +178,13 @@ def seed_block(results: dict[int, dict[str, Any]], seeds: list[int]) -> dict[str
                        "parse_failure_rate": results[seed]["parse_failure_rate"]} for seed in seeds}
     return seed_block_of(per_seed, seeds)
 
-
 def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: bool = True) -> dict[str, Any]:
     """One seed: train with GRPOTrainer, save adapter, curves, trajectories, summary and (evaluated) metrics in
     ``folder``; returns the metrics (empty without evaluation)."""
     import torch
 
-    from methods.eag_rl.rl_trainer import TRAJECTORY_COLUMNS
+    from methods.eag_rl.curves import write_curves
+    from methods.eag_rl.trainer import TRAJECTORY_COLUMNS
 
     seed_everything(config.seed)
     started = time.perf_counter()  # timings: for the log only
@@ -570,7 +209,7 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
         del trainer, model
         gc.collect()
         return {}
-    _write_curves(folder, recorder.rows)
+    write_curves(folder, recorder.rows)
     atomic_write_text(folder / "epsilon.csv", pd.DataFrame(
         trajectories, columns=list(TRAJECTORY_COLUMNS)).to_csv(index=False))
     step_times = [r["step_time"] for r in recorder.rows if "step_time" in r]
@@ -605,6 +244,25 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
                 loaded - started, folder)
     return metrics
 
+def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params_path: str | Path,
+                    out: Path, expert_top_k: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """QD answers of backbone + ``adapter`` on the LLM evaluation patients → ``predictions.csv`` + metrics.
+
+    Delegates to the LLM layer's :func:`methods.llm.evaluation.evaluate_task` with the ``qd`` method: the
+    same patients (``llm.evaluation``), prompt rendering (``llm.prompt``), decoding (``llm.generation``) and
+    length (``llm.methods.qd.max_new_tokens``) as the QD baseline, so paired tests against it apply. The
+    caller replaces the descriptor (method = the RL variant). ``expert_top_k`` (id → the guiding expert's
+    top-k on the evaluated split) adds the test-time alignment with the expert.
+    """
+    from methods.llm.evaluation import evaluate_task
+    from methods.llm.generation import make_generator
+
+    generator = make_generator(llm.generation, llm.backbone, adapter=adapter)
+    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter, expert_top_k=expert_top_k)
+    del generator
+    gc.collect()
+    return metrics
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl rl``."""
@@ -619,14 +277,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
     parser.add_argument("--experts", default=str(EXPERT_ROOT), help="Folder of the experts (models/experts).")
-    parser.add_argument("--stage1", default=str(EAG_RL_ROOT), help="Root of the stage-1 policies (models/eag_rl).")
+    parser.add_argument("--stage1", default=str(POLICY_ROOT), help="Root of the stage-1 policies (models/eag_rl).")
     parser.add_argument("--out", default=str(RL_ROOT), help="Root of this stage's outputs (models/rl).")
     parser.add_argument("--max-steps", type=int, default=None, help="Override the variant's max_steps (quick checks).")
     parser.add_argument("--no-eval", action="store_true", help="Train only (no predictions / metrics).")
     parser.set_defaults(handler=lambda a: run_rl(a.dataset, a.task, a.variant, a.params, a.cohorts, a.experts,
                                                  a.stage1, a.out, a.max_steps, not a.no_eval))
-
-
-def describe_variants(section: RLSection) -> str:
-    """One line per variant with its overrides (for logs and the README)."""
-    return "\n".join(f"  {name}: {json.dumps(over, sort_keys=True)}" for name, over in section.variants.items())

@@ -24,6 +24,9 @@ trajectory given the prompt (:func:`methods.llm.sft.train_lora_sft`) into
 ``models/eag_rl/<dataset>/<task>/stage1/``. ``eagrl eval-stage1 DATASET [TASK]`` (``eval_stage1@pair<i>``)
 evaluates that policy like every LLM method (QD format) into ``outputs/llm/<dataset>/wo_stage2/<task>/`` —
 the "EAG-RL w/o stage 2" row.
+
+The settings are those of :func:`methods.eag_rl.config.load_stage1_config`; the folders those of
+:mod:`methods.eag_rl.paths`.
 """
 
 from __future__ import annotations
@@ -32,102 +35,39 @@ import argparse
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.config import describe, from_mapping, load_params, option, to_mapping
+from benchmark.config import describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.prepare import cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import outcome_of
-from methods.eag_rl.distill import DistillConfig, build_sft_records
+from methods.eag_rl.config import (
+    DistillConfig,
+    ProposerConfig,
+    SearchConfig,
+    SFTStageConfig,
+    Stage1Config,
+    load_stage1_config,
+)
+from methods.eag_rl.distill import build_sft_records
 from methods.eag_rl.mcts import MCTSConfig, PatientTask, Step, run_search
+from methods.eag_rl.paths import OUTPUT_ROOT, POLICY_ROOT, policy_dir, task_dir
 from methods.eag_rl.rewards import RewardConfig, composite_reward
 from methods.experts.importance import read_importance
 from methods.experts.stage import expert_dir
 from methods.llm.config import LLMConfig, load_llm_config
 
-OUTPUT_ROOT = Path("outputs/eag_rl")
-POLICY_ROOT = Path("models/eag_rl")
-SECTION = "eag_rl"
 STAGE1_METHOD = "wo_stage2"  # the stage-1 policy is the paper's "w/o stage 2" ablation
-
-
-@dataclass
-class SearchConfig:
-    """Which patients stage 1 searches and which expert guides it (``eag_rl.search``)."""
-
-    expert: str = option("concare", help="Expert whose per-patient top-k features guide the search and the reward (any of experts.models).")
-    n_patients: int = option(64, minimum=0, help="Train-split patients searched per task (seeded subset; 0 = all). The SFT set is drawn from them.")
-    balance: bool = option(True, help="Draw the searched patients with as many positives as negatives.")
-    seed: int = option(42, help="Seed of the patient subset.")
-
-
-@dataclass
-class ProposerConfig:
-    """How candidate steps are sampled (``eag_rl.proposer``)."""
-
-    teacher: str | None = option(None, help="A local Hugging Face model directory used as trajectory generator instead of the backbone (the released code allows a stronger model); null = self-distillation.")
-    temperature: float = option(0.8, help="Sampling temperature of candidate steps (diversity among siblings).")
-    top_p: float = option(0.95, help="Nucleus mass of candidate sampling.")
-    step_tokens: int = option(32, help="Tokens generated at most for one (subquestion, answer) step.")
-    final_tokens: int = option(24, help="Tokens generated at most for the final step (important features + answer).")
-    scaffold: bool = option(True, help="The search writes the QD tags and the model fills each slot (methods/eag_rl/proposer.py): every trajectory is well formed. false = the model writes the tags itself.")
-    expert_hint: bool = option(False, help="Show the proposer the guiding expert's top-k features for the patient (one line after the answer instructions, see expert_hint_text); the SFT set pairs the trajectories with the plain prompt, so the policy learns to find those features without the hint. false = the expert guides through the reward only.")
-
-
-@dataclass
-class SFTStageConfig:
-    """Stage-1 SFT on the kept trajectories (``eag_rl.sft``); LoRA settings are ``llm.lora``."""
-
-    max_steps: int = option(60, minimum=1, help="Optimiser steps.")
-    batch_size: int = option(8, minimum=1, help="Sequences per step.")
-    gradient_accumulation_steps: int = option(1, minimum=1, help="Micro-batches per optimiser step.")
-    learning_rate: float = option(2.0e-3, help="AdamW learning rate of the LoRA weights.")
-    warmup_steps: int = option(10, help="Linear warm-up steps.")
-    max_length: int = option(768, help="Tokens per sequence at most (prompt + trajectory).")
-    seed: int = option(42, help="Seed of the adapters' initialisation and the data order.")
-
-
-@dataclass
-class Stage1Config:
-    """Everything stage 1 reads from params.yaml."""
-
-    search: SearchConfig
-    proposer: ProposerConfig
-    mcts: MCTSConfig
-    reward: RewardConfig
-    distill: DistillConfig
-    sft: SFTStageConfig
-
-
-def load_stage1_config(params_path: str | Path = "params.yaml") -> Stage1Config:
-    """The stage-1 sub-sections of ``eag_rl`` (each optional; defaults where absent)."""
-    section = load_params(params_path).get(SECTION) or {}
-    where = f"{params_path}: {SECTION}"
-    parts = {name: from_mapping(cls, section.get(name), f"{where}.{name}") for name, cls in (
-        ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
-        ("distill", DistillConfig), ("sft", SFTStageConfig))}
-    return Stage1Config(**parts)
 
 
 def final_question(task: str) -> str:
     """The final subquestion of every trajectory for ``task`` (as in the QD prompt)."""
     return f"What is the probability that {outcome_of(task)}?"
-
-
-def task_dir(dataset: str, task: str, root: str | Path = OUTPUT_ROOT) -> Path:
-    """Stage-1 outputs of one (data set, task)."""
-    return Path(root) / dataset / task / "mcts"
-
-
-def policy_dir(dataset: str, task: str, root: str | Path = POLICY_ROOT) -> Path:
-    """The stage-1 LoRA adapter of one (data set, task)."""
-    return Path(root) / dataset / task / "stage1"
 
 
 def expert_top_k(dataset: str, expert: str, task: str, split: str = "train") -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.config import ConfigError, from_mapping, option
 from benchmark.data.synthetic import SyntheticConfig
-from methods.eag_rl.rl import RLConfig
+from methods.eag_rl.config import RLConfig
 from methods.experts.trainer import TrainConfig
 
 

@@ -1,4 +1,5 @@
-from methods.eag_rl.distill import DistillConfig, build_sft_records, passes_filter
+from methods.eag_rl.config import DistillConfig
+from methods.eag_rl.distill import build_sft_records, passes_filter
 
 
 def trajectory(p, attention=0.5, parsed=True, reward=0.0):

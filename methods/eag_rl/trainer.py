@@ -1,4 +1,4 @@
-"""EAG-RL stage 2 on top of TRL's ``GRPOTrainer`` (pinned: trl==1.16.0): ε(τ), dynamic sampling, rewards.
+"""EAG-RL stage 2's trainer: TRL's ``GRPOTrainer`` (pinned: trl==1.16.0) with ε(τ) and dynamic sampling.
 
 What is overridden, and why
 ---------------------------
@@ -17,7 +17,7 @@ TRL itself is not forked or patched.
      (``_get_per_token_logps_and_entropies(..., compute_entropy=True)``, TRL's own helper, so the same
      temperature-scaled distribution the tokens were sampled from). The tokens of each completion's
      ``<Important Features>`` span are found from the decoded text and per-token character offsets
-     (:func:`span_token_mask`), and :func:`methods.eag_rl.clipping.adaptive_epsilon` turns the span
+     (:func:`methods.eag_rl.spans.span_token_mask`), and :func:`methods.eag_rl.clipping.adaptive_epsilon` turns the span
      mean entropies into ``inputs["epsilon_high"]``, a ``(B,)`` tensor. Groups of ``num_generations``
      are contiguous at this point (TRL shuffles only afterwards, in ``_prepare_inputs``), which is what
      the ``group`` normalisation scope relies on. Extra ``(B,)`` tensors survive TRL's
@@ -53,8 +53,8 @@ set, each repeated ``num_generations`` times, and generated + scored by another 
 after ``max_rounds``, it is filled with zero-variance groups (advantage 0: they add only the KL term and
 count in the token normaliser) — a documented departure from DAPO, which keeps sampling without bound.
 Batches of different rounds are merged by re-padding prompt-aligned tensors on the left and
-completion-aligned ones on the right (:func:`concat_batches`). Every ``super()`` call logs its own
-reward statistics, so the logged ``reward`` averages over all rounds, dropped groups included.
+completion-aligned ones on the right (:func:`methods.eag_rl.batches.concat_batches`). Every ``super()`` call
+logs its own reward statistics, so the logged ``reward`` averages over all rounds, dropped groups included.
 
 Several processes, and vLLM
 ---------------------------
@@ -69,8 +69,8 @@ process's batch). Dynamic sampling runs as many rounds on every process as the p
 With ``use_vllm`` (``eag_rl.rl.train``) TRL generates through vLLM inside ``super()._generate_and_score_completions``
 (weights synced to vLLM with the LoRA adapter merged, TRL's own code); nothing overridden here generates, so ε(τ),
 dynamic sampling and the loss apply unchanged. TRL then adds ``sampling_per_token_logps`` and
-``importance_sampling_ratio`` (its correction for vLLM's sampling numerics) to the batch; :func:`concat_batches`
-re-pads both. Not exercised on CPU (vLLM needs CUDA): ``benchmarks/gpu_check.sh`` runs it on a GPU.
+``importance_sampling_ratio`` (its correction for vLLM's sampling numerics) to the batch;
+:func:`methods.eag_rl.batches.concat_batches` re-pads both. Not exercised on CPU (vLLM needs CUDA): ``benchmarks/gpu_check.sh`` runs it on a GPU.
 
 Logged metrics (trainer logs, and the ``curves.csv`` of the stage)
 ------------------------------------------------------------------
@@ -79,7 +79,7 @@ span), ``span_entropy/found`` (share of trajectories with a non-empty ``<Importa
 ``reward_parts/{loglik,margin,attention,parsed,total}`` (from the reward adapter),
 ``dynamic_sampling/{kept_groups,rounds,filled_zero_variance}``, plus TRL's own ``reward``, ``kl``,
 ``entropy``, ``clip_ratio/*``, ``completions/*``, ``step_time`` (the trainer's log only: the stage leaves
-timing columns out of ``curves.csv``, :func:`methods.eag_rl.rl.is_timing`).
+timing columns out of ``curves.csv``, :func:`methods.eag_rl.curves.is_timing`).
 
 Trajectory records (``trajectory_records``, the ``epsilon.csv`` of the stage)
 ------------------------------------------------------------------------------
@@ -87,8 +87,8 @@ One row per trained trajectory of every training generation batch, for every var
 :data:`TRAJECTORY_COLUMNS`): the step and generation round it was generated at, its group (one patient's
 ``num_generations`` completions), the patient ``id`` (the dataset column; empty without one), the total
 reward, R_att (``attention``) and whether the answer parsed (from a reward function that keeps its last
-:class:`~methods.eag_rl.rewards.RewardParts` as ``last_parts``, as :class:`CompositeReward` does; NaN
-otherwise), the advantage, and — only where span entropies are measured (ε(τ) or
+:class:`~methods.eag_rl.rewards.RewardParts` as ``last_parts``, as
+:class:`~methods.eag_rl.reward_adapter.CompositeReward` does; NaN otherwise), the advantage, and — only where span entropies are measured (ε(τ) or
 ``measure_span_entropy``; NaN otherwise) — the span entropy, span length and ε(τ). With dynamic sampling
 the rows are those of the merged batch that was trained on, each keeping its own patient and parts.
 """
@@ -96,25 +96,17 @@ the rows are those of the merged batch that was trained on, each keeping its own
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from transformers import TrainerCallback
 from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
+from methods.eag_rl.batches import concat_batches, select_rows, varying_groups
 from methods.eag_rl.clipping import adaptive_epsilon, span_mean_entropy
-from methods.eag_rl.rewards import RewardConfig, composite_reward
+from methods.eag_rl.spans import span_token_mask
 from methods.llm.fused_head import fit_logprob_chunk
-from methods.llm.parsing import parse_answer
-
-# Tags of the Question-Decomposition format (the instructions are in benchmark/serialize.py).
-_QD_TAGS = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
-_ANY_TAG = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _QD_TAGS) + r")\s*>", re.IGNORECASE)
-_FEATURES_OPEN = re.compile(r"<\s*Important Features\s*>", re.IGNORECASE)
 
 # Columns of the trajectory records (epsilon.csv), in order.
 TRAJECTORY_COLUMNS = ("step", "round", "group", "id", "reward", "attention", "parsed", "advantage", "span_entropy",
@@ -124,131 +116,6 @@ TRAJECTORY_COLUMNS = ("step", "round", "group", "id", "reward", "attention", "pa
 CLAMP_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
 
 
-# --------------------------------------------------------------------------------------- span tokens
-def important_features_span(text: str) -> tuple[int, int] | None:
-    """Character range of the content of the last ``<Important Features>`` tag, whitespace stripped.
-
-    The same rule as :func:`methods.llm.parsing.parse_answer`: the content runs to the next known tag
-    (closing or not) or to the end of the text. ``None`` when there is no tag or its content is empty.
-    """
-    openings = list(_FEATURES_OPEN.finditer(text))
-    if not openings:
-        return None
-    start = openings[-1].end()
-    following = _ANY_TAG.search(text, start)
-    end = following.start() if following else len(text)
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if end > start else None
-
-
-def token_char_ends(tokenizer, ids: Sequence[int]) -> list[int]:
-    """For each token, the length of the decoded text up to and including it (non-decreasing).
-
-    Decoding growing prefixes (rather than re-tokenizing the text) keeps the offsets true to the tokens
-    the policy actually generated; a token that completes a multi-byte character only becomes visible
-    with that character, and special tokens have zero width.
-    """
-    ends, longest = [], 0
-    for t in range(len(ids)):
-        longest = max(longest, len(tokenizer.decode(list(ids[: t + 1]), skip_special_tokens=True)))
-        ends.append(longest)
-    return ends
-
-
-def span_token_mask(tokenizer, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-    """``(B, T)`` 0/1 mask of the tokens that overlap each completion's ``<Important Features>`` content."""
-    mask = torch.zeros_like(completion_mask, dtype=torch.float32)
-    for row in range(completion_ids.size(0)):
-        length = int(completion_mask[row].sum().item())
-        ids = completion_ids[row, :length].tolist()
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        span = important_features_span(text)
-        if span is None:
-            continue
-        ends = token_char_ends(tokenizer, ids)
-        begin = 0
-        for t, end in enumerate(ends):
-            if end > begin and begin < span[1] and end > span[0]:
-                mask[row, t] = 1.0
-            begin = end
-    return mask
-
-
-# ----------------------------------------------------------------------------------- batch utilities
-_LEFT_PADDED = {"prompt_ids": "pad", "prompt_mask": 0}
-_RIGHT_PADDED = {"completion_ids": "pad", "completion_mask": 0, "old_per_token_logps": 0.0,
-                 "ref_per_token_logps": 0.0, "sampling_per_token_logps": 0.0, "tool_mask": 1,
-                 "importance_sampling_ratio": 1.0}
-_PER_ROW = ("advantages", "epsilon_high")
-
-
-def varying_groups(rewards: torch.Tensor, group_size: int, tolerance: float = 1e-6) -> torch.Tensor:
-    """``(n_groups,)`` bool: the group's rewards vary (``max − min > tolerance``; NaN rows ignored)."""
-    if rewards.numel() % group_size:
-        raise ValueError(f"{rewards.numel()} rewards are not a multiple of the group size {group_size}")
-    groups = rewards.detach().float().view(-1, group_size)
-    valid = ~torch.isnan(groups)
-    high = torch.where(valid, groups, torch.full_like(groups, -math.inf)).max(-1).values
-    low = torch.where(valid, groups, torch.full_like(groups, math.inf)).min(-1).values
-    return (valid.sum(-1) >= 2) & ((high - low) > tolerance)
-
-
-def select_rows(batch: dict[str, Any], rows: torch.Tensor) -> dict[str, Any]:
-    """The rows ``rows`` of a generation batch (tensors with ndim ≥ 1 are indexed; scalars kept)."""
-    out = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor) and value.ndim >= 1:
-            out[key] = value[rows.to(value.device)]
-        else:
-            out[key] = value
-    return out
-
-
-def _pad_to(tensor: torch.Tensor, width: int, value, side: str) -> torch.Tensor:
-    missing = width - tensor.size(1)
-    if missing <= 0:
-        return tensor
-    filler = torch.full((tensor.size(0), missing), value, dtype=tensor.dtype, device=tensor.device)
-    return torch.cat([filler, tensor] if side == "left" else [tensor, filler], dim=1)
-
-
-def concat_batches(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
-    """Stack generation batches of different widths: prompt tensors re-padded left, completion ones right.
-
-    ``num_items_in_batch`` (the token count of DAPO's normaliser) is recomputed from the merged masks.
-    Keys this function does not know (e.g. multimodal inputs) are refused rather than merged wrongly.
-    """
-    if len(batches) == 1:
-        return dict(batches[0])
-    keys = list(batches[0])
-    out: dict[str, Any] = {}
-    for key in keys:
-        values = [b[key] for b in batches]
-        if key == "num_items_in_batch":
-            continue
-        if key in _LEFT_PADDED or key in _RIGHT_PADDED:
-            side = "left" if key in _LEFT_PADDED else "right"
-            fill = (_LEFT_PADDED | _RIGHT_PADDED)[key]
-            fill = pad_token_id if fill == "pad" else fill
-            if values[0].ndim == 2 and values[0].size(1) == 1 and key == "importance_sampling_ratio":
-                out[key] = torch.cat(values)  # sequence-level ratios, (B, 1)
-                continue
-            width = max(v.size(1) for v in values)
-            out[key] = torch.cat([_pad_to(v, width, fill, side) for v in values])
-        elif key in _PER_ROW:
-            out[key] = torch.cat(values)
-        else:
-            raise ValueError(f"dynamic sampling cannot merge the generation-batch key '{key}' "
-                             f"(multimodal or tool inputs are not supported with dynamic_sampling)")
-    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
-    out["num_items_in_batch"] = mask.sum()
-    return out
-
-
-# ----------------------------------------------------------------------------------------- trainer
 @dataclass(frozen=True)
 class AdaptiveClip:
     """ε(τ) settings: bounds and normalisation scope (see :mod:`methods.eag_rl.clipping`)."""
@@ -306,7 +173,7 @@ class EAGRLTrainer(GRPOTrainer):
         """Per completion of the batch just scored: patient ``id``, ``attention`` (R_att) and ``parsed``.
 
         R_att and the parse flag come from the first reward function whose ``last_parts`` covers the batch
-        (:class:`CompositeReward`); without one they are NaN, never a made-up value.
+        (:class:`~methods.eag_rl.reward_adapter.CompositeReward`); without one they are NaN, never a made-up value.
         """
         parts = next((f.last_parts for f in self.reward_funcs
                       if len(getattr(f, "last_parts", None) or ()) == len(inputs)), None)
@@ -466,80 +333,3 @@ class EAGRLTrainer(GRPOTrainer):
             return super()._compute_loss(model, inputs)
         finally:
             self.epsilon_low, self.epsilon_high = low, high
-
-
-# --------------------------------------------------------------------------------- reward adapter
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or the content of the last message of a conversation."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        content = completion[-1].get("content", "")
-        if isinstance(content, list):
-            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return str(content)
-    raise TypeError(f"unsupported completion type {type(completion).__name__}")
-
-
-class CompositeReward:
-    """TRL reward function: :func:`methods.eag_rl.rewards.composite_reward` of each QD completion.
-
-    Reads the dataset columns ``label`` (0/1) and ``expert_top_k`` (the expert's top-k feature names).
-    Each completion is parsed with ``parse_answer(text, "qd")`` *without* a vocabulary, so the raw
-    ``<Important Features>`` names reach the reward, which maps them to the cohort's names and counts
-    hallucinated ones against the IoU. The parts (log-likelihood, margin, IoU, parse rate) are logged
-    through TRL's ``log_metric`` hook as ``reward_parts/*``.
-
-    ``part`` selects what the function returns: ``"total"`` (the composite reward) or one of its two
-    components, ``"outcome"`` and ``"attention"`` (:func:`~methods.eag_rl.rewards.component_weights`), for
-    TRL's ``normalize_then_sum`` aggregation; ``log_parts = False`` leaves the logging to a sibling function.
-    """
-
-    PARTS = ("total", "outcome", "attention")
-
-    def __init__(self, config: RewardConfig, vocabulary: Sequence[str], name: str = "composite",
-                 part: str = "total", log_parts: bool = True):
-        if part not in self.PARTS:
-            raise ValueError(f"CompositeReward part must be one of {self.PARTS}, got '{part}'")
-        self.config = config
-        self.vocabulary = list(vocabulary)
-        self.part = part
-        self.log_parts = log_parts
-        self.__name__ = name  # TRL names the reward's metrics after it
-        self.last_parts: list = []  # RewardParts of the last call (the trainer's per-trajectory R_att)
-
-    def score(self, texts: Sequence[str], labels: Sequence[int], expert_top_k: Sequence[Sequence[str]]):
-        """The :class:`~methods.eag_rl.rewards.RewardParts` of each completion."""
-        parts = []
-        for text, label, top_k in zip(texts, labels, expert_top_k, strict=True):
-            parsed = parse_answer(text, "qd")
-            probability = parsed.probability if parsed.parsed else None
-            parts.append(composite_reward(probability, parsed.features, int(label), list(top_k),
-                                          self.vocabulary, self.config))
-        return parts
-
-    def __call__(self, prompts, completions, label, expert_top_k, log_metric=None, **kwargs) -> list[float]:
-        parts = self.score([completion_text(c) for c in completions], label, expert_top_k)
-        self.last_parts = parts
-        if self.log_parts and log_metric is not None and parts:
-            n = len(parts)
-            log_metric("reward_parts/total", sum(p.total for p in parts) / n)
-            log_metric("reward_parts/loglik", sum(p.loglik for p in parts) / n)
-            log_metric("reward_parts/margin", sum(p.margin for p in parts) / n)
-            log_metric("reward_parts/attention", sum(p.attention for p in parts) / n)
-            log_metric("reward_parts/parsed", sum(p.parsed for p in parts) / n)
-        return [getattr(p, self.part) for p in parts]
-
-
-# ------------------------------------------------------------------------------------------ curves
-class CurveRecorder(TrainerCallback):
-    """Keeps every log line of the trainer (one per optimiser step with ``logging_steps = 1``)."""
-
-    def __init__(self):
-        self.rows: list[dict[str, float]] = []
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
-            row = {"step": int(state.global_step)}
-            row.update({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))})
-            self.rows.append(row)
