@@ -20,15 +20,10 @@ from sklearn.model_selection import train_test_split
 
 from benchmark.config import ConfigError, from_mapping
 from benchmark.data.cohort import Cohort
-from benchmark.data.mimic_iv import (
-    VARIABLES,
-    MimicIVConfig,
-    MimicIVError,
-    build_mimic_iv,
-    check_input,
-    load_item_map,
-    paper_split,
-)
+from benchmark.data.mimic_iv import VARIABLES, MimicIVConfig, build_mimic_iv, check_input
+from benchmark.data.mimic_iv.config import MimicIVError
+from benchmark.data.mimic_iv.items import load_item_map
+from benchmark.data.mimic_iv.split import paper_split
 from benchmark.data.preprocess import stratified_split
 from benchmark.data.sources import build_cohort
 
