@@ -21,7 +21,7 @@ from benchmark.paper.compare import ComparisonConfig
 from benchmark.paper.verify import PaperConfig
 from benchmark.robustness import load_robustness_config
 from eagrl.ops.configure import configure
-from eagrl.ops.regress import regress_config
+from eagrl.ops.regress_config import regress_config
 from methods.eag_rl.rl import load_rl_section, resolve_variant, reward_config
 from methods.eag_rl.stage1 import load_stage1_config
 from methods.experts.config import load_experts_config

@@ -8,7 +8,7 @@ thousands of tokens), far too slow on the 2-core CPU of the default profile. Thi
 deep-learning side instead, so that readers see real-data numbers beside the synthetic ones:
 
 1. the working tree (tracked and untracked-but-not-ignored files: the code being run, committed or not) is
-   copied into a scratch folder (:func:`eagrl.ops.regress.copy_worktree`), without ``results/`` and
+   copied into a scratch folder (:func:`eagrl.ops.scratch.copy_worktree`), without ``results/`` and
    ``dvc.lock`` so that every number comes from this run; ``git init``; ``eagrl configure --tjh PATH`` there
    (``--models`` then restricts ``experts.models``). The user's params.yaml, results and DVC cache are
    never touched, and the workbook is read where it is, never copied;
@@ -54,7 +54,7 @@ from benchmark.paper.external import display_value, rows_json, write_reference_t
 from benchmark.results_index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import markdown_table, write_table
-from eagrl.ops.regress import make_scratch_copy, scratch_env
+from eagrl.ops.scratch import make_scratch_copy, scratch_env
 
 DATASET = "tjh"         # the data set `eagrl configure --tjh` adds
 TASK = "mortality"      # TJH's only task
