@@ -21,7 +21,7 @@ from benchmark.reports.collect import report_config
 from benchmark.reports.paper.compare import ComparisonConfig
 from benchmark.reports.paper.verify import PaperConfig
 from eagrl.ops.configure import configure
-from eagrl.ops.regress import regress_config
+from eagrl.ops.regress_config import regress_config
 from methods.eag_rl.config import load_rl_section, load_stage1_config
 from methods.eag_rl.variants import resolve_variant, reward_config
 from methods.experts.config import load_experts_config

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
 
 from eagrl.cli import main
-from eagrl.ops.regress import RegressConfig, compare, flatten, regress
+from eagrl.ops.regress import regress
 
 MAIN = {"synthetic_icu": {"mortality": {"gru": {"n": 200, "auroc_mean": 0.8123, "auroc_std": 0.021},
                                         "vanilla (smollm2)": {"n": 200, "auroc_mean": 0.55, "auroc_std": 0.04,
@@ -59,12 +58,6 @@ def _commit_edit(root, name, data):
     _write(root, name, data)
     _git(root, "commit", "-q", "-am", "edit by hand")
     (root / "results" / name).write_text(fresh)
-
-
-def test_flatten_keys_rows_by_their_identity():
-    flat = flatten(COHORTS)
-    assert flat["synthetic_icu,mortality,test/patients"] == 200
-    assert flatten({"a": {"b": [1, 2]}, "s": "text", "flag": True}) == {"a/b/[0]": 1.0, "a/b/[1]": 2.0}
 
 
 def test_passes_when_equal(repo):
@@ -130,12 +123,6 @@ def test_new_numbers_and_excluded_files_do_not_fail(repo):
     assert "new" in text and "runtime" not in text
 
 
-def test_nan_equals_nan():
-    config = RegressConfig()
-    diffs = compare({"a.json": {"x": float("nan")}}, {"a.json": {"x": float("nan")}}, config)
-    assert [d.status for d in diffs] == ["ok"]
-
-
 def test_cli_exit_status(repo, monkeypatch):
     monkeypatch.chdir(repo)
     assert main(["regress"]) == 0
@@ -153,7 +140,8 @@ def test_unknown_ref_is_a_usage_error(repo, monkeypatch):
 
 def test_profile_reference_fails_on_a_hand_edit_and_update_rewrites_it(repo):
     """--profile compares a scratch run's top-level results with the committed reference results/<profile>/."""
-    from eagrl.ops.regress import copy_worktree, regress_profile
+    from eagrl.ops.regress import regress_profile
+    from eagrl.ops.scratch import copy_worktree
 
     params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"}}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -185,7 +173,8 @@ def test_profile_without_a_reference_entry_is_a_usage_error(repo):
 
 def _ci_reference(repo, machine_sensitive):
     """Commit a ci reference written by --update (with this machine's fingerprint); return the scratch copy."""
-    from eagrl.ops.regress import copy_worktree, regress_profile
+    from eagrl.ops.regress import regress_profile
+    from eagrl.ops.scratch import copy_worktree
 
     params = {**PARAMS, "regress": {**PARAMS["regress"], "profiles": {"ci": "results/ci"},
                                     "machine_sensitive": machine_sensitive}}
@@ -200,7 +189,8 @@ def _ci_reference(repo, machine_sensitive):
 
 
 def test_update_records_the_machine_and_it_is_not_compared(repo):
-    from eagrl.ops.regress import machine_fingerprint, regress_profile
+    from eagrl.ops.regress import regress_profile
+    from eagrl.ops.regress_machine import machine_fingerprint
 
     scratch = _ci_reference(repo, ["main.json:*"])
     recorded = json.loads((repo / "results" / "ci" / "machine.json").read_text())
@@ -238,65 +228,3 @@ def test_on_another_machine_only_machine_sensitive_numbers_are_forgiven(repo, mo
     out = io.StringIO()
     assert regress_module.regress_profile(repo, "profiles/ci.yaml", fresh=scratch, out=out) == 1
     assert "cohorts.json" in out.getvalue() and "changed" in out.getvalue()
-
-
-def test_scratch_commands_import_the_scratch_copy(tmp_path):
-    """An editable install points at the original checkout: the scratch copy's code must come first."""
-    from eagrl.ops.regress import scratch_env
-
-    env = scratch_env(tmp_path)
-    assert env["PYTHONPATH"].split(":")[0] == str(tmp_path)
-    result = subprocess.run([sys.executable, "-c", "import sys; print(sys.path[1])"], env=env, capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.strip() == str(tmp_path)
-
-
-def test_the_default_config_ignores_timings_but_not_scores():
-    """Wall-clock columns of result rows differ on every run; a score beside them must still be compared."""
-    from eagrl.ops.regress import regress_config
-
-    config = regress_config("params.yaml")
-    committed = {"llm.json": [{"method": "Vanilla", "auroc": 0.5, "seconds": 2.73}],
-                 "experts.json": [{"model": "gru", "auroc": 0.6, "train_seconds": 0.1}]}
-    fresh = {"llm.json": [{"method": "Vanilla", "auroc": 0.5, "seconds": 2.85}],
-             "experts.json": [{"model": "gru", "auroc": 0.6, "train_seconds": 0.0}]}
-    assert {d.status for d in compare(committed, fresh, config)} == {"ok"}
-    fresh["llm.json"][0]["auroc"] = 0.51
-    assert [d.key for d in compare(committed, fresh, config) if d.status == "changed"] == ["llm.json:Vanilla/auroc"]
-
-
-def test_on_another_machine_a_machine_sensitive_row_keyed_by_its_scores_may_move():
-    """llm.json keys a row by its formatted scores: on another CPU the old key is 'machine', not 'missing'."""
-    from eagrl.ops.regress import RegressConfig, compare
-
-    config = RegressConfig(machine_sensitive=["llm.json:*"])
-    committed = {"llm.json": [{"row": "Vanilla 0.830", "n": 4}], "cohorts.json": [{"patients": 200}]}
-    fresh = {"llm.json": [{"row": "Vanilla 0.812", "n": 4}], "cohorts.json": [{"other": 200}]}
-    flat = {d.key: d.status for d in compare(committed, fresh, config, other_machine=True)}
-    strict = {d.key: d.status for d in compare(committed, fresh, config, other_machine=False)}
-    assert {s for k, s in flat.items() if k.startswith("llm.json") and s != "ok"} <= {"machine", "new"}
-    assert any(s == "missing" for k, s in flat.items() if k.startswith("cohorts.json"))  # strict elsewhere
-    assert any(s == "missing" for k, s in strict.items() if k.startswith("llm.json"))  # strict on the same machine
-
-
-def test_on_another_machine_a_score_may_move_a_few_bootstrap_stds_and_no_more():
-    """Regression with teeth on any CPU: a machine-sensitive score within machine_stds of its committed bootstrap
-    std is 'machine'; beyond it, or a number without a std beyond machine_abs_tol, fails there too."""
-    config = RegressConfig(machine_sensitive=["main.json:*"], machine_stds=3.0, machine_abs_tol=0.1, abs_tol=0.005)
-    committed = {"main.json": {"eag_rl": {"auroc": {"mean": 0.70, "std": 0.03}, "auroc_mean": 0.70, "auroc_std": 0.03,
-                                          "parse_failure_rate": 0.02}}}
-
-    def statuses(auroc: float, parse: float) -> dict[str, str]:
-        fresh = {"main.json": {"eag_rl": {"auroc": {"mean": auroc, "std": 0.03}, "auroc_mean": auroc, "auroc_std": 0.03,
-                                          "parse_failure_rate": parse}}}
-        return {d.key.split(":", 1)[1]: d.status for d in compare(committed, fresh, config, other_machine=True)}
-
-    moved = statuses(0.70 + 0.09, 0.02 + 0.09)  # 3 stds (0.09) + 0.005: still within
-    assert moved == {"eag_rl/auroc/mean": "machine", "eag_rl/auroc/std": "ok", "eag_rl/auroc_mean": "machine",
-                     "eag_rl/auroc_std": "ok", "eag_rl/parse_failure_rate": "machine"}
-    broke = statuses(0.70 - 0.10, 0.02 + 0.11)  # 0.10 > 0.095; 0.11 > 0.1
-    assert broke["eag_rl/auroc/mean"] == broke["eag_rl/auroc_mean"] == broke["eag_rl/parse_failure_rate"] == "changed"
-    same_machine = {d.key: d.status for d in compare(committed, {"main.json": {"eag_rl": {
-        "auroc": {"mean": 0.72, "std": 0.03}, "auroc_mean": 0.70, "auroc_std": 0.03, "parse_failure_rate": 0.02}}},
-        config, other_machine=False)}
-    assert same_machine["main.json:eag_rl/auroc/mean"] == "changed"  # the reference's machine: strict
