@@ -111,7 +111,7 @@ class LabelSFTConfig:
 class LLMConfig:
     """The whole ``llm`` section."""
 
-    threads: int = option(1, help="torch CPU threads in LLM stages (instead of runtime.threads). 1 because on shared cores every small decode op with 2 OpenMP threads waits for the other core (measured here: 42 vs 11 tokens/s at batch 16); use the core count on a dedicated machine.")
+    threads: int = option(2, help="torch CPU threads in LLM stages (instead of runtime.threads). 2 because `dvc repro` runs one stage at a time (2 threads decode 141 vs 86 tokens/s alone, measured); use 1 when two stages share 2 cores (on shared cores every small decode op with 2 OpenMP threads waits for the other: 42 vs 11 tokens/s at batch 16), the core count on a dedicated machine.")
     backbone: BackboneConfig = option(default_factory=lambda: BackboneConfig(), help="Base model.")
     lora: LoRASettings = option(default_factory=lambda: LoRASettings(), help="Adapters for fine-tuning.")
     prompt: PromptConfig = option(default_factory=lambda: PromptConfig(), help="Prompt rendering.")

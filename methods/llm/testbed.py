@@ -115,7 +115,7 @@ class TestbedConfig:
     dir: str = option("models/testbed", help="Folder of the trained model and tokenizer (a Hugging Face model directory: llm.backbone.source may point here).")
     datasets: list[str] = option(["synthetic_icu"], help="Data sets whose train records make the corpus. Only the RL source domain by default, so cross-domain targets stay unseen.")
     top_k: int = option(3, help="Important features per corpus answer at most (= experts.top_k).")
-    min_features: int = option(1, minimum=1, help="Important features per corpus answer at least: the count is drawn uniformly from min_features..top_k (top_k = always top_k names, the size of the expert's list that R_att compares them with).")
+    min_features: int = option(3, minimum=1, help="Important features per corpus answer at least: the count is drawn uniformly from min_features..top_k (top_k = always top_k names, the size of the expert's list that R_att compares them with).")
     decimals: int = option(2, help="Decimals of values in the records (= llm.prompt.decimals).")
     layout: Literal["full", "compact"] = option("compact", help="Prompt layout of benchmark.serialize the corpus is written in: 'compact' takes about a third of the tokens of 'full' (every token costs RL time on a CPU); methods on the testbed must use the same layout.")
     threads: int = option(2, help="torch CPU threads.")
