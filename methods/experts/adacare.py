@@ -108,9 +108,5 @@ class AdaCareNetwork(nn.Module):
 class AdaCareExpert(TorchExpert):
     """The AdaCare expert (importance: input recalibration scales)."""
 
-    name = "adacare"
-    config_class = AdaCareConfig
+    name, config_class, network_class = "adacare", AdaCareConfig, AdaCareNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return AdaCareNetwork(n_features, n_static, self.config)

@@ -170,9 +170,5 @@ class ConCareNetwork(nn.Module):
 class ConCareExpert(TorchExpert):
     """The ConCare expert (importance: final feature-level attention)."""
 
-    name = "concare"
-    config_class = ConCareConfig
+    name, config_class, network_class = "concare", ConCareConfig, ConCareNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return ConCareNetwork(n_features, n_static, self.config)

@@ -50,9 +50,5 @@ class GRUNetwork(nn.Module):
 class GRUExpert(TorchExpert):
     """The GRU expert (importance: gradient × input)."""
 
-    name = "gru"
-    config_class = GRUConfig
+    name, config_class, network_class = "gru", GRUConfig, GRUNetwork
     importance_source = "grad_x_input"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return GRUNetwork(n_features, n_static, self.config)

@@ -82,9 +82,5 @@ class RETAINNetwork(nn.Module):
 class RETAINExpert(TorchExpert):
     """The RETAIN expert (importance: α × β contributions)."""
 
-    name = "retain"
-    config_class = RETAINConfig
+    name, config_class, network_class = "retain", RETAINConfig, RETAINNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return RETAINNetwork(n_features, n_static, self.config)

@@ -71,9 +71,5 @@ class TransformerNetwork(nn.Module):
 class TransformerExpert(TorchExpert):
     """The Transformer expert (importance: gradient × input)."""
 
-    name = "transformer"
-    config_class = TransformerConfig
+    name, config_class, network_class = "transformer", TransformerConfig, TransformerNetwork
     importance_source = "grad_x_input"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return TransformerNetwork(n_features, n_static, self.config)
