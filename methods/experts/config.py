@@ -37,8 +37,8 @@ class ExpertsConfig:
     """Every expert's settings (``experts`` in params.yaml)."""
 
     models: list[str] = option(["logistic", *NEURAL], help="Experts trained by `dvc repro` and reported (logistic is the floor).")
-    top_k: int = option(3, help="Length of each patient's top_k feature list in the importance files.")
-    threads: int = option(1, help="torch CPU threads while training experts (overrides runtime.threads for these stages): "
+    top_k: int = option(3, minimum=1, help="Length of each patient's top_k feature list in the importance files.")
+    threads: int = option(1, minimum=1, help="torch CPU threads while training experts (overrides runtime.threads for these stages): "
                                   "the models are tiny, so intra-op threads only add contention.")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation shared by the neural experts."})
     logistic: LogisticConfig = field(default_factory=LogisticConfig, metadata={"help": "Logistic-regression floor."})
@@ -75,8 +75,6 @@ def load_experts_config(params: dict[str, Any] | str | Path = "params.yaml", sou
     unknown = sorted(set(config.models) - {"logistic", *NEURAL})
     if unknown:
         raise ConfigError(f"{source}: experts.models lists unknown expert(s) {unknown}; known: {['logistic', *NEURAL]}")
-    if config.top_k < 1:
-        raise ConfigError(f"{source}: experts.top_k must be at least 1, got {config.top_k}")
     return config
 
 

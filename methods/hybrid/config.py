@@ -40,7 +40,7 @@ class HybridConfig:
     """Every hybrid baseline's settings (``hybrid`` in params.yaml, plus ``llm.backbone``)."""
 
     models: list[str] = option(list(MODELS), help="Hybrid baselines trained by `dvc repro` and reported.")
-    threads: int = option(2, help="torch CPU threads of train_hybrid stages (as llm.threads: `dvc repro` runs one stage at a time).")
+    threads: int = option(2, minimum=1, help="torch CPU threads of train_hybrid stages (as llm.threads: `dvc repro` runs one stage at a time).")
     train: dict[str, Any] = option({}, help="Keys of experts.train overridden for every hybrid ({} = train as the experts).")
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig, metadata={"help": "Frozen-LLM text embeddings."})
     descriptions: DescriptionConfig = field(default_factory=DescriptionConfig, metadata={"help": "Per-feature LLM descriptions."})
