@@ -49,7 +49,8 @@ BASE_POLICY = tuple(f"base_policy_{key}" for key in PROMPTING)  # methods.llm.pr
 
 DEFAULT_DL_GROUPS = [
     {"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert"},
-    {"name": "hybrid", "root": "models/hybrid", "models": "hybrid.models", "family": "hybrid"},
+    {"name": "hybrid", "root": "models/hybrid", "models": "hybrid.models", "family": "hybrid",
+     "levels": ["none", "shuffle:1"]},  # hybrid_fusion re-embeds every perturbed record with the LLM
 ]
 
 

@@ -12,14 +12,28 @@ from typing import Any
 import pytest
 
 from benchmark.config import load_params
+from benchmark.experiments.cross_domain import CrossDomainConfig
+from benchmark.experiments.robustness import RobustnessConfig
+from benchmark.launch import LaunchConfig
 from benchmark.metrics import MetricsConfig
+from benchmark.reports.collect import ReportConfig
+from eagrl.ops.regress_config import RegressConfig
 from methods.eag_rl.config import DistillConfig, ProposerConfig, RLConfig, SearchConfig, SFTStageConfig
 from methods.eag_rl.mcts import MCTSConfig
 from methods.eag_rl.rewards import RewardConfig
+from methods.experts.config import ExpertsConfig
+from methods.hybrid.config import HybridConfig
+from methods.llm.config import LLMConfig
+from methods.llm.testbed import TestbedConfig
 from tests.conftest import REPO
 
 SECTIONS = {
+    "launch": LaunchConfig,
     "metrics": MetricsConfig,
+    "experts": ExpertsConfig,
+    "testbed": TestbedConfig,
+    "hybrid": HybridConfig,
+    "llm": LLMConfig,
     "eag_rl.search": SearchConfig,
     "eag_rl.proposer": ProposerConfig,
     "eag_rl.mcts": MCTSConfig,
@@ -27,28 +41,28 @@ SECTIONS = {
     "eag_rl.distill": DistillConfig,
     "eag_rl.sft": SFTStageConfig,
     "eag_rl.rl.train": RLConfig,
+    "robustness": RobustnessConfig,
+    "cross_domain": CrossDomainConfig,
+    "report": ReportConfig,
+    "regress": RegressConfig,
 }
 
 
-def _default(field: dataclasses.Field) -> Any:
-    """A field's default value (built by its factory where it has one)."""
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return field.default
-
-
-def disagreements(cls: type, values: dict[str, Any], where: str) -> list[str]:
-    """``where.key: code X, params Y`` for every key of ``values`` whose default in ``cls`` differs (nested
-    dataclasses walked); a key ``cls`` lacks is reported too."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}
+def disagreements(defaults: Any, values: dict[str, Any], where: str) -> list[str]:
+    """``where.key: code X, params Y`` for every key of ``values`` whose default in the config instance
+    ``defaults`` differs (nested dataclasses walked as built, so a field's default factory counts); a key the
+    config lacks is reported too."""
+    names = {field.name for field in dataclasses.fields(defaults)}
     found = []
     for key, value in values.items():
-        if key not in fields:
-            found.append(f"{where}.{key}: no such field in {cls.__name__}")
+        if key not in names:
+            found.append(f"{where}.{key}: no such field in {type(defaults).__name__}")
             continue
-        default = _default(fields[key])
+        default = getattr(defaults, key)
+        if isinstance(default, (dict, list)) and not default:
+            continue  # an empty mapping or list states no value: the content (e.g. llm.finetuned) lives in params.yaml only
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            found += disagreements(type(default), value, f"{where}.{key}")
+            found += disagreements(default, value, f"{where}.{key}")
         elif (type(default), default) != (type(value), value):
             found.append(f"{where}.{key}: code {default!r}, params.yaml {value!r}")
     return found
@@ -60,5 +74,5 @@ def test_dataclass_defaults_equal_params_yaml(dotted):
     node = load_params(REPO / "params.yaml")
     for key in dotted.split("."):
         node = node[key]
-    found = disagreements(SECTIONS[dotted], node, dotted)
+    found = disagreements(SECTIONS[dotted](), node, dotted)
     assert not found, "change the dataclass default (params.yaml is the source of truth):\n" + "\n".join(found)

@@ -103,6 +103,30 @@ def test_profile_reads_every_kind_of_metrics_file(profile, resolved):
     assert patterns == {source["pattern"] for source in load_params(PARAMS)["report"]["sources"]}
 
 
+def values_equal_to_base(overlay: dict, base: dict, where: str = "") -> list[str]:
+    """Dotted keys of ``overlay`` whose value equals ``base``'s (a ``_replace`` mapping is a whole value)."""
+    same = []
+    for key, value in overlay.items():
+        if isinstance(value, dict) and not value.get("_replace") and isinstance(base.get(key), dict):
+            same += values_equal_to_base(value, base[key], f"{where}{key}.")
+        elif key != "extends" and key in base and base[key] == value:
+            same.append(f"{where}{key}")
+    return same
+
+
+@pytest.mark.parametrize("profile", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_profile_is_an_overlay_of_what_differs(profile):
+    """A profile names its base and holds only what differs from it, so each value is stated once."""
+    overlay = load_params(profile)
+    assert overlay.get("extends") == "params.yaml", f"{profile.name}: not an overlay (extends: params.yaml)"
+    assert values_equal_to_base(overlay, load_params(PARAMS)) == []
+
+
+def test_the_overlay_check_finds_a_repeated_value():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": {"e": 1}}
+    assert values_equal_to_base({"a": {"b": 1, "c": [1]}, "d": {"_replace": True, "e": 1}}, base) == ["a.b"]
+
+
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_every_value_carries_a_comment(path):
     """Leaf keys (``key: value``) carry a ``#`` comment on their line; section headers and YAML flow

@@ -65,7 +65,7 @@ class CrossDomainConfig:
                                          help="(source, target, task) triples evaluated: the DVC matrix 'pair'.")
     split: str = option("test", help="Target split the DL models are scored on (every patient; LLMs use llm.evaluation).")
     seed: int = option(42, help="Seed logged with the stage (evaluation itself is deterministic).")
-    threads: int = option(1, help="torch threads of the DL form (LLM methods use llm.threads).")
+    threads: int = option(2, minimum=1, help="torch threads of the DL form (LLM methods use llm.threads).")
     rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants tested on the target (the DVC matrix 'variant' of cross_domain_rl): C5 needs eag_rl.")
 
 

@@ -57,15 +57,15 @@ SECTION = "robustness"
 OUTPUT_ROOT = Path("outputs/robustness")
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
-LEVELS = ["none", "shuffle:0.2", "shuffle:0.4", "shuffle:0.6", "shuffle:1", "noise:0.1", "noise:0.3", "mask:0.2",
-          "mask:0.5"]
+DL_LEVELS = ["none", "shuffle:0.4", "shuffle:1", "noise:0.3", "mask:0.5"]
+LLM_LEVELS = ["none", "shuffle:1"]
 
 
 @dataclass
 class DLRobustnessConfig:
     """``robustness.dl``: the levels the DL-side models are evaluated at."""
 
-    levels: list[str] = option(list(LEVELS), help="Conditions: 'none' and '<shuffle|noise|mask>:<level>' (benchmark/perturb.py).")
+    levels: list[str] = option(list(DL_LEVELS), help="Conditions: 'none' and '<shuffle|noise|mask>:<level>' (benchmark/perturb.py).")
     split: str = option("test", help="Split evaluated (every patient of it).")
 
 
@@ -73,13 +73,13 @@ class DLRobustnessConfig:
 class LLMRobustnessConfig:
     """``robustness.llm``: the levels, patients and (dataset, task) pairs of the LLM methods."""
 
-    levels: list[str] = option(list(LEVELS), help="Conditions, as for the DL models.")
-    n_patients: int = option(20, minimum=0, help="Seeded, label-stratified subset of the test split per pair for the prompting baselines on the pretrained LLM (0 = all): generation is the cost. Fine-tuned methods (llm.finetuned) use their own llm.evaluation patients.")
+    levels: list[str] = option(list(LLM_LEVELS), help="Conditions, as for the DL models (each costs a generation pass per method).")
+    n_patients: int = option(16, minimum=0, help="Seeded, label-stratified subset of the test split per pair for the prompting baselines on the pretrained LLM (0 = all): generation is the cost. Fine-tuned methods (llm.finetuned) use their own llm.evaluation patients.")
     seed: int = option(42, help="Seed of that subset (the same patients for every LLM method and level).")
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
-    prompting: list[str] = option(list(PROMPTING), help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base LLM, Vanilla prompting (benchmark/reports/paper/claims.yaml).")
-    rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
+    prompting: list[str] = option(["vanilla"], help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base LLM, Vanilla prompting (benchmark/reports/paper/claims.yaml).")
+    rl_variants: list[str] = option(["eag_rl", "grpo", "wo_ratt"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
 
 
 @dataclass
@@ -87,7 +87,7 @@ class RobustnessConfig:
     """The ``robustness`` section of params.yaml."""
 
     seed: int = option(42, help="Seed of every perturbation (drawn per patient id).")
-    threads: int = option(1, help="torch threads of the DL stage (LLM stages use llm.threads).")
+    threads: int = option(2, minimum=1, help="torch threads of the DL stages (LLM stages use llm.threads).")
     dl_groups: list[dict[str, Any]] = option(DEFAULT_DL_GROUPS, help="DL-side model groups: {name, root, models (dotted params key), family}.")
     dl: DLRobustnessConfig = option(default_factory=DLRobustnessConfig, help="DL models.")
     llm: LLMRobustnessConfig = option(default_factory=LLMRobustnessConfig, help="LLM methods.")

@@ -6,9 +6,9 @@ It edits ``params.yaml`` in place with a round-trip YAML parser, so comments and
 * ``--tjh PATH`` adds the public TJH cohort (``datasets.tjh``) reading the workbook at PATH.
 * ``--mimic-iv DIR`` adds MIMIC-IV (``datasets.mimic_iv``) reading the hosp/icu tables under DIR (or the
   parquet of the paper group's preprocessor).
-* ``--profile FILE`` applies a profile first. A complete profile (e.g. ``profiles/paper.yaml``) replaces
-  params.yaml. An *overlay* profile names its base with a top-level ``extends: params.yaml`` and holds only
-  the keys it changes (e.g. ``profiles/ci.yaml``): mappings merge key by key, any other value (a list, a
+* ``--profile FILE`` applies a profile first. A complete profile replaces params.yaml. An *overlay* profile
+  (every profile in ``profiles/``) names its base with a top-level ``extends: params.yaml`` and holds only
+  the keys it changes: mappings merge key by key, any other value (a list, a
   number) replaces the base's; a mapping holding ``_replace: true`` replaces the base's mapping whole (to
   drop keys, e.g. RL variants). The base's comments stay, so every key keeps its explanation.
 

@@ -30,14 +30,14 @@ from methods.experts.trainer import TorchExpert, TrainConfig, last_visit
 class AdaCareConfig:
     """Architecture of the AdaCare expert (``experts.adacare`` in params.yaml)."""
 
-    hidden: int = option(64, help="GRU hidden size.")
-    conv_channels: int = option(32, help="Output channels of each dilated convolution.")
-    kernel: int = option(2, help="Convolution kernel size (over visits).")
+    hidden: int = option(64, minimum=1, help="GRU hidden size.")
+    conv_channels: int = option(32, minimum=1, help="Output channels of each dilated convolution.")
+    kernel: int = option(2, minimum=1, help="Convolution kernel size (over visits).")
     dilations: list[int] = option([1, 3, 5], help="Dilation of each convolution (one convolution per entry).")
-    reduction: int = option(4, help="Squeeze-excitation reduction ratio of the convolutional recalibration.")
-    input_reduction: int = option(1, help="Reduction ratio of the input recalibration (few features: keep 1).")
+    reduction: int = option(4, minimum=1, help="Squeeze-excitation reduction ratio of the convolutional recalibration.")
+    input_reduction: int = option(1, minimum=1, help="Reduction ratio of the input recalibration (few features: keep 1).")
     input_gate: Literal["sparsemax", "sigmoid"] = option("sparsemax", help="Activation of the input recalibration.")
-    dropout: float = option(0.3, help="Dropout on the GRU state before the output layer.")
+    dropout: float = option(0.3, minimum=0.0, maximum=1.0, help="Dropout on the GRU state before the output layer.")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation (experts.train)."})
 
 
@@ -108,9 +108,5 @@ class AdaCareNetwork(nn.Module):
 class AdaCareExpert(TorchExpert):
     """The AdaCare expert (importance: input recalibration scales)."""
 
-    name = "adacare"
-    config_class = AdaCareConfig
+    name, config_class, network_class = "adacare", AdaCareConfig, AdaCareNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return AdaCareNetwork(n_features, n_static, self.config)

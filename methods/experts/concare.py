@@ -50,12 +50,12 @@ from methods.experts.trainer import TorchExpert, TrainConfig, last_visit
 class ConCareConfig:
     """Architecture of the ConCare expert (``experts.concare`` in params.yaml)."""
 
-    hidden: int = option(128, help="Width of every channel GRU and of the feature tokens (paper: 128).")
-    heads: int = option(4, help="Heads of the self-attention across features (paper: 4); divides hidden.")
-    feedforward: int = option(64, help="Inner width of the position-wise feed-forward block.")
-    time_hidden: int = option(8, help="Width of the time-aware attention's query/key projections.")
-    dropout: float = option(0.3, help="Dropout on the feature tokens, attention and residual branches.")
-    decov_weight: float = option(10.0, help="Weight of the DeCov loss added to the cross-entropy.")
+    hidden: int = option(128, minimum=1, help="Width of every channel GRU and of the feature tokens (paper: 128).")
+    heads: int = option(4, minimum=1, help="Heads of the self-attention across features (paper: 4); divides hidden.")
+    feedforward: int = option(64, minimum=1, help="Inner width of the position-wise feed-forward block.")
+    time_hidden: int = option(8, minimum=1, help="Width of the time-aware attention's query/key projections.")
+    dropout: float = option(0.3, minimum=0.0, maximum=1.0, help="Dropout on the feature tokens, attention and residual branches.")
+    decov_weight: float = option(10.0, minimum=0, help="Weight of the DeCov loss added to the cross-entropy.")
     scaled_final_attention: bool = option(True, help="Divide the final attention scores by sqrt(hidden) "
                                           "(not in the paper, whose dot-product scores saturate the softmax; "
                                           "false = the paper's exact form).")
@@ -170,9 +170,5 @@ class ConCareNetwork(nn.Module):
 class ConCareExpert(TorchExpert):
     """The ConCare expert (importance: final feature-level attention)."""
 
-    name = "concare"
-    config_class = ConCareConfig
+    name, config_class, network_class = "concare", ConCareConfig, ConCareNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return ConCareNetwork(n_features, n_static, self.config)

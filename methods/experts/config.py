@@ -37,8 +37,8 @@ class ExpertsConfig:
     """Every expert's settings (``experts`` in params.yaml)."""
 
     models: list[str] = option(["logistic", *NEURAL], help="Experts trained by `dvc repro` and reported (logistic is the floor).")
-    top_k: int = option(3, help="Length of each patient's top_k feature list in the importance files.")
-    threads: int = option(1, help="torch CPU threads while training experts (overrides runtime.threads for these stages): "
+    top_k: int = option(3, minimum=1, help="Length of each patient's top_k feature list in the importance files.")
+    threads: int = option(1, minimum=1, help="torch CPU threads while training experts (overrides runtime.threads for these stages): "
                                   "the models are tiny, so intra-op threads only add contention.")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation shared by the neural experts."})
     logistic: LogisticConfig = field(default_factory=LogisticConfig, metadata={"help": "Logistic-regression floor."})
@@ -65,19 +65,26 @@ def load_experts_config(params: dict[str, Any] | str | Path = "params.yaml", sou
     if not isinstance(shared, dict):
         raise ConfigError(f"{source}: experts.train must be a mapping of TrainConfig keys")
     for name in NEURAL:
-        block = dict(raw.get(name) or {})
-        override = block.get("train") or {}
-        if not isinstance(override, dict):
-            raise ConfigError(f"{source}: experts.{name}.train must be a mapping (keys of experts.train to override)")
-        block["train"] = {**shared, **override}
-        raw[name] = block
+        raw[name] = with_train(raw.get(name) or {}, shared, f"experts.{name}", source)
     config = from_mapping(ExpertsConfig, raw, f"{source}: experts")
-    unknown = sorted(set(config.models) - {"logistic", *NEURAL})
-    if unknown:
-        raise ConfigError(f"{source}: experts.models lists unknown expert(s) {unknown}; known: {['logistic', *NEURAL]}")
-    if config.top_k < 1:
-        raise ConfigError(f"{source}: experts.top_k must be at least 1, got {config.top_k}")
+    check_models(config.models, ["logistic", *NEURAL], "experts", source)
     return config
+
+
+def with_train(block: dict[str, Any], shared: dict[str, Any], where: str, source: str | Path) -> dict[str, Any]:
+    """A model's mapping with its ``train`` overrides merged over the ``shared`` training keys (the one
+    train-override rule of experts and hybrids)."""
+    override = block.get("train") or {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"{source}: {where}.train must be a mapping (keys of experts.train to override)")
+    return {**block, "train": {**shared, **override}}
+
+
+def check_models(models: list[str], known: list[str], section: str, source: str | Path) -> None:
+    """A ``<section>.models`` entry that names no known model is an error listing the known ones."""
+    unknown = sorted(set(models) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: {section}.models lists unknown model(s) {unknown}; known: {known}")
 
 
 def describe_experts() -> str:

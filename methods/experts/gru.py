@@ -25,9 +25,9 @@ from methods.experts.trainer import TorchExpert, TrainConfig, last_visit
 class GRUConfig:
     """Architecture of the GRU expert (``experts.gru`` in params.yaml)."""
 
-    hidden: int = option(64, help="GRU hidden size.")
-    layers: int = option(1, help="Stacked GRU layers.")
-    dropout: float = option(0.1, help="Dropout on the last hidden state (and between GRU layers).")
+    hidden: int = option(64, minimum=1, help="GRU hidden size.")
+    layers: int = option(1, minimum=1, help="Stacked GRU layers.")
+    dropout: float = option(0.1, minimum=0.0, maximum=1.0, help="Dropout on the last hidden state (and between GRU layers).")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation (experts.train)."})
 
 
@@ -50,9 +50,5 @@ class GRUNetwork(nn.Module):
 class GRUExpert(TorchExpert):
     """The GRU expert (importance: gradient × input)."""
 
-    name = "gru"
-    config_class = GRUConfig
+    name, config_class, network_class = "gru", GRUConfig, GRUNetwork
     importance_source = "grad_x_input"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return GRUNetwork(n_features, n_static, self.config)

@@ -33,7 +33,7 @@ class LogisticConfig:
     """Settings of the logistic-regression floor (``experts.logistic`` in params.yaml)."""
 
     C: float = option(1.0, help="Inverse L2 regularisation strength (scikit-learn's C).")
-    max_iter: int = option(2000, help="Most lbfgs iterations.")
+    max_iter: int = option(2000, minimum=1, help="Most lbfgs iterations.")
     seed: int = option(42, help="random_state of the solver (lbfgs is deterministic; kept for other solvers).")
 
 

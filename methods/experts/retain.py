@@ -26,9 +26,9 @@ from methods.experts.trainer import TorchExpert, TrainConfig
 class RETAINConfig:
     """Architecture of the RETAIN expert (``experts.retain`` in params.yaml)."""
 
-    embedding: int = option(64, help="Visit embedding size m (W_emb is m × d).")
-    hidden: int = option(64, help="Hidden size of the α and β GRUs.")
-    dropout: float = option(0.5, help="Dropout on the embeddings fed to the GRUs and on the context.")
+    embedding: int = option(64, minimum=1, help="Visit embedding size m (W_emb is m × d).")
+    hidden: int = option(64, minimum=1, help="Hidden size of the α and β GRUs.")
+    dropout: float = option(0.5, minimum=0.0, maximum=1.0, help="Dropout on the embeddings fed to the GRUs and on the context.")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation (experts.train)."})
 
 
@@ -82,9 +82,5 @@ class RETAINNetwork(nn.Module):
 class RETAINExpert(TorchExpert):
     """The RETAIN expert (importance: α × β contributions)."""
 
-    name = "retain"
-    config_class = RETAINConfig
+    name, config_class, network_class = "retain", RETAINConfig, RETAINNetwork
     importance_source = "network"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return RETAINNetwork(n_features, n_static, self.config)

@@ -45,11 +45,11 @@ class TrainConfig:
 
     epochs: int = option(80, minimum=1, help="Most training epochs; early stopping usually ends sooner.")
     batch_size: int = option(32, minimum=1, help="Patients per optimisation step.")
-    learning_rate: float = option(1e-3, help="AdamW learning rate.")
-    weight_decay: float = option(1e-4, help="AdamW decoupled weight decay.")
-    patience: int = option(15, help="Epochs without a better validation AUPRC before training stops.")
-    min_delta: float = option(0.0, help="Improvement in validation AUPRC that counts as better.")
-    grad_clip: float = option(5.0, help="Clip the gradient norm to this value (0 = no clipping).")
+    learning_rate: float = option(1e-3, minimum=0, help="AdamW learning rate.")
+    weight_decay: float = option(1e-4, minimum=0, help="AdamW decoupled weight decay.")
+    patience: int = option(15, minimum=1, help="Epochs without a better validation AUPRC before training stops.")
+    min_delta: float = option(0.0, minimum=0, help="Improvement in validation AUPRC that counts as better.")
+    grad_clip: float = option(5.0, minimum=0, help="Clip the gradient norm to this value (0 = no clipping).")
     seed: int = option(42, help="Seed of weights, dropout and batch order.")
     device: str = option("cpu", help="'cpu', 'cuda', 'cuda:N' or 'auto' (cuda when available).")
     eval_batch_size: int = option(1024, minimum=1, help="Patients per forward pass at prediction time.")
@@ -109,12 +109,14 @@ def batches(n: int, size: int, generator: torch.Generator | None) -> list[torch.
 class TorchExpert(Expert):
     """An expert whose model is a torch ``nn.Module`` trained by the shared loop of this module.
 
-    Subclasses define ``config_class`` (a dataclass with a ``train: TrainConfig`` field), implement
-    :meth:`build_network` and set ``importance_source`` to ``"network"`` (the forward pass returns
-    ``importance``) or ``"grad_x_input"`` (|gradient of the logit × input| summed over real visits).
+    Subclasses define ``config_class`` (a dataclass with a ``train: TrainConfig`` field) and
+    ``network_class`` (built as ``network_class(n_features, n_static, config)``; override
+    :meth:`build_network` for other inputs), and set ``importance_source`` to ``"network"`` (the forward pass
+    returns ``importance``) or ``"grad_x_input"`` (|gradient of the logit × input| summed over real visits).
     """
 
     config_class: ClassVar[type]
+    network_class: ClassVar[type[nn.Module]]
     importance_source: ClassVar[str] = "network"
 
     def __init__(self, task: str, config: Any) -> None:
@@ -132,7 +134,7 @@ class TorchExpert(Expert):
 
     def build_network(self, n_features: int, n_static: int) -> nn.Module:
         """The untrained network for ``n_features`` dynamic and ``n_static`` static inputs."""
-        raise NotImplementedError
+        return self.network_class(n_features, n_static, self.config)
 
     def tensors(self, cohort: Cohort) -> dict[str, torch.Tensor]:
         """The network's input batch for a whole cohort (:func:`cohort_tensors`).

@@ -27,11 +27,11 @@ from methods.experts.trainer import TorchExpert, TrainConfig
 class TransformerConfig:
     """Architecture of the Transformer expert (``experts.transformer`` in params.yaml)."""
 
-    hidden: int = option(64, help="Model width (d_model); must be divisible by heads.")
-    heads: int = option(4, help="Attention heads per layer.")
-    layers: int = option(2, help="Encoder layers.")
-    feedforward: int = option(128, help="Width of each layer's feed-forward block.")
-    dropout: float = option(0.1, help="Dropout inside the encoder and before the output layer.")
+    hidden: int = option(64, minimum=1, help="Model width (d_model); must be divisible by heads.")
+    heads: int = option(4, minimum=1, help="Attention heads per layer.")
+    layers: int = option(2, minimum=1, help="Encoder layers.")
+    feedforward: int = option(128, minimum=1, help="Width of each layer's feed-forward block.")
+    dropout: float = option(0.1, minimum=0.0, maximum=1.0, help="Dropout inside the encoder and before the output layer.")
     time_scale: float = option(1.0, help="Multiplier on visit times (days) before the sinusoidal time encoding.")
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation (experts.train)."})
 
@@ -71,9 +71,5 @@ class TransformerNetwork(nn.Module):
 class TransformerExpert(TorchExpert):
     """The Transformer expert (importance: gradient × input)."""
 
-    name = "transformer"
-    config_class = TransformerConfig
+    name, config_class, network_class = "transformer", TransformerConfig, TransformerNetwork
     importance_source = "grad_x_input"
-
-    def build_network(self, n_features: int, n_static: int) -> nn.Module:
-        return TransformerNetwork(n_features, n_static, self.config)

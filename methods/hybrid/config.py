@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import ConfigError, describe, from_mapping, load_params, option
+from methods.experts.config import check_models, with_train
 from methods.experts.trainer import TrainConfig
 from methods.hybrid.descriptions import DescriptionConfig
 from methods.hybrid.embedding import EmbeddingConfig
@@ -40,7 +41,7 @@ class HybridConfig:
     """Every hybrid baseline's settings (``hybrid`` in params.yaml, plus ``llm.backbone``)."""
 
     models: list[str] = option(list(MODELS), help="Hybrid baselines trained by `dvc repro` and reported.")
-    threads: int = option(1, help="torch CPU threads of train_hybrid stages (LLM embedding on shared cores: 1, as llm.threads).")
+    threads: int = option(2, minimum=1, help="torch CPU threads of train_hybrid stages (as llm.threads: `dvc repro` runs one stage at a time).")
     train: dict[str, Any] = option({}, help="Keys of experts.train overridden for every hybrid ({} = train as the experts).")
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig, metadata={"help": "Frozen-LLM text embeddings."})
     descriptions: DescriptionConfig = field(default_factory=DescriptionConfig, metadata={"help": "Per-feature LLM descriptions."})
@@ -74,18 +75,13 @@ def load_hybrid_config(params: dict[str, Any] | str | Path = "params.yaml", sour
             if key in block:
                 raise ConfigError(f"{source}: hybrid.{name}.{key} is not set per model; use hybrid.{key}"
                                   f"{' (llm.backbone for the backbone)' if key == 'backbone' else ''}")
-        override = block.get("train") or {}
-        if not isinstance(override, dict):
-            raise ConfigError(f"{source}: hybrid.{name}.train must be a mapping (keys of experts.train to override)")
-        block["train"] = {**experts_train, **hybrid_train, **override}
+        block = with_train(block, {**experts_train, **hybrid_train}, f"hybrid.{name}", source)
         block["backbone"] = backbone
         for key in SHARED[name]:
             block[key] = raw.get(key) or {}
         raw[name] = block
     config = from_mapping(HybridConfig, raw, f"{source}: hybrid")
-    unknown = sorted(set(config.models) - set(MODELS))
-    if unknown:
-        raise ConfigError(f"{source}: hybrid.models lists unknown model(s) {unknown}; known: {list(MODELS)}")
+    check_models(config.models, list(MODELS), "hybrid", source)
     return config
 
 

@@ -35,8 +35,8 @@ class DescriptionConfig:
     """How the per-feature knowledge texts are generated (``hybrid.descriptions`` in params.yaml)."""
 
     prompt: str = option(DEFAULT_PROMPT, help="Question asked once per feature and task; placeholders {feature}, {unit}, {reference_range}, {kind}, {outcome}.")
-    max_new_tokens: int = option(48, help="Greedy tokens per description (a sentence or two).")
-    batch_size: int = option(16, help="Questions per generate call (one call per task covers 8 features).")
+    max_new_tokens: int = option(48, minimum=1, help="Greedy tokens per description (a sentence or two).")
+    batch_size: int = option(16, minimum=1, help="Questions per generate call (one call per task covers 8 features).")
     chat_template: bool = option(True, help="Wrap the question (and the persona) in the tokenizer's chat template.")
 
 

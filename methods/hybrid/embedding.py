@@ -56,10 +56,10 @@ RECORD_END = "\nAnswer format:"  # what follows the record part
 class EmbeddingConfig:
     """How the frozen backbone embeds texts (``hybrid.embedding`` in params.yaml)."""
 
-    layers: int = option(10, help="Decoder layers run (the first N; 0 or more than the model has = all). The embedding is the mean-pooled hidden state after them; cost is proportional to N.")
-    batch_size: int = option(1, help="Texts per forward pass. 1 is as fast on a CPU and makes each vector independent of its batch; raise it on a GPU.")
-    max_tokens: int = option(1024, help="Texts are truncated to this many tokens (records are ~300-400).")
-    decimals: int = option(2, help="Decimals of values and visit times in record texts (as llm.prompt.decimals).")
+    layers: int = option(6, minimum=0, help="Decoder layers run (the first N; 0 or more than the model has = all). The embedding is the mean-pooled hidden state after them; cost is proportional to N.")
+    batch_size: int = option(1, minimum=1, help="Texts per forward pass. 1 is as fast on a CPU and makes each vector independent of its batch; raise it on a GPU.")
+    max_tokens: int = option(1024, minimum=1, help="Texts are truncated to this many tokens (records are ~300-400).")
+    decimals: int = option(2, minimum=0, help="Decimals of values and visit times in record texts (as llm.prompt.decimals).")
     progress: bool = option(True, help="Show a tqdm bar while embedding.")
 
 

@@ -44,10 +44,10 @@ from methods.llm.config import BackboneConfig
 class FusionConfig:
     """Architecture of ``hybrid_fusion`` (``hybrid.hybrid_fusion`` in params.yaml)."""
 
-    hidden: int = option(64, help="GRU hidden size (as experts.gru).")
-    layers: int = option(1, help="Stacked GRU layers.")
-    projection: int = option(8, help="Width of the projected LLM record embedding.")
-    dropout: float = option(0.1, help="Dropout on the GRU state and the projected embedding.")
+    hidden: int = option(64, minimum=1, help="GRU hidden size (as experts.gru).")
+    layers: int = option(1, minimum=1, help="Stacked GRU layers.")
+    projection: int = option(8, minimum=1, help="Width of the projected LLM record embedding.")
+    dropout: float = option(0.1, minimum=0.0, maximum=1.0, help="Dropout on the GRU state and the projected embedding.")
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig, metadata={"help": "Frozen-LLM embedding (hybrid.embedding)."})
     backbone: BackboneConfig = field(default_factory=BackboneConfig, metadata={"help": "The frozen LLM (llm.backbone)."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "Optimisation (experts.train + hybrid.train)."})

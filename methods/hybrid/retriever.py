@@ -47,8 +47,8 @@ from methods.llm.config import BackboneConfig
 class RetrieverConfig:
     """Architecture of ``hybrid_retriever`` (``hybrid.hybrid_retriever`` in params.yaml)."""
 
-    hidden: int = option(32, help="Width of the feature tokens, the knowledge projection and the GRU.")
-    dropout: float = option(0.1, help="Dropout on the tokens and the last GRU state.")
+    hidden: int = option(32, minimum=1, help="Width of the feature tokens, the knowledge projection and the GRU.")
+    dropout: float = option(0.1, minimum=0.0, maximum=1.0, help="Dropout on the tokens and the last GRU state.")
     descriptions: DescriptionConfig = field(default_factory=DescriptionConfig, metadata={"help": "Per-feature LLM descriptions (hybrid.descriptions)."})
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig, metadata={"help": "Frozen-LLM embedding (hybrid.embedding)."})
     backbone: BackboneConfig = field(default_factory=BackboneConfig, metadata={"help": "The frozen LLM (llm.backbone)."})

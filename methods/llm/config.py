@@ -32,18 +32,18 @@ class BackboneConfig:
 class LoRASettings:
     """Low-rank adapters (PEFT) trained by every fine-tuning method."""
 
-    r: int = option(8, help="LoRA rank.")
-    alpha: int = option(16, help="LoRA alpha (scale = alpha / r).")
-    dropout: float = option(0.0, help="Dropout on the LoRA input; 0 keeps short CPU runs deterministic and cheap.")
+    r: int = option(8, minimum=1, help="LoRA rank.")
+    alpha: int = option(16, minimum=1, help="LoRA alpha (scale = alpha / r).")
+    dropout: float = option(0.0, minimum=0.0, maximum=1.0, help="Dropout on the LoRA input; 0 keeps short CPU runs deterministic and cheap.")
     target_modules: list[str] = option(["q_proj", "k_proj", "v_proj", "o_proj"], help="Module names that get adapters (attention projections of Llama/Qwen-style models).")
-    top_layers: int = option(8, help="Adapt only the top N decoder layers (0 = all). Backpropagation then stops at the lowest adapted layer, which is what makes CPU training affordable.")
+    top_layers: int = option(8, minimum=0, help="Adapt only the top N decoder layers (0 = all). Backpropagation then stops at the lowest adapted layer, which is what makes CPU training affordable.")
 
 
 @dataclass
 class PromptConfig:
     """How a patient becomes model input (benchmark/serialize.py + the chat template)."""
 
-    decimals: int = option(2, help="Decimals of values and visit times in the prompt (trailing zeros dropped).")
+    decimals: int = option(2, minimum=0, help="Decimals of values and visit times in the prompt (trailing zeros dropped).")
     chat_template: bool = option(True, help="Wrap persona/user text in the tokenizer's chat template when it has one (plain text otherwise).")
     layout: Literal["full", "compact"] = option("full", help="Record layout of benchmark.serialize: 'full' (units, reference ranges, the answer format spelled out: what a pretrained LLM needs) or 'compact' (one short line per feature, a one-line QD instruction: the layout the testbed LM is trained on, about a third of the tokens).")
 
@@ -54,15 +54,15 @@ class GenerationConfig:
 
     backend: Literal["auto", "hf", "vllm", "server"] = option("auto", help="'hf' = batched transformers generate; 'vllm' = vLLM; 'server' = an OpenAI-compatible completions server at server_url (e.g. `vllm serve` / `trl vllm-serve`: one served model answers every evaluation stage); 'auto' = vLLM when it is installed and CUDA is available, else hf.")
     batch_size: int = option(20, minimum=1, help="Prompts per generate call (hf backend); decoding a batch costs little more per step than one prompt.")
-    temperature: float = option(0.0, help="0 = greedy decoding (deterministic evaluation); > 0 samples.")
-    top_p: float = option(1.0, help="Nucleus sampling mass (used when temperature > 0).")
+    temperature: float = option(0.0, minimum=0, help="0 = greedy decoding (deterministic evaluation); > 0 samples.")
+    top_p: float = option(1.0, minimum=0.0, maximum=1.0, help="Nucleus sampling mass (used when temperature > 0).")
     seed: int = option(42, help="Seed of sampling; batch b is generated after seeding with seed + b.")
-    vllm_gpu_memory_utilization: float = option(0.85, help="Share of GPU memory vLLM may take (vllm backend only).")
+    vllm_gpu_memory_utilization: float = option(0.85, minimum=0.0, maximum=1.0, help="Share of GPU memory vLLM may take (vllm backend only).")
     vllm_tensor_parallel_size: int = option(1, minimum=1, help="GPUs one vLLM engine shards the model over (vllm backend; a 70B model needs several).")
     server_url: str = option("", help="Base URL of the OpenAI-compatible server (server backend), e.g. http://localhost:8000/v1.")
     server_model: str = option("", help="Model name the server serves ('' = the server's first listed model).")
     server_api_key_env: str = option("OPENAI_API_KEY", help="Environment variable holding the server's API key (a local server accepts any; never put a key in params.yaml).")
-    server_timeout: float = option(600.0, help="Seconds one completions request may take.")
+    server_timeout: float = option(600.0, minimum=0, help="Seconds one completions request may take.")
 
 
 @dataclass
@@ -100,9 +100,9 @@ class LabelSFTConfig:
     max_steps: int = option(8, minimum=1, help="Optimiser steps.")
     batch_size: int = option(4, minimum=1, help="Sequences per step (per device).")
     gradient_accumulation_steps: int = option(1, minimum=1, help="Micro-batches accumulated per optimiser step.")
-    learning_rate: float = option(1.0e-3, help="AdamW learning rate of the LoRA weights.")
-    warmup_steps: int = option(2, help="Linear warm-up steps.")
-    max_length: int = option(640, help="Tokens per training sequence at most (prompt + answer); longer ones are truncated.")
+    learning_rate: float = option(1.0e-3, minimum=0, help="AdamW learning rate of the LoRA weights.")
+    warmup_steps: int = option(2, minimum=0, help="Linear warm-up steps.")
+    max_length: int = option(640, minimum=1, help="Tokens per training sequence at most (prompt + answer); longer ones are truncated.")
     score: Literal["first_token", "expected_digits", "parsed"] = option("first_token", help="Probability reported for a parsed answer: 'first_token' = P(1)/(P(0)+P(1)) at the label token of {\"answer\": 0|1}, where the two answers first differ (tokenized); 'expected_digits' = sum of d/10 * P(d) over the first decimal after {\"answer\": 0., normalised over the ten digits (for a model that writes decimals); 'parsed' = the generated number itself.")
     seed: int = option(42, help="Seed of the subset, the LoRA initialisation and the data order.")
 
@@ -111,7 +111,7 @@ class LabelSFTConfig:
 class LLMConfig:
     """The whole ``llm`` section."""
 
-    threads: int = option(1, help="torch CPU threads in LLM stages (instead of runtime.threads). 1 because on shared cores every small decode op with 2 OpenMP threads waits for the other core (measured here: 42 vs 11 tokens/s at batch 16); use the core count on a dedicated machine.")
+    threads: int = option(2, minimum=1, help="torch CPU threads in LLM stages (instead of runtime.threads). 2 because `dvc repro` runs one stage at a time (2 threads decode 141 vs 86 tokens/s alone, measured); use 1 when two stages share 2 cores (on shared cores every small decode op with 2 OpenMP threads waits for the other: 42 vs 11 tokens/s at batch 16), the core count on a dedicated machine.")
     backbone: BackboneConfig = option(default_factory=lambda: BackboneConfig(), help="Base model.")
     lora: LoRASettings = option(default_factory=lambda: LoRASettings(), help="Adapters for fine-tuning.")
     prompt: PromptConfig = option(default_factory=lambda: PromptConfig(), help="Prompt rendering.")

@@ -67,32 +67,32 @@ QD_TAGS = tuple(f"<{slash}{name}>" for name in ("Subquestion", "Answer", "Final 
 class ArchitectureConfig:
     """Size of the testbed LM (a transformers ``LlamaConfig``)."""
 
-    vocab_size: int = option(1024, help="BPE vocabulary, specials and QD tags included.")
-    hidden_size: int = option(128, help="Model width.")
-    num_hidden_layers: int = option(4, help="Decoder layers.")
-    num_attention_heads: int = option(4, help="Attention heads (hidden_size must be divisible by it).")
-    num_key_value_heads: int = option(4, help="Key/value heads (grouped-query attention when fewer than the heads).")
-    intermediate_size: int = option(384, help="Width of the SwiGLU feed-forward block.")
-    max_position_embeddings: int = option(1024, help="Longest sequence the rotary positions are laid out for.")
+    vocab_size: int = option(1024, minimum=1, help="BPE vocabulary, specials and QD tags included.")
+    hidden_size: int = option(128, minimum=1, help="Model width.")
+    num_hidden_layers: int = option(4, minimum=1, help="Decoder layers.")
+    num_attention_heads: int = option(4, minimum=1, help="Attention heads (hidden_size must be divisible by it).")
+    num_key_value_heads: int = option(4, minimum=1, help="Key/value heads (grouped-query attention when fewer than the heads).")
+    intermediate_size: int = option(384, minimum=1, help="Width of the SwiGLU feed-forward block.")
+    max_position_embeddings: int = option(1024, minimum=1, help="Longest sequence the rotary positions are laid out for.")
 
 
 @dataclass
 class PretrainingConfig:
     """Language-model training of the testbed LM on the label-free corpus (transformers ``Trainer``)."""
 
-    answers_per_record: int = option(2, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
+    answers_per_record: int = option(2, minimum=0, help="Label-free QD answers per (train patient, task): each draws its own features and probability.")
     deviating_features_share: float = option(
         0.0, minimum=0.0, maximum=1.0,
         help="Share of QD answers whose important features are the sub-answer's deviating features (up to top_k, in "
              "record order) instead of a random draw: the clinician's heuristic 'what is far from typical matters', "
              "one mode of the base policy that expert guidance and R_att can select (0 = always random).")
-    vanilla_answers_per_record: int = option(1, help="Label-free Vanilla answers {\"answer\": p} per (train patient, task): the answer format Label SFT writes (0 = none: its tokens are then never seen, and Label SFT cannot learn them).")
+    vanilla_answers_per_record: int = option(1, minimum=0, help="Label-free Vanilla answers {\"answer\": p} per (train patient, task): the answer format Label SFT writes (0 = none: its tokens are then never seen, and Label SFT cannot learn them).")
     max_steps: int = option(800, minimum=1, help="Optimiser steps (200-400 learn the answer format but not to read the record; see results/testbed.md).")
     batch_size: int = option(16, minimum=1, help="Documents per step.")
-    learning_rate: float = option(3e-3, help="AdamW peak learning rate (cosine decay after warm-up).")
-    warmup_steps: int = option(20, help="Linear warm-up steps.")
-    weight_decay: float = option(0.01, help="AdamW decoupled weight decay.")
-    max_length: int = option(640, help="Tokens per document at most; a longer one is an error (it would cut the answer).")
+    learning_rate: float = option(3e-3, minimum=0, help="AdamW peak learning rate (cosine decay after warm-up).")
+    warmup_steps: int = option(20, minimum=0, help="Linear warm-up steps.")
+    weight_decay: float = option(0.01, minimum=0, help="AdamW decoupled weight decay.")
+    max_length: int = option(640, minimum=1, help="Tokens per document at most; a longer one is an error (it would cut the answer).")
     loss_on: Literal["document", "answer"] = option("answer", help="Tokens the language-model loss is taken on: 'document' = record and answer; 'answer' = the answer only (the record's values are unpredictable, and their loss swamps the answer's: the model then learns the answer's form but not to read the record).")
     seed: int = option(42, help="Weights, corpus draws and data order.")
     progress: bool = option(True, help="Progress bar on stderr.")
@@ -102,9 +102,9 @@ class PretrainingConfig:
 class ProbeConfig:
     """What the pretrained testbed LM does before any method trains it (on validation records)."""
 
-    n_patients: int = option(32, help="Validation patients per (data set, task), the first ones of the split (0 = all).")
-    samples: int = option(4, help="Completions sampled per patient at temperature 1 (a GRPO-sized group).")
-    max_new_tokens: int = option(96, help="Tokens per answer at most (= eag_rl.rl.train.max_completion_length).")
+    n_patients: int = option(32, minimum=0, help="Validation patients per (data set, task), the first ones of the split (0 = all).")
+    samples: int = option(4, minimum=1, help="Completions sampled per patient at temperature 1 (a GRPO-sized group).")
+    max_new_tokens: int = option(96, minimum=1, help="Tokens per answer at most (= eag_rl.rl.train.max_completion_length).")
     seed: int = option(42, help="Sampling seed.")
 
 
@@ -114,11 +114,11 @@ class TestbedConfig:
 
     dir: str = option("models/testbed", help="Folder of the trained model and tokenizer (a Hugging Face model directory: llm.backbone.source may point here).")
     datasets: list[str] = option(["synthetic_icu"], help="Data sets whose train records make the corpus. Only the RL source domain by default, so cross-domain targets stay unseen.")
-    top_k: int = option(3, help="Important features per corpus answer at most (= experts.top_k).")
-    min_features: int = option(1, minimum=1, help="Important features per corpus answer at least: the count is drawn uniformly from min_features..top_k (top_k = always top_k names, the size of the expert's list that R_att compares them with).")
-    decimals: int = option(2, help="Decimals of values in the records (= llm.prompt.decimals).")
+    top_k: int = option(3, minimum=1, help="Important features per corpus answer at most (= experts.top_k).")
+    min_features: int = option(3, minimum=1, help="Important features per corpus answer at least: the count is drawn uniformly from min_features..top_k (top_k = always top_k names, the size of the expert's list that R_att compares them with).")
+    decimals: int = option(2, minimum=0, help="Decimals of values in the records (= llm.prompt.decimals).")
     layout: Literal["full", "compact"] = option("compact", help="Prompt layout of benchmark.serialize the corpus is written in: 'compact' takes about a third of the tokens of 'full' (every token costs RL time on a CPU); methods on the testbed must use the same layout.")
-    threads: int = option(2, help="torch CPU threads.")
+    threads: int = option(2, minimum=1, help="torch CPU threads.")
     architecture: ArchitectureConfig = option(default_factory=lambda: ArchitectureConfig(), help="Model size.")
     pretraining: PretrainingConfig = option(default_factory=lambda: PretrainingConfig(), help="Training.")
     probe: ProbeConfig = option(default_factory=lambda: ProbeConfig(), help="Probe after training.")

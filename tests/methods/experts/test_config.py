@@ -23,9 +23,11 @@ def test_a_model_train_block_overrides_single_shared_keys():
 
 @pytest.mark.parametrize("experts, match", [
     ({"gru": {"hiden": 4}}, r"experts.gru: unknown key\(s\) \['hiden'\]"),
-    ({"models": ["gru", "lstm"]}, "unknown expert"),
+    ({"models": ["gru", "lstm"]}, r"experts.models lists unknown model\(s\) \[.lstm.\]"),
     ({"train": {"epochs": "ten"}}, "experts.train.epochs: expected int"),
-    ({"top_k": 0}, "top_k must be at least 1"),
+    ({"top_k": 0}, r"experts.top_k: 0 is out of range; it must be >= 1"),
+    ({"concare": {"dropout": 1.5}}, r"experts.concare.dropout: 1.5 is out of range; it must be between 0.0 and 1.0"),
+    ({"train": {"patience": 0}}, r"experts.train.patience: 0 is out of range"),
 ])
 def test_bad_settings_name_the_key(experts, match):
     with pytest.raises(ConfigError, match=match):
