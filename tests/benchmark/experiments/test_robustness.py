@@ -50,16 +50,18 @@ def test_llm_pairs_must_be_rl_pairs():
     icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
     ward_mortality = {"dataset": "synthetic_ward", "task": "mortality"}
     rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}}}
-    load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality]}}, "eag_rl": {"rl": rl}})
+    only_eag_rl = {"rl_variants": ["eag_rl"]}
+    load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality], **only_eag_rl}}, "eag_rl": {"rl": rl}})
     with pytest.raises(ConfigError, match=r"llm.pairs\[1\].*not in eag_rl.rl.pairs.*add it"):
-        load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality, ward_mortality]}}, "eag_rl": {"rl": rl}})
+        load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality, ward_mortality], **only_eag_rl}},
+                                "eag_rl": {"rl": rl}})
     # without RL variants (a profile with no stage 2) any pair is fine
     load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality]}}, "eag_rl": {"rl": {"variants": {}}}})
 
 
 def test_prompting_methods_are_checked():
     assert load_robustness_config({"robustness": {"llm": {"prompting": ["qd"]}}}).llm.prompting == ["qd"]
-    assert load_robustness_config({}).llm.prompting == ["vanilla", "think_answer", "qd"]
+    assert load_robustness_config({}).llm.prompting == ["vanilla"]  # the default: params.yaml's value
     with pytest.raises(ConfigError, match=r"llm.prompting names \['label_sft'\]"):
         load_robustness_config({"robustness": {"llm": {"prompting": ["qd", "label_sft"]}}})
 
