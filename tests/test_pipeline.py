@@ -110,3 +110,34 @@ def test_dvc_repro_prepare_and_report(tmp_path):
     assert report.stat().st_mtime_ns == stamp
     status = _run([str(BIN / "dvc"), "status", *TARGETS], repo, env)
     assert "up to date" in status.lower(), status
+
+
+def readme_stage_rows() -> list[tuple[list[str], list[str], str]]:
+    """The README's stage table as (DVC stage names, `eagrl` commands, module path) rows; a stage name ending
+    in ``*`` stands for every stage with that prefix."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| DVC stages |"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        stages, commands, module = (cell.strip() for cell in line.strip("|").split("|"))
+        rows.append((stages.split(", "), commands.split(", "), module))
+    return rows
+
+
+def test_the_readme_stage_table_names_each_stage_and_its_one_module():
+    """Every dvc.yaml stage is in one row of the README's table, its command among the row's commands, and the
+    row's module is the one that registers exactly those commands (eagrl.cli.STAGE_MODULES)."""
+    from eagrl.cli import STAGE_MODULES
+
+    rows = readme_stage_rows()
+    for _, commands, module in rows:
+        assert (REPO / module).is_file(), f"README stage table: {module} does not exist"
+        dotted = module.removesuffix(".py").replace("/", ".")
+        assert set(commands) == set(STAGE_MODULES.get(dotted, ())), f"README stage table: {module} registers {STAGE_MODULES.get(dotted)}"
+    for name, stage in _stage_bodies().items():
+        matching = [commands for stages, commands, _ in rows
+                    if any(name == s or (s.endswith("*") and name.startswith(s[:-1])) for s in stages)]
+        assert len(matching) == 1, f"dvc.yaml stage {name} is in {len(matching)} rows of the README's stage table"
+        assert stage["cmd"].split()[1] in matching[0], f"{name} runs {stage['cmd']}, not a command of its README row"
