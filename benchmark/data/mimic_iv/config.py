@@ -6,14 +6,12 @@ The 17 variables, the GCS total and its parts, the static features, the tasks an
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from benchmark.config import ConfigError, option
 from benchmark.data.cohort import FeatureSpec
-
-if TYPE_CHECKING:
-    from benchmark.data.mimic_iv.items import Variable
 
 EXPECTED_VERSION = "MIMIC-IV v2.2 or v3.x"
 TASKS = ("mortality", "readmission")
@@ -69,8 +67,8 @@ class MimicIVConfig:
     block_mb: int = option(64, help="Size in MB of the CSV blocks streamed from chartevents / labevents (memory per block is a few times this).")
 
 
-def check_config(config: MimicIVConfig, variables: dict[str, Variable], where: str) -> list[str]:
-    """Validate the settings; return the selected variable names (canonical order)."""
+def check_config(config: MimicIVConfig, variables: Collection[str], where: str) -> list[str]:
+    """Validate the settings against the item map's variable names; return the selected names (canonical order)."""
     if not config.tasks or any(t not in TASKS for t in config.tasks) or len(set(config.tasks)) != len(config.tasks):
         raise ConfigError(f"{where}.tasks: {config.tasks!r}; choose a non-empty list from {list(TASKS)}")
     unknown = [f for f in config.features if f not in VARIABLES]
