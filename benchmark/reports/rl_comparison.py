@@ -71,8 +71,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def verdict(low: float, high: float) -> str:
-    """'A better' / 'B better' when the interval excludes 0, else 'inconclusive'."""
-    if not (np.isfinite(low) and np.isfinite(high)):
+    """'A better' / 'B better' when the interval excludes 0, else 'inconclusive'; 'not testable' when it is not
+    finite or has no width (the difference never varies under resampling: e.g. both variants answer with one
+    constant probability, so the data say nothing either way)."""
+    if not (np.isfinite(low) and np.isfinite(high)) or low == high:
         return "not testable"
     if low > 0:
         return "A better"
@@ -248,7 +250,7 @@ def report_rl_comparison(rl_root: str | Path = RL_ROOT, robustness_root: str | P
     intro = ("EAG-RL (A) against every other trained RL variant (B) on the same test patients. `a_mean ± a_std`: "
              "mean and std over training seeds (`a_seeds`) of each seed's bootstrap mean. AUROC/AUPRC rows: "
              f"paired bootstrap ({resamples} patient resamples) of the seed-mean difference A − B with every seed "
-             "scored on the same resamples; `verdict` says `inconclusive` when the 95 % interval covers 0, and "
+             "scored on the same resamples; `verdict` says `inconclusive` when the 95 % interval covers 0 (`not testable` when it has no width: the difference never varies, as when both variants answer one constant probability), and "
              "`min_detectable_effect` is the difference this n detects with 80 % power. Alignment rows: mean "
              "Jaccard of the named features with the guiding expert's top-k / the true salient set, and the paired "
              "bootstrap of each patient's seed-mean Jaccard, A − B. "

@@ -111,6 +111,7 @@ def test_pooled_paired_mean_test_on_equal_and_shifted_values():
 def test_verdicts_and_shuffle_drop(tmp_path):
     assert verdict(0.01, 0.2) == "A better" and verdict(-0.2, -0.01) == "B better"
     assert verdict(-0.1, 0.1) == "inconclusive" and verdict(float("nan"), 0.1) == "not testable"
+    assert verdict(0.0, 0.0) == "not testable"  # no width: constant answers in both variants say nothing
     for level, auroc in (("none", 0.8), ("shuffle_0.4", 0.7), ("shuffle_1", 0.6)):
         (tmp_path / "d" / "eag_rl" / "t" / level).mkdir(parents=True)
         (tmp_path / "d" / "eag_rl" / "t" / level / "metrics.json").write_text(json.dumps({"auroc": {"mean": auroc}}))
