@@ -278,14 +278,13 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     if task not in cohort.tasks:
         raise ConfigError(f"data set '{dataset}' has no task '{task}' (its tasks: {cohort.tasks})")
     split = cohort.subset(llm.evaluation.split)
-    adapter = spec.adapter(dataset, task)
-    check_adapter(adapter, method)
-    adapters = spec.seed_adapters(dataset, task) or {None: adapter}  # an RL variant: every training seed
+    adapters = spec.seed_adapters(dataset, task) or {None: spec.adapter(dataset, task)}  # an RL variant: every seed
+    for adapter in adapters.values():  # every seed's adapter is there before anything is written
+        check_adapter(adapter, method)
     out = Path(out_root) / dataset / method / task
     with atomic_directory(out) as tmp:
         per_seed: dict[str, dict[int, dict[str, float]]] = {p.slug: {} for p in levels}
         for i, (seed, seed_adapter) in enumerate(adapters.items()):
-            check_adapter(seed_adapter, method)
             generator = methods.generator(llm, seed_adapter)
             for perturbation in levels:
                 folder = tmp / perturbation.slug if i == 0 else tmp / perturbation.slug / seed_folder(seed)

@@ -29,6 +29,7 @@ Server backend (:class:`ServerGenerator`)
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,8 +220,6 @@ class ServerGenerator:
     backend = "server"
 
     def __init__(self, config: GenerationConfig, tokenizer, adapter: str | Path | None = None):
-        import os
-
         from openai import OpenAI
 
         self.tokenizer = tokenizer
