@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.descriptor import STANDARD
+from benchmark.evaluate import PredictionsError
 from benchmark.reports.collect import Record, method_key
 from benchmark.reports.paper.evidence import CONTRADICTS, SUPPORTS, Comparison, Context, overall, tally
 from benchmark.reports.paper.gates import answer_or_chance
@@ -25,8 +26,14 @@ from benchmark.reports.paper.verdicts import (
 )
 
 
-def _degradation(standard: Record, shuffled: dict[str, Record], levels: list[str], metrics: list[str]) -> float:
-    return float(np.mean([standard.mean(m) - shuffled[level].mean(m) for level in levels for m in metrics]))
+def _degradation(ctx: Context, standard: Record, shuffled: dict[str, Record], levels: list[str], metric: str) -> float:
+    """reference − mean over ``levels`` of the shuffled sets, on the same seed-mean bootstrap means as the test
+    (every training seed pooled); the first run's own means where no paired contrast can be formed."""
+    terms = [(1.0, standard)] + [(-1.0 / len(levels), shuffled[level]) for level in levels]
+    try:
+        return ctx.evidence.contrast(terms, metric).difference
+    except (PredictionsError, ValueError):
+        return float(np.mean([standard.mean(metric) - shuffled[level].mean(metric) for level in levels]))
 
 
 def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | None:
@@ -107,11 +114,11 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
     verdict = judged(claim, ctx, comparisons, "degradation under shuffling (reference − shuffled)", eags, [])
     verdict.reason += "".join(f"; {problem}" for problem in problems)
     for eag, levels, comparator, theirs, comparison in rows:
-        metric = [comparison.metric]
+        metric = comparison.metric
         verdict.evidence.append(comparison.row(
             **cell(eag), levels=", ".join(levels), reference=eag.descriptor.condition,
-            **{"EAG-RL degradation": f"{_degradation(eag, shuffled_of(eag), levels, metric):+.4f}",
-               "comparator degradation": f"{_degradation(comparator, theirs, levels, metric):+.4f}"}))
+            **{"EAG-RL degradation": f"{_degradation(ctx, eag, shuffled_of(eag), levels, metric):+.4f}",
+               "comparator degradation": f"{_degradation(ctx, comparator, theirs, levels, metric):+.4f}"}))
     verdict.evidence += not_judged
     return verdict
 

@@ -319,3 +319,13 @@ def test_ratt_variation_is_read_from_rl_training_json_without_run_folders(tmp_pa
 def test_min_parse_rate_is_checked():
     with pytest.raises(ConfigError, match="min_parse_rate"):
         ClaimsConfig(min_parse_rate=90)
+
+
+def test_c4_degradation_columns_are_the_tested_quantities(tmp_path):
+    """The two degradation columns come from the same seed-pooled bootstrap means as the test, so the
+    comparator's minus EAG-RL's is the difference column (not a first-seed mean beside a pooled test)."""
+    c4 = _by_id(verify_claims(_records(tmp_path), TESTS, FAST))["C4"]
+    for row in c4.evidence:
+        difference = float(row["difference [95% CI]"].split()[0])
+        shown = float(row["comparator degradation"]) - float(row["EAG-RL degradation"])
+        assert abs(shown - difference) < 1e-3, row
