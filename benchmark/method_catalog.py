@@ -37,19 +37,27 @@ from typing import Any, Literal
 
 from benchmark.config import ConfigError, from_mapping, option, section
 from benchmark.descriptor import FAMILIES
+from benchmark.paths import (
+    EAG_RL_POLICIES,
+    EXPERTS,
+    HYBRID,
+    LABEL_SFT,
+    RL,
+    expert_dir,
+    label_sft_dir,
+    rl_run_dir,
+    stage1_policy_dir,
+)
 from benchmark.protocol import Methods
 from benchmark.seeds import seed_folders
 
-LABEL_SFT_ROOT = Path("models/label_sft")
-EAG_RL_ROOT = Path("models/eag_rl")
-RL_ROOT = Path("models/rl")
 STAGE1_METHOD = "wo_stage2"
 PROMPTING = ("vanilla", "think_answer", "qd")
 BASE_POLICY = tuple(f"base_policy_{key}" for key in PROMPTING)  # methods.llm.prompting.BASE_POLICY_METHODS
 
 DEFAULT_DL_GROUPS = [
-    {"name": "experts", "root": "models/experts", "models": "experts.models", "family": "expert"},
-    {"name": "hybrid", "root": "models/hybrid", "models": "hybrid.models", "family": "hybrid",
+    {"name": "experts", "root": str(EXPERTS), "models": "experts.models", "family": "expert"},
+    {"name": "hybrid", "root": str(HYBRID), "models": "hybrid.models", "family": "hybrid",
      "levels": ["none", "shuffle:1"]},  # hybrid_fusion re-embeds every perturbed record with the LLM
 ]
 
@@ -93,17 +101,17 @@ class MethodSpec:
         """The DL checkpoint trained on ``dataset`` for ``task``."""
         if self.kind != "dl" or self.root is None:
             raise ConfigError(f"method '{self.name}' is not a DL model")
-        return self.root / dataset / self.name / task / "model.pt"
+        return expert_dir(dataset, self.name, task, self.root) / "model.pt"
 
     def adapter(self, dataset: str, task: str) -> Path | None:
         """The LoRA adapter trained on ``dataset`` for ``task``, or None for a prompting method."""
         if self.kind != "llm" or self.root is None:
             return None
         if self.name == "label_sft":
-            return self.root / dataset / task
+            return label_sft_dir(dataset, task, self.root)
         if self.name == STAGE1_METHOD:
-            return self.root / dataset / task / "stage1"
-        return self.root / dataset / task / self.name / "adapter"  # an RL variant
+            return stage1_policy_dir(dataset, task, self.root)
+        return rl_run_dir(dataset, task, self.name, self.root) / "adapter"  # an RL variant
 
     def seed_adapters(self, dataset: str, task: str) -> dict[int, Path] | None:
         """Training seed → LoRA adapter of an RL variant trained in several seeds, its first seed first (from the
@@ -143,13 +151,13 @@ def rl_variants(params: dict[str, Any], methods: Methods, source: str = "params.
 def _llm(name: str, params: dict[str, Any], methods: Methods, source: str) -> MethodSpec | None:
     if name in PROMPTING or name in BASE_POLICY or name == "label_sft":
         method = methods.llm_method(name)
-        return MethodSpec(name, "llm", method.family, LABEL_SFT_ROOT if name == "label_sft" else None, method)
+        return MethodSpec(name, "llm", method.family, LABEL_SFT if name == "label_sft" else None, method)
     if name == STAGE1_METHOD:
         method = methods.policy_method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "ablation")
-        return MethodSpec(name, "llm", "ablation", EAG_RL_ROOT, method)
+        return MethodSpec(name, "llm", "ablation", EAG_RL_POLICIES, method)
     variants = rl_variants(params, methods, source)
     if name in variants:
-        return MethodSpec(name, "llm", variants[name], RL_ROOT, methods.policy_method(name, name, variants[name]))
+        return MethodSpec(name, "llm", variants[name], RL, methods.policy_method(name, name, variants[name]))
     return None
 
 

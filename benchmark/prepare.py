@@ -13,17 +13,11 @@ from pathlib import Path
 
 from benchmark.config import ConfigError, load_params, section, to_mapping
 from benchmark.data.sources import build_cohort
+from benchmark.paths import COHORTS, cohort_dir
 from benchmark.runtime import LOGGER, start_stage
 
-COHORT_ROOT = Path("data/cohorts")
 
-
-def cohort_dir(name: str, root: str | Path = COHORT_ROOT) -> Path:
-    """Where data set ``name``'s cohort lives."""
-    return Path(root) / name
-
-
-def prepare(name: str, params_path: str | Path = "params.yaml", root: str | Path = COHORT_ROOT) -> Path:
+def prepare(name: str, params_path: str | Path = "params.yaml", root: str | Path = COHORTS) -> Path:
     """Build and save the cohort of data set ``name``; returns its folder."""
     params = load_params(params_path)
     datasets = section(params, "datasets", params_path)
@@ -46,5 +40,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--out", default=str(COHORT_ROOT), help="Folder that receives data/cohorts/<name>.")
+    parser.add_argument("--out", default=str(COHORTS), help="Folder that receives data/cohorts/<name>.")
     parser.set_defaults(handler=lambda args: prepare(args.dataset, args.params, args.out))

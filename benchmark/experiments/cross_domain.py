@@ -48,12 +48,11 @@ from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.experiments.robustness import check_adapter, check_rl_variants, score_dl
 from benchmark.method_catalog import resolve
-from benchmark.prepare import cohort_dir
+from benchmark.paths import COHORTS, CROSS_DOMAIN, LLM, cohort_dir, cross_domain_dir, llm_output_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 
 SECTION = "cross_domain"
-OUTPUT_ROOT = Path("outputs/cross_domain")
 METRICS = "metrics.json"
 
 
@@ -80,11 +79,6 @@ def load_cross_domain_config(params: dict[str, Any], source: str | Path = "param
             raise ConfigError(f"{source}: {SECTION}.pairs[{i}]: source and target are both '{pair['source']}'")
     check_rl_variants(config.rl_variants, (params.get("eag_rl") or {}).get("rl") or {}, f"{SECTION}.rl_variants", source)
     return config
-
-
-def pair_dir(source: str, target: str, root: str | Path = OUTPUT_ROOT) -> Path:
-    """``<root>/<source>_to_<target>``."""
-    return Path(root) / f"{source}_to_{target}"
 
 
 def mapping_summary(source: Cohort, target: Cohort) -> dict[str, Any]:
@@ -132,8 +126,8 @@ def copy_in_domain(in_domain: Path, out: Path, params_path: str | Path, descript
 
 
 def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
-        cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = "outputs/llm", *,
+        cohort_root: str | Path = COHORTS, out_root: str | Path = CROSS_DOMAIN,
+        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = LLM, *,
         methods: Methods) -> Path:
     """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
     params = load_params(params_path)
@@ -152,7 +146,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     reported = spec.llm_method.reported_key if spec.kind == "llm" else method  # base_policy_vanilla -> vanilla
     descriptor = MethodDescriptor(dataset=target, task=task, method=reported, family=spec.family,
                                   train_dataset=source)
-    out = pair_dir(source, target, out_root) / method / task
+    out = cross_domain_dir(source, target, method, task, out_root)
     if spec.kind == "dl":
         start_stage(f"cross_domain@{source}-{target}-{task}-{method}", config.seed,
                     {"source": source, "target": target, "task": task, "method": method, "kind": "dl",
@@ -176,7 +170,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
     adapter = spec.adapter(source, task)
     check_adapter(adapter, method)
     if not spec.trained:
-        in_domain = Path(llm_root) / target / method / task
+        in_domain = llm_output_dir(target, method, task, llm_root)
         if in_domain_matches(in_domain, target_cohort, task, method, llm, methods):
             with atomic_directory(out) as tmp:
                 metrics = copy_in_domain(in_domain, tmp, params_path, descriptor, llm.backbone.source)
@@ -207,7 +201,7 @@ def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
                                        "label_sft, wo_stage2, an RL variant).")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    parser.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <source>_to_<target>/<method>/<task>/.")
+    parser.add_argument("--out", default=str(CROSS_DOMAIN), help="Folder that receives <source>_to_<target>/<method>/<task>/.")
     parser.add_argument("--models", default=None, help="Override the method's checkpoint/adapter root.")
     parser.set_defaults(handler=lambda a: run(a.source, a.target, a.task, a.method, a.params, a.cohorts, a.out,
                                               a.models, methods=methods))

@@ -47,14 +47,13 @@ from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
 from benchmark.method_catalog import DEFAULT_DL_GROUPS, PROMPTING, MethodSpec, dl_groups, resolve
+from benchmark.paths import COHORTS, ROBUSTNESS, cohort_dir, robustness_dir
 from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, perturb_values, serializer_kwargs
-from benchmark.prepare import cohort_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.seeds import seed_block
 
 SECTION = "robustness"
-OUTPUT_ROOT = Path("outputs/robustness")
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
 DL_LEVELS = ["none", "shuffle:0.4", "shuffle:1", "noise:0.3", "mask:0.5"]
@@ -138,11 +137,6 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
     return config
 
 
-def condition_dir(root: str | Path, dataset: str, method: str, task: str, perturbation: Perturbation) -> Path:
-    """``<root>/<dataset>/<method>/<task>/<condition slug>``."""
-    return Path(root) / dataset / method / task / perturbation.slug
-
-
 def score_dl(expert, cohort: Cohort, task: str, out: Path, params_path: str | Path,
              descriptor: MethodDescriptor, run: dict[str, Any]) -> dict[str, Any]:
     """Predict ``cohort`` with a DL model and write ``predictions.csv`` + ``metrics.json`` into ``out``.
@@ -184,7 +178,7 @@ def group_models(group: str, params: dict[str, Any], models: list[str] | None = 
 
 
 def run_dl(dataset: str, group: str, models: list[str] | None = None, params_path: str | Path = "params.yaml",
-           cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+           cohort_root: str | Path = COHORTS, out_root: str | Path = ROBUSTNESS,
            model_root: str | Path | None = None, *, methods: Methods) -> Path:
     """Stage ``robustness_dl@<dataset>`` / ``robustness_hybrid@<dataset>``: the DL models of ``group`` (or
     ``models`` of it), every task and level; returns the group's folder ``<out_root>/<dataset>/<group>``."""
@@ -196,7 +190,7 @@ def run_dl(dataset: str, group: str, models: list[str] | None = None, params_pat
                 {"dataset": dataset, "group": group, "models": models, "robustness": to_mapping(config)},
                 threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root)).subset(config.dl.split)
-    folder = Path(out_root) / dataset / group
+    folder = robustness_dir(dataset, group, root=out_root)
     folder.mkdir(parents=True, exist_ok=True)
     for model in models:
         spec = _dl_spec(model, params, params_path, "robustness-dl", methods)
@@ -257,7 +251,7 @@ def check_adapter(adapter: Path | None, method: str) -> None:
 
 
 def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "params.yaml",
-            cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
+            cohort_root: str | Path = COHORTS, out_root: str | Path = ROBUSTNESS,
             adapter_root: str | Path | None = None, llm_config=None, *, methods: Methods) -> Path:
     """Stage ``robustness_llm*@...``: one LLM method on one task at every level; returns its folder."""
     params = load_params(params_path)
@@ -281,7 +275,7 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
     adapters = spec.seed_adapters(dataset, task) or {None: spec.adapter(dataset, task)}  # an RL variant: every seed
     for adapter in adapters.values():  # every seed's adapter is there before anything is written
         check_adapter(adapter, method)
-    out = Path(out_root) / dataset / method / task
+    out = robustness_dir(dataset, method, task, out_root)
     with atomic_directory(out) as tmp:
         per_seed: dict[str, dict[int, dict[str, float]]] = {p.slug: {} for p in levels}
         for i, (seed, seed_adapter) in enumerate(adapters.items()):
@@ -318,7 +312,7 @@ def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     dl.add_argument("only", nargs="*", metavar="MODEL", help="Only these models of the group (default: all of them).")
     dl.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     dl.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    dl.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<group>/<model>/<task>/<condition>/.")
+    dl.add_argument("--out", default=str(ROBUSTNESS), help="Folder that receives <dataset>/<group>/<model>/<task>/<condition>/.")
     dl.add_argument("--models", default=None, help="Override the group's checkpoint root (<root>/<dataset>/<model>/<task>/model.pt).")
     dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.group, a.only, a.params, a.cohorts, a.out, a.models,
                                              methods=methods))
@@ -330,7 +324,7 @@ def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     llm.add_argument("method", help="vanilla, think_answer, qd, base_policy_<prompting method>, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
     llm.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     llm.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    llm.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
+    llm.add_argument("--out", default=str(ROBUSTNESS), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
     llm.add_argument("--adapters", default=None, help="Override the method's adapter root (models/label_sft, models/eag_rl, models/rl).")
     llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters,
                                                methods=methods))

@@ -50,6 +50,7 @@ from typing import Any
 from benchmark.config import describe, from_mapping, load_params
 from benchmark.evaluate import metrics_config
 from benchmark.metrics import MetricsConfig
+from benchmark.paths import RESULTS, RL
 from benchmark.protocol import Methods
 from benchmark.reports.ablation_rows import (
     BASELINES,
@@ -71,7 +72,6 @@ from benchmark.reports.paper.claims import ClaimsConfig
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
-RESULTS = Path("results")
 STEM = "ablations"
 
 
@@ -207,7 +207,7 @@ def markdown(blocks: Sequence[Block], metrics: Sequence[str], decimals: int, alp
                 table.append(item)
             lines.append(markdown_table(table))
     relevant = [(path, reason) for path, reason in skipped
-                if path.as_posix().startswith("models/rl/") or f"/{STAGE1}/" in path.as_posix()]
+                if path.as_posix().startswith(f"{RL.as_posix()}/") or f"/{STAGE1}/" in path.as_posix()]
     if relevant:
         lines += ["", "## Not collected", "", "Metrics files of these runs exist but could not be placed:", ""]
         lines += [f"- `{path.as_posix()}`: {reason}" for path, reason in relevant]

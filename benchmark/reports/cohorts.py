@@ -13,12 +13,10 @@ from pathlib import Path
 from benchmark.config import load_params, section, select_datasets
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.data.signal import signal_check
-from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.paths import COHORTS, RESULTS, cohort_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import atomic_write_text
 from benchmark.tables import markdown_table, write_table
-
-RESULTS = Path("results")
 
 
 def cohort_rows(cohort: Cohort, source: str) -> list[dict]:
@@ -38,7 +36,7 @@ def cohort_rows(cohort: Cohort, source: str) -> list[dict]:
     return rows
 
 
-def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = COHORT_ROOT,
+def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = COHORTS,
                    out: str | Path = RESULTS, datasets: Sequence[str] | None = None, *,
                    methods: Methods) -> list[Path]:
     """``results/cohorts.{md,csv,json}``: counts per data set, task and split, and the signal check.
@@ -75,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     """Add ``eagrl report-cohorts`` (``methods`` fits the signal check's floor)."""
     parser = subparsers.add_parser("report-cohorts", help="Write results/cohorts.{md,csv,json} (DVC stage report_cohorts).")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--cohorts", default=str(COHORT_ROOT))
+    parser.add_argument("--cohorts", default=str(COHORTS))
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_cohorts(args.params, args.cohorts, args.out,
                                                                       methods=methods))

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import load_params
+from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text, configure_logging, sha256_file
 from benchmark.tables import markdown_table
 
-RESULTS = Path("results")
 INDEX = "README.md"
 DEFAULT_PROFILE = "default"
 # Sub-folders of results/ that `dvc repro` does not write: name -> what they hold and which command writes them.
@@ -46,7 +46,7 @@ SUBFOLDERS = {
 
 
 # Tracked paths that `dvc repro` itself rewrites: a change there does not mean the code differs from the commit.
-PIPELINE_WRITTEN = ("dvc.lock", "results")
+PIPELINE_WRITTEN = ("dvc.lock", RESULTS.as_posix())
 
 
 def git_commit(cwd: str | Path = ".") -> tuple[str, bool]:

@@ -12,7 +12,7 @@ A list of path patterns, relative to the repository root, each with optional fix
       sources:
         - pattern: models/experts/{dataset}/{method}/{task}/metrics.json
           fields: {family: expert}
-        - pattern: outputs/llm/{dataset}/{task}/{method}/metrics.json
+        - pattern: outputs/llm/{dataset}/{method}/{task}/metrics.json
 
 ``{field}`` matches one path component and fills that descriptor field (``dataset``, ``task``,
 ``method``, ``family``, ``backbone``, ``condition``, ``train_dataset``); ``*`` matches within a
@@ -48,11 +48,10 @@ from typing import Any
 
 from benchmark.config import describe, from_mapping, load_params
 from benchmark.descriptor import FAMILIES
+from benchmark.paths import RESULTS
 from benchmark.reports.collect import Collection, Record, ReportConfig, as_number, collect, method_key
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
-
-RESULTS = Path("results")
 
 
 def _sort_key(record: Record, dataset_order: Sequence[str]) -> tuple:

@@ -36,6 +36,7 @@ from benchmark.alignment import ALIGNMENT_FILE, read_alignment
 from benchmark.config import load_params
 from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
+from benchmark.paths import RESULTS, RL, ROBUSTNESS, robustness_dir
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
 from benchmark.seeds import (
@@ -46,8 +47,6 @@ from benchmark.seeds import (
 )
 from benchmark.tables import write_table
 
-RL_ROOT = Path("models/rl")
-ROBUSTNESS_ROOT = Path("outputs/robustness")
 REFERENCE = "eag_rl"
 METRICS = ("auroc", "auprc")
 COLUMNS = ["dataset", "task", "a", "b", "quantity", "a_mean", "a_std", "a_seeds", "b_mean", "b_std", "b_seeds",
@@ -169,7 +168,7 @@ def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Pa
 
 def shuffle_levels(root: Path, dataset: str, variant: str, task: str) -> tuple[Path, Path] | None:
     """(unperturbed folder, strongest ``shuffle:f`` folder) of a variant's robustness outputs; None when either is missing."""
-    folder = root / dataset / variant / task
+    folder = robustness_dir(dataset, variant, task, root)
     levels = {float(m.group(1)): p for p in folder.glob("shuffle_*") if (m := _SHUFFLE.match(p.name))}
     if not levels or not (folder / "none" / "metrics.json").exists() or \
             not (levels[max(levels)] / "metrics.json").exists():
@@ -225,7 +224,7 @@ def shuffle_rows(dataset: str, task: str, a: str, b: str, robustness_root: Path,
              "min_detectable_effect": test["min_detectable_effect"], "verdict": verdict(test["ci_low"], test["ci_high"])}]
 
 
-def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path = ROBUSTNESS_ROOT,
+def comparison_rows(rl_root: str | Path = RL, robustness_root: str | Path = ROBUSTNESS,
                     params_path: str | Path = "params.yaml", reference: str = REFERENCE) -> list[dict[str, Any]]:
     """Every row of the comparison (module docstring), reference against each other trained variant."""
     rl_root, robustness_root = Path(rl_root), Path(robustness_root)
@@ -242,8 +241,8 @@ def comparison_rows(rl_root: str | Path = RL_ROOT, robustness_root: str | Path =
     return rows
 
 
-def report_rl_comparison(rl_root: str | Path = RL_ROOT, robustness_root: str | Path = ROBUSTNESS_ROOT,
-                         out: str | Path = "results", params_path: str | Path = "params.yaml") -> list[Path]:
+def report_rl_comparison(rl_root: str | Path = RL, robustness_root: str | Path = ROBUSTNESS,
+                         out: str | Path = RESULTS, params_path: str | Path = "params.yaml") -> list[Path]:
     """Write ``results/rl_comparison.{md,csv,json}``."""
     rows = comparison_rows(rl_root, robustness_root, params_path)
     resamples = load_params(params_path).get("metrics", {}).get("bootstrap_resamples")
@@ -272,7 +271,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report-rl-comparison", help="EAG-RL vs its RL baselines pooled over seeds (DVC stage report_rl_comparison).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--rl", default=str(RL_ROOT), help="Root of the RL runs (models/rl).")
-    parser.add_argument("--robustness", default=str(ROBUSTNESS_ROOT), help="Root of the robustness outputs.")
+    parser.add_argument("--rl", default=str(RL), help="Root of the RL runs (models/rl).")
+    parser.add_argument("--robustness", default=str(ROBUSTNESS), help="Root of the robustness outputs.")
     parser.add_argument("--out", default="results", help="Folder of the tables (default: results).")
     parser.set_defaults(handler=lambda a: report_rl_comparison(a.rl, a.robustness, a.out, a.params))

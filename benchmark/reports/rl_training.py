@@ -56,12 +56,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.method_catalog import RL_ROOT
+from benchmark.paths import RESULTS, RL
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
 
-RESULTS = Path("results")
 STEM = "rl_training"
 PLOTS = Path("plots") / STEM
 WINDOW = 0.10  # share of the steps in the "first" and "last" windows (at least one step each)
@@ -73,7 +72,7 @@ MISSING_MD = "—"
 
 
 # ---------------------------------------------------------------------------------------------- runs
-def find_runs(root: str | Path = RL_ROOT) -> list[dict[str, Any]]:
+def find_runs(root: str | Path = RL) -> list[dict[str, Any]]:
     """Every RL run folder under ``root`` with its dataset, task, variant and seed (None where unknown).
 
     Accepts ``<dataset>/<task>/<variant>/curves.csv`` (seed from ``summary.json``'s ``config.seed``) and
@@ -178,7 +177,7 @@ def advantage_correlation(trajectories: pd.DataFrame | None) -> float | None:
     return float(np.corrcoef(both["advantage"], both["attention"])[0, 1])
 
 
-def training_rows(root: str | Path = RL_ROOT) -> list[dict[str, Any]]:
+def training_rows(root: str | Path = RL) -> list[dict[str, Any]]:
     """One row per RL run under ``root``, sorted by dataset, task, variant and seed."""
     rows = [run_row(run) for run in find_runs(root)]
     return sorted(rows, key=lambda r: (r["dataset"], r["task"], r["variant"], -1 if r["seed"] is None else r["seed"]))
@@ -276,7 +275,7 @@ def plot_training(root: str | Path, folder: str | Path) -> list[Path]:
     return paths
 
 
-def report_rl_training(root: str | Path = RL_ROOT, out: str | Path = RESULTS) -> list[Path]:
+def report_rl_training(root: str | Path = RL, out: str | Path = RESULTS) -> list[Path]:
     """Write ``results/rl_training.{md,csv,json}`` and the per-task PNGs; returns the paths."""
     configure_logging()
     rows = training_rows(root)
@@ -296,6 +295,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report-rl-training", help="results/rl_training.{md,csv,json} + plots/rl_training/*.png: one row per RL run.",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default=str(RL_ROOT), help="Folder of the RL runs (models/rl).")
+    parser.add_argument("--root", default=str(RL), help="Folder of the RL runs (models/rl).")
     parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
     parser.set_defaults(handler=lambda a: report_rl_training(a.root, a.out))

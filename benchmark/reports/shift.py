@@ -32,12 +32,11 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from benchmark.paths import CROSS_DOMAIN, RESULTS, ROBUSTNESS
 from benchmark.reports.shift_plots import plot_cross_domain, plot_robustness
 from benchmark.reports.shift_rows import (
-    CROSS_DOMAIN_ROOT,
     KIND_ORDER,
     METRICS,
-    ROBUSTNESS_ROOT,
     cross_domain_rows,
     degradation_rows,
     in_domain_scores,
@@ -45,8 +44,6 @@ from benchmark.reports.shift_rows import (
 )
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import csv_text, markdown_table
-
-RESULTS = Path("results")
 
 
 def _pm(row: dict[str, Any], metric: str) -> str:
@@ -92,7 +89,7 @@ ROBUSTNESS_COLUMNS = ["dataset", "task", "family", "method", "backbone", "condit
                       "d_auroc", "rel_auroc_pct", "d_auprc", "rel_auprc_pct"]
 
 
-def report_robustness(root: str | Path = ROBUSTNESS_ROOT, out: str | Path = RESULTS,
+def report_robustness(root: str | Path = ROBUSTNESS, out: str | Path = RESULTS,
                       params_path: str | Path = "params.yaml", datasets: Collection[str] | None = None) -> list[Path]:
     """Write ``results/robustness.{md,csv,json}`` and the per-task PNGs; returns the paths.
 
@@ -171,7 +168,7 @@ def cross_domain_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def report_cross_domain(root: str | Path = CROSS_DOMAIN_ROOT, out: str | Path = RESULTS,
+def report_cross_domain(root: str | Path = CROSS_DOMAIN, out: str | Path = RESULTS,
                         params_path: str | Path = "params.yaml", repo: str | Path = ".",
                         datasets: Collection[str] | None = None) -> list[Path]:
     """Write ``results/cross_domain.{md,csv,json}`` and ``results/plots/cross_domain.png``.
@@ -196,13 +193,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-robustness`` and ``eagrl report-cross-domain``."""
     rob = subparsers.add_parser("report-robustness", help="results/robustness.{md,csv,json} + plots/robustness/*.png.",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rob.add_argument("--root", default=str(ROBUSTNESS_ROOT), help="Folder of the robustness outputs.")
+    rob.add_argument("--root", default=str(ROBUSTNESS), help="Folder of the robustness outputs.")
     rob.add_argument("--out", default=str(RESULTS), help="Results folder.")
     rob.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     rob.set_defaults(handler=lambda a: report_robustness(a.root, a.out, a.params))
     cross = subparsers.add_parser("report-cross-domain", help="results/cross_domain.{md,csv,json} + plots/cross_domain.png.",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cross.add_argument("--root", default=str(CROSS_DOMAIN_ROOT), help="Folder of the cross-domain outputs.")
+    cross.add_argument("--root", default=str(CROSS_DOMAIN), help="Folder of the cross-domain outputs.")
     cross.add_argument("--out", default=str(RESULTS), help="Results folder.")
     cross.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     cross.set_defaults(handler=lambda a: report_cross_domain(a.root, a.out, a.params))

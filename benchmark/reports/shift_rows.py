@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.descriptor import FAMILIES, MethodDescriptor, embedded_descriptor
+from benchmark.paths import CROSS_DOMAIN, ROBUSTNESS
 from benchmark.perturb import NONE, Perturbation
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
 
-ROBUSTNESS_ROOT = Path("outputs/robustness")
-CROSS_DOMAIN_ROOT = Path("outputs/cross_domain")
 METRICS = ("auroc", "auprc")
 KIND_ORDER = (NONE, "shuffle", "noise", "mask")
 
@@ -55,7 +54,7 @@ def _family_order(row: dict[str, Any]) -> int:
     return FAMILIES.index(row["family"]) if row["family"] in FAMILIES else len(FAMILIES)
 
 
-def robustness_rows(root: str | Path = ROBUSTNESS_ROOT, datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
+def robustness_rows(root: str | Path = ROBUSTNESS, datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
     """One row per robustness metrics file, with the change against the method's ``none`` level.
 
     ``datasets``: keep only the files of these data sets (default: every file), e.g. TJH's alone.
@@ -129,7 +128,7 @@ def in_domain_scores(params_path: str | Path = "params.yaml", root: str | Path =
     return out
 
 
-def cross_domain_rows(root: str | Path = CROSS_DOMAIN_ROOT, in_domain: dict[tuple, dict[str, float]] | None = None,
+def cross_domain_rows(root: str | Path = CROSS_DOMAIN, in_domain: dict[tuple, dict[str, float]] | None = None,
                       datasets: Collection[str] | None = None) -> list[dict[str, Any]]:
     """One row per cross-domain metrics file, with in-domain references where known.
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.paths import RESULTS
 
 MACHINE_FILE = "machine.json"  # a profile reference's machine fingerprint (not a results file: never compared)
 
@@ -15,7 +16,7 @@ class RegressConfig:
     """The ``regress`` section of params.yaml."""
 
     ref: str = option("HEAD", help="Git revision whose committed results are the reference.")
-    results: str = option("results", help="Results folder, relative to the repository root.")
+    results: str = option(str(RESULTS), help="Results folder, relative to the repository root.")
     files: str = option("*.json", help="Glob (inside the results folder) of the files compared.")
     abs_tol: float = option(0.005, help="Default absolute tolerance of a number.")
     rel_tol: float = option(0.0, help="Relative tolerance added to abs_tol (times |committed|).")

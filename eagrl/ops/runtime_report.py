@@ -54,11 +54,11 @@ from typing import Any
 
 import psutil
 
+from benchmark.paths import RESULTS
 from benchmark.pipeline_outs import persisted_outs
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import markdown_table
 
-RESULTS = Path("results")
 RUNNING = re.compile(r"^Running stage '([^']+)'")
 SKIPPING = re.compile(r"^Stage '([^']+)' didn't change, skipping")
 MB = 1024 * 1024

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from benchmark.config import ConfigError
+from benchmark.paths import RESULTS
 from eagrl.ops.git import run_git
 
 
@@ -46,7 +47,7 @@ def make_scratch_copy(root: Path, workdir: Path) -> int:
         raise ConfigError(f"{workdir}: scratch folder is not empty; remove it or pass another --workdir")
     workdir.mkdir(parents=True, exist_ok=True)
     count = copy_worktree(root, workdir)
-    shutil.rmtree(workdir / "results", ignore_errors=True)
+    shutil.rmtree(workdir / RESULTS, ignore_errors=True)
     return count
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.config import ConfigError, option
+from benchmark.paths import BACKBONE, RESULTS
 
 DATASET = "tjh"         # the data set `eagrl configure --tjh` adds
 TASK = "mortality"      # TJH's only task
@@ -22,7 +23,7 @@ class TJHTablesConfig:
     """Settings of ``eagrl tjh-tables`` (command-line options; nothing of it lives in params.yaml)."""
 
     tjh: str = option(help="Path of time_series_375_prerpocess_en.xlsx (read where it is, never copied).")
-    out: str = option("results/tjh", help="Folder that receives the tables (replaced as a whole).")
+    out: str = option((RESULTS / "tjh").as_posix(), help="Folder that receives the tables (replaced as a whole).")
     source: str = option("synthetic_icu", help="Source data set of the cross-domain pair source -> tjh that "
                                                "`eagrl configure --tjh` adds.")
     models: list[str] = option([], help="Experts trained and reported ([] = experts.models of params.yaml); a "
@@ -87,5 +88,5 @@ def find_backbone(root: Path, given: str) -> Path | None:
             raise ConfigError(f"--backbone {given}: folder not found; pass a folder built by `eagrl build-backbone` "
                               f"or a Hugging Face model folder, or leave it out to build the backbone in the scratch copy")
         return path
-    built = root / "models" / "backbone"
+    built = root / BACKBONE
     return built.resolve() if (built / BACKBONE_MANIFEST).is_file() else None

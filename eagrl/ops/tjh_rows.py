@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.cohort import SPLITS, Cohort
+from benchmark.paths import COHORTS, CROSS_DOMAIN, EXPERTS, ROBUSTNESS, cohort_dir
 from benchmark.reports.paper.external import write_reference_tables
 from benchmark.tables import write_table
 from eagrl.ops.tjh_config import BACKBONE_MANIFEST, DATASET, TASK
@@ -83,17 +84,17 @@ def write_tables(workdir: Path, folder: Path, source: str = "synthetic_icu", dat
     from methods.experts.report import report_experts
 
     params = workdir / "params.yaml"
-    cohorts = workdir / "data" / "cohorts"
+    cohorts = workdir / COHORTS
     only = [dataset]
     paths = report_cohorts(params, cohorts, folder, datasets=only, methods=METHODS)
-    paths += report_experts(params, workdir / "models" / "experts", cohorts, folder, datasets=only)
-    paths += report_robustness(workdir / "outputs" / "robustness", folder, params, datasets=only)
-    paths += report_cross_domain(workdir / "outputs" / "cross_domain", folder, params, workdir, datasets=only)
+    paths += report_experts(params, workdir / EXPERTS, cohorts, folder, datasets=only)
+    paths += report_robustness(workdir / ROBUSTNESS, folder, params, datasets=only)
+    paths += report_cross_domain(workdir / CROSS_DOMAIN, folder, params, workdir, datasets=only)
     if not json.loads((folder / "faithfulness.json").read_text()):
         for suffix in (".md", ".csv", ".json"):
             (folder / f"faithfulness{suffix}").unlink()
         paths = [p for p in paths if p.stem != "faithfulness"]
-    cohort = Cohort.load(cohorts / dataset)
+    cohort = Cohort.load(cohort_dir(dataset, cohorts))
     paths += write_table(count_rows(cohort), folder / "counts", f"{dataset}: patients from the workbook to the splits",
                          "Task mortality (in-hospital death). The workbook row counts every patient of the file; the "
                          "cohort is what `prepare@tjh` builds with the paper group's preprocessing (see README.md of "

@@ -48,6 +48,7 @@ import yaml
 
 from benchmark.config import ConfigError, describe, load_params, section
 from benchmark.data.cohort import Cohort
+from benchmark.paths import BACKBONE, COHORTS, RESULTS, cohort_dir
 from benchmark.reports.index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
 from benchmark.tables import write_table
@@ -150,7 +151,7 @@ def run_scratch(root: Path, config: TJHTablesConfig, workbook: Path, workdir: Pa
     lock = yaml.safe_load((workdir / "dvc.lock").read_text()) or {}
     ran = list(lock.get("stages", {}))
     if backbone is None:
-        backbone = workdir / "models" / "backbone"
+        backbone = workdir / BACKBONE
     return ScratchRun(workdir, targets, ran, seconds, backbone)
 
 
@@ -165,14 +166,14 @@ def tjh_tables(config: TJHTablesConfig, root: str | Path = ".", log: TextIO = sy
     commit, dirty = git_commit(root)  # of the code copied now (edits made during the run are not in it)
     workdir = Path(config.workdir).resolve() if config.workdir else Path(tempfile.mkdtemp(prefix="eagrl-tjh-tables-"))
     run = run_scratch(root, config, workbook, workdir, log)
-    staging = workdir / "results" / DATASET
+    staging = workdir / RESULTS / DATASET
     _say(f"writing the tables restricted to {DATASET} into {staging}", log)
     write_tables(workdir, staging, config.source, DATASET)
     params = workdir / "params.yaml"
     models = list(section(load_params(params), "experts.models", str(params)))
     _say(f"measuring {config.style} prompt lengths with the tokenizer of {run.backbone}", log)
     tokenizer = load_tokenizer_from(run.backbone)
-    cohorts = [Cohort.load(workdir / "data" / "cohorts" / name) for name in (DATASET, config.source)]
+    cohorts = [Cohort.load(cohort_dir(name, workdir / COHORTS)) for name in (DATASET, config.source)]
     lengths = prompt_length_rows(cohorts, tokenizer, params, config.style, tokenizer_name=tokenizer_label(run.backbone))
     write_table(lengths, staging / "prompt_lengths", "Prompt lengths in tokens",
                 f"{config.style.upper()} prompts of every test patient, rendered as the LLM methods render them (chat "

@@ -76,7 +76,7 @@ from benchmark.config import ConfigError, describe, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.launch import in_launched_process, is_main_process
-from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.paths import COHORTS, EAG_RL_POLICIES, EXPERTS, RL, cohort_dir, importance_path, rl_run_dir
 from benchmark.runtime import (
     LOGGER,
     atomic_directory,
@@ -90,7 +90,6 @@ from benchmark.seeds import seed_block as seed_block_of
 from benchmark.seeds import seed_subdir
 from methods.eag_rl.config import SECTION, RLConfig, load_rl_section
 from methods.eag_rl.grpo_setup import build_trainer, device_and_dtype, grpo_args, load_policy, save_adapter
-from methods.eag_rl.paths import EXPERT_ROOT, POLICY_ROOT, RL_ROOT, importance_path, rl_dir
 from methods.eag_rl.reward_adapter import reward_functions
 from methods.eag_rl.rewards import RewardConfig
 from methods.eag_rl.training_data import expert_top_k, training_rows
@@ -99,8 +98,8 @@ from methods.llm.config import LLMConfig, load_llm_config
 
 
 def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
-           cohorts: str | Path = COHORT_ROOT, experts: str | Path = EXPERT_ROOT, stage1_root: str | Path = POLICY_ROOT,
-           out_root: str | Path = RL_ROOT, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
+           cohorts: str | Path = COHORTS, experts: str | Path = EXPERTS, stage1_root: str | Path = EAG_RL_POLICIES,
+           out_root: str | Path = RL, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
     """Train ``variant`` on ``dataset``/``task`` in each of its seeds and evaluate every run (outputs: module docstring)."""
     params = load_params(params_path)
     section = load_rl_section(params, params_path)
@@ -124,7 +123,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     run = RunContext(dataset, task, variant, cohort, rewards, llm, device, dtype, expert,
                      importance_path(dataset, expert, task, "train", experts),
                      importance_path(dataset, expert, task, "test", experts), stage1_root, params_path)
-    target = rl_dir(dataset, task, variant, out_root)
+    target = rl_run_dir(dataset, task, variant, out_root)
     with atomic_directory(target) as folder:
         jobs = [(run, dataclasses.replace(config, seed=seed), folder if i == 0 else folder / seed_subdir(seed),
                  evaluate_after) for i, seed in enumerate(seeds)]
@@ -275,10 +274,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("variant", help="A variant under eag_rl.rl.variants: eag_rl, grpo, dapo, wo_stage1, wo_ratt, "
                                         "wo_eps, released_weights, ...")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
-    parser.add_argument("--experts", default=str(EXPERT_ROOT), help="Folder of the experts (models/experts).")
-    parser.add_argument("--stage1", default=str(POLICY_ROOT), help="Root of the stage-1 policies (models/eag_rl).")
-    parser.add_argument("--out", default=str(RL_ROOT), help="Root of this stage's outputs (models/rl).")
+    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--experts", default=str(EXPERTS), help="Folder of the experts (models/experts).")
+    parser.add_argument("--stage1", default=str(EAG_RL_POLICIES), help="Root of the stage-1 policies (models/eag_rl).")
+    parser.add_argument("--out", default=str(RL), help="Root of this stage's outputs (models/rl).")
     parser.add_argument("--max-steps", type=int, default=None, help="Override the variant's max_steps (quick checks).")
     parser.add_argument("--no-eval", action="store_true", help="Train only (no predictions / metrics).")
     parser.set_defaults(handler=lambda a: run_rl(a.dataset, a.task, a.variant, a.params, a.cohorts, a.experts,

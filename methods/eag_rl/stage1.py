@@ -26,7 +26,7 @@ evaluates that policy like every LLM method (QD format) into ``outputs/llm/<data
 the "EAG-RL w/o stage 2" row.
 
 The settings are those of :func:`methods.eag_rl.config.load_stage1_config`; the folders those of
-:mod:`methods.eag_rl.paths`.
+:mod:`benchmark.paths` and :mod:`methods.eag_rl.paths`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,16 @@ import numpy as np
 from benchmark.config import describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
-from benchmark.prepare import cohort_dir
+from benchmark.paths import (
+    COHORTS,
+    EAG_RL_OUTPUTS,
+    EAG_RL_POLICIES,
+    LLM,
+    cohort_dir,
+    importance_path,
+    llm_output_dir,
+    stage1_policy_dir,
+)
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import outcome_of
 from methods.eag_rl.config import (
@@ -56,10 +65,9 @@ from methods.eag_rl.config import (
 )
 from methods.eag_rl.distill import build_sft_records
 from methods.eag_rl.mcts import MCTSConfig, PatientTask, Step, run_search
-from methods.eag_rl.paths import OUTPUT_ROOT, POLICY_ROOT, policy_dir, task_dir
+from methods.eag_rl.paths import task_dir
 from methods.eag_rl.rewards import RewardConfig, composite_reward
 from methods.experts.importance import read_importance
-from methods.experts.stage import expert_dir
 from methods.llm.config import LLMConfig, load_llm_config
 
 STAGE1_METHOD = "wo_stage2"  # the stage-1 policy is the paper's "w/o stage 2" ablation
@@ -72,7 +80,7 @@ def final_question(task: str) -> str:
 
 def expert_top_k(dataset: str, expert: str, task: str, split: str = "train") -> dict[str, list[str]]:
     """Patient id → the expert's top-k features (from the expert's importance file)."""
-    path = expert_dir(dataset, expert, task) / f"importance_{split}.jsonl"
+    path = importance_path(dataset, expert, task, split)
     return {record["id"]: record["top_k"] for record in read_importance(path)}
 
 
@@ -207,8 +215,8 @@ def _stage_name(stage: str, dataset: str, task: str | None) -> str:
     return f"{stage}@{dataset}" + (f"-{task}" if task else "")
 
 
-def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-             out_root: str | Path = OUTPUT_ROOT, task: str | None = None) -> Path:
+def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+             out_root: str | Path = EAG_RL_OUTPUTS, task: str | None = None) -> Path:
     """Stage ``mcts@pair<i>``: search, filter and balance for ``task`` (None: every task of the data set)."""
     from methods.eag_rl.proposer import LLMProposer, render_trajectory
     from methods.llm.generation import HFGenerator
@@ -268,8 +276,8 @@ def _step(data: dict[str, Any]) -> Step:
     return Step(**{**data, "features": tuple(data.get("features", ()))})
 
 
-def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-            mcts_root: str | Path = OUTPUT_ROOT, out_root: str | Path = POLICY_ROOT, task: str | None = None) -> Path:
+def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+            mcts_root: str | Path = EAG_RL_OUTPUTS, out_root: str | Path = EAG_RL_POLICIES, task: str | None = None) -> Path:
     """Stage ``sft_stage1@pair<i>``: LoRA SFT on the task's SFT set (None: every task) → the stage-1 policy."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts
@@ -295,7 +303,7 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
         prompts = build_prompts(chosen, task, "qd", llm.prompt)
         model, tokenizer = load_backbone(llm.backbone, trainable=True)
         records = sft_records(tokenizer, prompts, [row["completion"] for row in rows], llm.prompt.chat_template)
-        target = policy_dir(dataset, task, out_root)
+        target = stage1_policy_dir(dataset, task, out_root)
         with atomic_directory(target) as tmp:
             log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp, length_key="eag_rl.sft.max_length")
             if is_main_process():  # launch.processes > 1: rank 0 writes
@@ -303,13 +311,13 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
     return Path(out_root) / dataset
 
 
-def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-             policy_root: str | Path = POLICY_ROOT, out_root: str | Path = "outputs/llm", task: str | None = None) -> Path:
+def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+             policy_root: str | Path = EAG_RL_POLICIES, out_root: str | Path = LLM, task: str | None = None) -> Path:
     """Stage ``eval_stage1@pair<i>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``.
 
     Writes ``<out_root>/<dataset>/wo_stage2/<task>/`` for ``task`` (None: every task of the data set).
     """
-    from methods.llm.evaluation import evaluate_task, method_dir
+    from methods.llm.evaluation import evaluate_task
     from methods.llm.generation import generator_for
     from methods.llm.prompting import Method
 
@@ -320,10 +328,10 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     method = Method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "qd", "qd", family="ablation",
                     trained=True)
-    out = method_dir(dataset, STAGE1_METHOD, out_root)
+    out = llm_output_dir(dataset, STAGE1_METHOD, root=out_root)
     tasks_to_evaluate = stage_tasks(cohort, task)
     for task in tasks_to_evaluate:
-        adapter = policy_dir(dataset, task, policy_root)
+        adapter = stage1_policy_dir(dataset, task, policy_root)
         with atomic_directory(out / task) as tmp:
             metrics = evaluate_task(cohort, task, method, llm, generator_for(llm, adapter), tmp, params_path, adapter,
                                     expert_top_k=expert_top_k(dataset, config.search.expert, task, "test"))

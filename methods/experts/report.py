@@ -31,14 +31,12 @@ from benchmark.config import load_params, section, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.evaluate import compare, evaluate, metrics_config, read_predictions
 from benchmark.metrics import MetricsConfig, bootstrap_indices
-from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.paths import COHORTS, EXPERTS, RESULTS, cohort_dir, expert_dir, importance_path
 from benchmark.runtime import atomic_write_text
 from benchmark.tables import csv_text, markdown_table
 from methods.experts.config import load_experts_config
 from methods.experts.importance import read_importance
-from methods.experts.stage import EXPERT_ROOT, expert_dir
 
-RESULTS = Path("results")
 FLOOR = "logistic"
 
 
@@ -130,7 +128,7 @@ def faithfulness_rows(datasets: list[str], models: list[str], root: Path, cohort
         for task in cohort.tasks:
             labels = test.label(task)
             for model in models:
-                records = read_importance(expert_dir(dataset, model, task, root) / "importance_test.jsonl")
+                records = read_importance(importance_path(dataset, model, task, "test", root))
                 top = np.zeros_like(salient)
                 for record in records:
                     top[position[record["id"]], [names[f] for f in record["top_k"]]] = True
@@ -154,8 +152,8 @@ def _write(rows: list[dict[str, Any]], display: list[dict[str, Any]], stem: Path
             atomic_write_text(stem.with_suffix(".json"), json.dumps(rows, indent=2, default=str) + "\n")]
 
 
-def report_experts(params_path: str | Path = "params.yaml", root: str | Path = EXPERT_ROOT,
-                   cohorts: str | Path = COHORT_ROOT, out: str | Path = RESULTS,
+def report_experts(params_path: str | Path = "params.yaml", root: str | Path = EXPERTS,
+                   cohorts: str | Path = COHORTS, out: str | Path = RESULTS,
                    datasets: Sequence[str] | None = None) -> list[Path]:
     """Write ``results/experts.*`` and ``results/faithfulness.*`` from the ``train_expert`` outputs.
 
@@ -202,7 +200,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report-experts", help="Write results/experts.* and results/faithfulness.* (DVC stage report_experts).",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--experts", default=str(EXPERT_ROOT), help="Folder of the train_expert outputs.")
-    parser.add_argument("--cohorts", default=str(COHORT_ROOT))
+    parser.add_argument("--experts", default=str(EXPERTS), help="Folder of the train_expert outputs.")
+    parser.add_argument("--cohorts", default=str(COHORTS))
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_experts(args.params, args.experts, args.cohorts, args.out))

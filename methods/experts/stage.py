@@ -26,23 +26,15 @@ from benchmark.config import ConfigError, load_params, section, to_mapping
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.descriptor import attach_descriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
-from benchmark.prepare import COHORT_ROOT, cohort_dir
+from benchmark.paths import COHORTS, EXPERTS, cohort_dir, expert_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from methods.experts import Expert, build_expert
 from methods.experts.config import describe_experts, load_experts_config
 from methods.experts.importance import importance_records, write_importance
 
-EXPERT_ROOT = Path("models/experts")
-
-
-def expert_dir(dataset: str, model: str, task: str | None = None, root: str | Path = EXPERT_ROOT) -> Path:
-    """``<root>/<dataset>/<model>[/<task>]`` (``root`` = ``models/experts``, or ``models/hybrid`` for hybrids)."""
-    folder = Path(root) / dataset / model
-    return folder / task if task else folder
-
 
 def train_expert(dataset: str, model: str, params_path: str | Path = "params.yaml",
-                 cohorts: str | Path = COHORT_ROOT, out: str | Path = EXPERT_ROOT) -> Path:
+                 cohorts: str | Path = COHORTS, out: str | Path = EXPERTS) -> Path:
     """Train ``model`` on every task of ``dataset`` and write the outputs listed in the module docstring."""
     params = load_params(params_path)
     check_dataset(params, dataset, params_path)
@@ -64,8 +56,8 @@ def check_dataset(params: dict[str, Any], dataset: str, params_path: str | Path)
 
 
 def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], top_k: int,
-                    params_path: str | Path = "params.yaml", cohorts: str | Path = COHORT_ROOT,
-                    out: str | Path = EXPERT_ROOT, descriptor: dict[str, Any] | None = None,
+                    params_path: str | Path = "params.yaml", cohorts: str | Path = COHORTS,
+                    out: str | Path = EXPERTS, descriptor: dict[str, Any] | None = None,
                     stage: str = "train_expert") -> Path:
     """Fit ``build(task)`` on every task of ``dataset``; write ``<out>/<dataset>/<model>/<task>/`` atomically.
 
@@ -115,6 +107,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
     parser.add_argument("model", help="Expert: logistic, gru, transformer, retain, adacare or concare.")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
-    parser.add_argument("--out", default=str(EXPERT_ROOT), help="Folder that receives <dataset>/<model>/<task>/.")
+    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--out", default=str(EXPERTS), help="Folder that receives <dataset>/<model>/<task>/.")
     parser.set_defaults(handler=lambda args: train_expert(args.dataset, args.model, args.params, args.cohorts, args.out))

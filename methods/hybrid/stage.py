@@ -15,18 +15,16 @@ import argparse
 from pathlib import Path
 
 from benchmark.config import load_params, to_mapping
-from benchmark.prepare import COHORT_ROOT
+from benchmark.paths import COHORTS, HYBRID
 from benchmark.runtime import start_stage
 from methods.experts.config import load_experts_config
 from methods.experts.stage import check_dataset, train_and_write
 from methods.hybrid import HYBRIDS
 from methods.hybrid.config import MODELS, describe_hybrid, load_hybrid_config
 
-HYBRID_ROOT = Path("models/hybrid")
-
 
 def train_hybrid(dataset: str, model: str, params_path: str | Path = "params.yaml",
-                 cohorts: str | Path = COHORT_ROOT, out: str | Path = HYBRID_ROOT) -> Path:
+                 cohorts: str | Path = COHORTS, out: str | Path = HYBRID) -> Path:
     """Train hybrid ``model`` on every task of ``dataset`` and write the expert stage's outputs under ``out``."""
     params = load_params(params_path)
     check_dataset(params, dataset, params_path)
@@ -50,6 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
     parser.add_argument("model", choices=MODELS, help="Hybrid baseline.")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORT_ROOT), help="Folder of the cohorts (data/cohorts).")
-    parser.add_argument("--out", default=str(HYBRID_ROOT), help="Folder that receives <dataset>/<model>/<task>/.")
+    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    parser.add_argument("--out", default=str(HYBRID), help="Folder that receives <dataset>/<model>/<task>/.")
     parser.set_defaults(handler=lambda args: train_hybrid(args.dataset, args.model, args.params, args.cohorts, args.out))

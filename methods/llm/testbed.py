@@ -47,7 +47,7 @@ import numpy as np
 
 from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
-from benchmark.prepare import cohort_dir
+from benchmark.paths import RESULTS, TESTBED, cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, start_stage
 from benchmark.serialize import Prompt
 from benchmark.tables import write_table
@@ -112,7 +112,7 @@ class ProbeConfig:
 class TestbedConfig:
     """The ``testbed`` section of params.yaml."""
 
-    dir: str = option("models/testbed", help="Folder of the trained model and tokenizer (a Hugging Face model directory: llm.backbone.source may point here).")
+    dir: str = option(str(TESTBED), help="Folder of the trained model and tokenizer (a Hugging Face model directory: llm.backbone.source may point here).")
     datasets: list[str] = option(["synthetic_icu"], help="Data sets whose train records make the corpus. Only the RL source domain by default, so cross-domain targets stay unseen.")
     top_k: int = option(3, minimum=1, help="Important features per corpus answer at most (= experts.top_k).")
     min_features: int = option(3, minimum=1, help="Important features per corpus answer at least: the count is drawn uniformly from min_features..top_k (top_k = always top_k names, the size of the expert's list that R_att compares them with).")
@@ -337,7 +337,7 @@ def cohorts_of(config: TestbedConfig, params_path: str | Path) -> list[Cohort]:
     return [Cohort.load(cohort_dir(name)) for name in config.datasets]
 
 
-def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = "results") -> Path:
+def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = RESULTS) -> Path:
     """Stage ``pretrain_testbed``: corpus, tokenizer, model, training, probe (see the module docstring)."""
     config = load_testbed_config(params_path)
     start_stage("pretrain_testbed", config.pretraining.seed, to_mapping(config), threads=config.threads)

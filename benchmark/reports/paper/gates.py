@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.paths import RESULTS
 from benchmark.reports.collect import Record, method_key
 from benchmark.reports.rl_training import varying_share
 
@@ -109,7 +110,7 @@ def ratt_shares(record: Record, training_rows: list[dict[str, Any]] | None = Non
     shares = [float(row["ratt_varying_groups"]) for row in training_rows or []
               if (row.get("dataset"), row.get("task"), row.get("variant")) == (d.dataset, d.task, d.method)
               and row.get("ratt_varying_groups") is not None]
-    return shares, (f"results/{RL_TRAINING_FILE}" if shares else "")
+    return shares, ((RESULTS / RL_TRAINING_FILE).as_posix() if shares else "")
 
 
 def ratt_problem(record: Record, training_rows: list[dict[str, Any]] | None = None) -> str | None:

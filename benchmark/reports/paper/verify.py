@@ -29,6 +29,7 @@ from typing import Any
 
 from benchmark.config import describe, from_mapping, load_params, option
 from benchmark.evaluate import metrics_config
+from benchmark.paths import RESULTS
 from benchmark.reports.collect import ReportConfig, collect
 from benchmark.reports.index import profile_name
 from benchmark.reports.paper.claims import (
@@ -53,8 +54,6 @@ from benchmark.reports.paper.external import compare_external, load_reference, s
 from benchmark.reports.paper.gates import RL_TRAINING_FILE, load_training_rows
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.tables import markdown_table, write_table
-
-RESULTS = Path("results")
 
 
 @dataclass

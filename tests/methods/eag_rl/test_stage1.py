@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from benchmark.alignment import ALIGNMENT_FILE, read_alignment
+from benchmark.paths import stage1_policy_dir
 from methods.eag_rl import stage1
 from methods.eag_rl.mcts import Step
-from methods.eag_rl.paths import policy_dir, task_dir
+from methods.eag_rl.paths import task_dir
 from methods.experts.importance import importance_records, write_importance
 from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import load_llm_config
@@ -88,9 +89,9 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     stage1.run_sft("small_icu")
     config = load_llm_config("params.yaml")
     for task in small_icu.tasks:
-        log = json.loads((policy_dir("small_icu", task) / "train_log.json").read_text())
+        log = json.loads((stage1_policy_dir("small_icu", task) / "train_log.json").read_text())
         assert len(log["loss"]) == 2 and timing_keys(log) == []
-        model, _ = load_backbone(config.backbone, adapter=policy_dir("small_icu", task))
+        model, _ = load_backbone(config.backbone, adapter=stage1_policy_dir("small_icu", task))
         assert any("lora_" in name for name, _ in model.named_parameters())
 
     out = stage1.run_eval("small_icu")
@@ -138,10 +139,10 @@ def test_one_task_at_a_time_leaves_the_other_tasks_alone(stage1_workdir, small_i
     stage1.run_sft("small_icu", task="mortality")
     out = stage1.run_eval("small_icu", task="mortality")
     assert (task_dir("small_icu", "mortality") / "sft.jsonl").exists()
-    assert (policy_dir("small_icu", "mortality") / "adapter_config.json").exists()
+    assert (stage1_policy_dir("small_icu", "mortality") / "adapter_config.json").exists()
     assert sorted(p.name for p in out.iterdir()) == ["mortality"]
     other = small_icu.tasks[1]
-    assert not task_dir("small_icu", other).exists() and not policy_dir("small_icu", other).exists()
+    assert not task_dir("small_icu", other).exists() and not stage1_policy_dir("small_icu", other).exists()
     with pytest.raises(ConfigError, match="no task 'nope'.*eag_rl.rl.pairs"):
         stage1.run_mcts("small_icu", task="nope")
 
