@@ -29,6 +29,7 @@ import numpy as np
 from benchmark.runtime import atomic_directory, sha256_file
 
 FORMAT_VERSION = 1
+COHORT_ROOT = Path("data/cohorts")  # where stage prepare writes the cohorts: <root>/<data set>/
 SPLITS = ("train", "val", "test")
 FEATURE_KINDS = ("lab", "vital", "static", "categorical")
 ARRAYS_FILE = "arrays.npz"
