@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.config import describe, from_mapping, load_params, to_mapping
+from benchmark.config import from_mapping, load_params, to_mapping
 from benchmark.metrics import (
     METRICS,
     UNPARSABLE_RULES,
@@ -55,6 +55,7 @@ from benchmark.metrics import (
     resolve_unparsable,
 )
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import add_params, params_epilog, stage_parser
 
 REQUIRED_COLUMNS = ("id", "label", "probability", "parsed")
 OPTIONAL_COLUMNS = ("completion",)
@@ -278,13 +279,11 @@ def evaluate_file(predictions: str | Path, out: str | Path, params_path: str | P
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl evaluate``."""
-    parser = subparsers.add_parser(
-        "evaluate", help="Score a predictions file: metrics with bootstrap CIs (JSON).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'metrics':\n" + describe(MetricsConfig))
+    parser = stage_parser(subparsers, "evaluate", "Score a predictions file: metrics with bootstrap CIs (JSON).",
+                          __doc__, params_epilog("metrics", MetricsConfig), params=False)
     parser.add_argument("predictions", help="Predictions CSV (id,label,probability,parsed[,completion]).")
     parser.add_argument("--out", required=True, help="Metrics JSON to write.")
-    parser.add_argument("--params", default="params.yaml", help="Params file with the 'metrics' section.")
+    add_params(parser, help="Params file with the 'metrics' section.")
     parser.add_argument("--against", default=None,
                         help="Another predictions file on the same patients: adds a paired bootstrap test.")
     parser.set_defaults(handler=_run)

@@ -15,6 +15,7 @@ from benchmark.config import ConfigError, load_params, section, to_mapping
 from benchmark.data.sources import build_cohort
 from benchmark.paths import COHORTS, cohort_dir
 from benchmark.runtime import LOGGER, start_stage
+from benchmark.stage_cli import add_dataset, stage_parser
 
 
 def prepare(name: str, params_path: str | Path = "params.yaml", root: str | Path = COHORTS) -> Path:
@@ -36,9 +37,7 @@ def prepare(name: str, params_path: str | Path = "params.yaml", root: str | Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("prepare", help="Build one data set's cohort (DVC stage prepare@<name>).",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser = stage_parser(subparsers, "prepare", "Build one data set's cohort (DVC stage prepare@<name>).", __doc__)
+    add_dataset(parser)
     parser.add_argument("--out", default=str(COHORTS), help="Folder that receives data/cohorts/<name>.")
     parser.set_defaults(handler=lambda args: prepare(args.dataset, args.params, args.out))

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.config import ConfigError, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
@@ -51,6 +51,7 @@ from benchmark.method_catalog import resolve
 from benchmark.paths import COHORTS, CROSS_DOMAIN, LLM, cohort_dir, cross_domain_dir, llm_output_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.stage_cli import add_cohorts, params_epilog, stage_parser
 
 SECTION = "cross_domain"
 METRICS = "metrics.json"
@@ -190,17 +191,15 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
 
 def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     """Add ``eagrl cross-domain`` (it runs ``methods``)."""
-    parser = subparsers.add_parser(
-        "cross-domain", help="One method trained on SOURCE, tested on TARGET (DVC stages cross_domain*).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'cross_domain':\n" + describe(CrossDomainConfig))
+    parser = stage_parser(subparsers, "cross-domain",
+                          "One method trained on SOURCE, tested on TARGET (DVC stages cross_domain*).",
+                          __doc__, params_epilog("cross_domain", CrossDomainConfig))
     parser.add_argument("source", help="Data set the method was trained on.")
     parser.add_argument("target", help="Data set it is tested on.")
     parser.add_argument("task", help="A task of both data sets (mortality).")
     parser.add_argument("method", help="A DL model (expert/hybrid) or an LLM method (vanilla, think_answer, qd, "
                                        "label_sft, wo_stage2, an RL variant).")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    add_cohorts(parser)
     parser.add_argument("--out", default=str(CROSS_DOMAIN), help="Folder that receives <source>_to_<target>/<method>/<task>/.")
     parser.add_argument("--models", default=None, help="Override the method's checkpoint/adapter root.")
     parser.set_defaults(handler=lambda a: run(a.source, a.target, a.task, a.method, a.params, a.cohorts, a.out,

@@ -42,7 +42,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.config import ConfigError, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
@@ -52,6 +52,7 @@ from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, pertur
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.seeds import seed_block
+from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 
 SECTION = "robustness"
 PREDICTIONS = "predictions.csv"
@@ -303,27 +304,23 @@ def run_llm(dataset: str, task: str, method: str, params_path: str | Path = "par
 
 def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     """Add ``eagrl robustness-dl`` and ``eagrl robustness-llm`` (they run ``methods``)."""
-    epilog = "params.yaml section 'robustness':\n" + describe(RobustnessConfig)
-    dl = subparsers.add_parser(
-        "robustness-dl", help="A DL-side model (expert/hybrid) on perturbed test sets (DVC stage robustness_dl).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
-    dl.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    epilog = params_epilog("robustness", RobustnessConfig)
+    dl = stage_parser(subparsers, "robustness-dl",
+                      "A DL-side model (expert/hybrid) on perturbed test sets (DVC stage robustness_dl).", __doc__, epilog)
+    add_dataset(dl, help="A data set under 'datasets' in params.yaml.")
     dl.add_argument("group", help="A robustness.dl_groups group: experts or hybrid (its models: experts.models, hybrid.models).")
     dl.add_argument("only", nargs="*", metavar="MODEL", help="Only these models of the group (default: all of them).")
-    dl.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    dl.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    add_cohorts(dl)
     dl.add_argument("--out", default=str(ROBUSTNESS), help="Folder that receives <dataset>/<group>/<model>/<task>/<condition>/.")
     dl.add_argument("--models", default=None, help="Override the group's checkpoint root (<root>/<dataset>/<model>/<task>/model.pt).")
     dl.set_defaults(handler=lambda a: run_dl(a.dataset, a.group, a.only, a.params, a.cohorts, a.out, a.models,
                                              methods=methods))
-    llm = subparsers.add_parser(
-        "robustness-llm", help="An LLM method on perturbed prompts of one task (DVC stages robustness_llm*).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
-    llm.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    llm = stage_parser(subparsers, "robustness-llm",
+                       "An LLM method on perturbed prompts of one task (DVC stages robustness_llm*).", __doc__, epilog)
+    add_dataset(llm, help="A data set under 'datasets' in params.yaml.")
     llm.add_argument("task", help="A task of that data set, e.g. mortality.")
     llm.add_argument("method", help="vanilla, think_answer, qd, base_policy_<prompting method>, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
-    llm.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    llm.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    add_cohorts(llm)
     llm.add_argument("--out", default=str(ROBUSTNESS), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
     llm.add_argument("--adapters", default=None, help="Override the method's adapter root (models/label_sft, models/eag_rl, models/rl).")
     llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters,

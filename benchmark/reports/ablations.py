@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import describe, from_mapping, load_params
+from benchmark.config import from_mapping, load_params
 from benchmark.evaluate import metrics_config
 from benchmark.metrics import MetricsConfig
 from benchmark.paths import RESULTS, RL
@@ -70,6 +70,7 @@ from benchmark.reports.collect import Collection, ReportConfig, collect
 from benchmark.reports.main import finite_json
 from benchmark.reports.paper.claims import ClaimsConfig
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import params_epilog, stage_parser
 from benchmark.tables import csv_text, markdown_table
 
 STEM = "ablations"
@@ -249,13 +250,11 @@ def report_ablations(params_path: str | Path = "params.yaml", root: str | Path =
 
 def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     """Add ``eagrl report-ablations`` (it reads the RL variants through ``methods``)."""
-    parser = subparsers.add_parser(
-        "report-ablations",
-        help="Write results/ablations.{md,csv,json}: EAG-RL vs its ablations, GRPO, DAPO, QD (DVC stage report_ablations).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'report':\n" + describe(ReportConfig)
-               + "\n\nAlso read: metrics (the paired bootstrap), paper.claims.alpha, eag_rl.rl.pairs and eag_rl.rl.variants.")
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(
+        subparsers, "report-ablations",
+        "Write results/ablations.{md,csv,json}: EAG-RL vs its ablations, GRPO, DAPO, QD (DVC stage report_ablations).",
+        __doc__, params_epilog("report", ReportConfig)
+        + "\n\nAlso read: metrics (the paired bootstrap), paper.claims.alpha, eag_rl.rl.pairs and eag_rl.rl.variants.")
     parser.add_argument("--root", default=".", help="Folder the report.sources patterns are relative to.")
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_ablations(args.params, args.root, args.out, methods=methods))

@@ -16,6 +16,7 @@ from benchmark.data.signal import signal_check
 from benchmark.paths import COHORTS, RESULTS, cohort_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import atomic_write_text
+from benchmark.stage_cli import add_cohorts, stage_parser
 from benchmark.tables import markdown_table, write_table
 
 
@@ -71,9 +72,8 @@ def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = C
 
 def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     """Add ``eagrl report-cohorts`` (``methods`` fits the signal check's floor)."""
-    parser = subparsers.add_parser("report-cohorts", help="Write results/cohorts.{md,csv,json} (DVC stage report_cohorts).")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--cohorts", default=str(COHORTS))
+    parser = stage_parser(subparsers, "report-cohorts", "Write results/cohorts.{md,csv,json} (DVC stage report_cohorts).")
+    add_cohorts(parser)
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_cohorts(args.params, args.cohorts, args.out,
                                                                       methods=methods))

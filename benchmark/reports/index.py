@@ -29,6 +29,7 @@ from typing import Any
 from benchmark.config import load_params
 from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text, configure_logging, sha256_file
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import markdown_table
 
 INDEX = "README.md"
@@ -145,8 +146,7 @@ def write_index(params_path: str | Path = "params.yaml", results: str | Path = R
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-index``."""
-    parser = subparsers.add_parser("report-index", help="Write results/README.md, the index of the results files (DVC stage report_index).",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(subparsers, "report-index",
+                          "Write results/README.md, the index of the results files (DVC stage report_index).", __doc__)
     parser.add_argument("--results", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: write_index(args.params, args.results))

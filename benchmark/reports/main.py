@@ -46,11 +46,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import describe, from_mapping, load_params
+from benchmark.config import from_mapping, load_params
 from benchmark.descriptor import FAMILIES
 from benchmark.paths import RESULTS
 from benchmark.reports.collect import Collection, Record, ReportConfig, as_number, collect, method_key
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import params_epilog, stage_parser
 from benchmark.tables import csv_text, markdown_table
 
 
@@ -239,11 +240,9 @@ def report_main(params_path: str | Path = "params.yaml", root: str | Path = ".",
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-main``."""
-    parser = subparsers.add_parser(
-        "report-main", help="Write results/main.{md,csv,json} from every metrics file (DVC stage report_main).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'report':\n" + describe(ReportConfig))
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(subparsers, "report-main",
+                          "Write results/main.{md,csv,json} from every metrics file (DVC stage report_main).",
+                          __doc__, params_epilog("report", ReportConfig))
     parser.add_argument("--root", default=".", help="Folder the source patterns are relative to.")
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_main(args.params, args.root, args.out))

@@ -45,6 +45,7 @@ from benchmark.seeds import (
     pooled_paired_test,
     seed_folders,
 )
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import write_table
 
 REFERENCE = "eag_rl"
@@ -267,10 +268,8 @@ def report_rl_comparison(rl_root: str | Path = RL, robustness_root: str | Path =
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-rl-comparison``."""
-    parser = subparsers.add_parser(
-        "report-rl-comparison", help="EAG-RL vs its RL baselines pooled over seeds (DVC stage report_rl_comparison).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser = stage_parser(subparsers, "report-rl-comparison",
+                          "EAG-RL vs its RL baselines pooled over seeds (DVC stage report_rl_comparison).", __doc__)
     parser.add_argument("--rl", default=str(RL), help="Root of the RL runs (models/rl).")
     parser.add_argument("--robustness", default=str(ROBUSTNESS), help="Root of the robustness outputs.")
     parser.add_argument("--out", default="results", help="Folder of the tables (default: results).")

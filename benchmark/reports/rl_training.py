@@ -59,6 +59,7 @@ import pandas as pd
 from benchmark.paths import RESULTS, RL
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import csv_text, markdown_table
 
 STEM = "rl_training"
@@ -292,9 +293,9 @@ def report_rl_training(root: str | Path = RL, out: str | Path = RESULTS) -> list
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-rl-training``."""
-    parser = subparsers.add_parser(
-        "report-rl-training", help="results/rl_training.{md,csv,json} + plots/rl_training/*.png: one row per RL run.",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(subparsers, "report-rl-training",
+                          "results/rl_training.{md,csv,json} + plots/rl_training/*.png: one row per RL run.",
+                          __doc__, params=False)
     parser.add_argument("--root", default=str(RL), help="Folder of the RL runs (models/rl).")
     parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
     parser.set_defaults(handler=lambda a: report_rl_training(a.root, a.out))

@@ -43,6 +43,7 @@ from benchmark.reports.shift_rows import (
     robustness_rows,
 )
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import add_params, stage_parser
 from benchmark.tables import csv_text, markdown_table
 
 
@@ -191,15 +192,13 @@ def report_cross_domain(root: str | Path = CROSS_DOMAIN, out: str | Path = RESUL
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-robustness`` and ``eagrl report-cross-domain``."""
-    rob = subparsers.add_parser("report-robustness", help="results/robustness.{md,csv,json} + plots/robustness/*.png.",
-                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rob.add_argument("--root", default=str(ROBUSTNESS), help="Folder of the robustness outputs.")
-    rob.add_argument("--out", default=str(RESULTS), help="Results folder.")
-    rob.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    rob.set_defaults(handler=lambda a: report_robustness(a.root, a.out, a.params))
-    cross = subparsers.add_parser("report-cross-domain", help="results/cross_domain.{md,csv,json} + plots/cross_domain.png.",
-                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cross.add_argument("--root", default=str(CROSS_DOMAIN), help="Folder of the cross-domain outputs.")
-    cross.add_argument("--out", default=str(RESULTS), help="Results folder.")
-    cross.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    cross.set_defaults(handler=lambda a: report_cross_domain(a.root, a.out, a.params))
+    for name, summary, root, outputs, report in (
+            ("report-robustness", "results/robustness.{md,csv,json} + plots/robustness/*.png.", ROBUSTNESS,
+             "robustness", report_robustness),
+            ("report-cross-domain", "results/cross_domain.{md,csv,json} + plots/cross_domain.png.", CROSS_DOMAIN,
+             "cross-domain", report_cross_domain)):
+        parser = stage_parser(subparsers, name, summary, __doc__, params=False)
+        parser.add_argument("--root", default=str(root), help=f"Folder of the {outputs} outputs.")
+        parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
+        add_params(parser)
+        parser.set_defaults(handler=lambda a, report=report: report(a.root, a.out, a.params))

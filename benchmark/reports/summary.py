@@ -31,6 +31,7 @@ import numpy as np
 from benchmark.config import load_params
 from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import markdown_table
 
 HEADLINE_VARIANTS = ("eag_rl", "grpo", "wo_ratt")   # the mechanism's comparison (EAG-RL, outcome-only GRPO, w/o R_att)
@@ -193,9 +194,7 @@ def report_summary(params_path: str | Path = "params.yaml", results: str | Path 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-summary``."""
-    parser = subparsers.add_parser(
-        "report-summary", help="One-page summary and headline metrics (DVC stage report_summary).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser = stage_parser(subparsers, "report-summary", "One-page summary and headline metrics (DVC stage report_summary).",
+                          __doc__)
     parser.add_argument("--results", default=str(RESULTS), help="Results folder (default: results).")
     parser.set_defaults(handler=lambda a: report_summary(a.params, a.results))

@@ -60,7 +60,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from benchmark.config import ConfigError, describe
+from benchmark.config import ConfigError
+from benchmark.stage_cli import add_params, params_epilog, stage_parser
 from eagrl.ops.regress_config import MACHINE_FILE, RegressConfig, regress_config
 from eagrl.ops.regress_machine import committed_machine, machine_differences, machine_fingerprint
 from eagrl.ops.regress_report import report
@@ -111,11 +112,10 @@ def regress_profile(root: str | Path, profile: str, workdir: str | Path | None =
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl regress``."""
-    parser = subparsers.add_parser("regress", help="Compare results/*.json with the committed versions (make regress).",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                   epilog="params.yaml section 'regress':\n" + describe(RegressConfig))
+    parser = stage_parser(subparsers, "regress", "Compare results/*.json with the committed versions (make regress).",
+                          __doc__, params_epilog("regress", RegressConfig), params=False)
     parser.add_argument("--root", default=".", help="Repository root.")
-    parser.add_argument("--params", default="params.yaml")
+    add_params(parser)
     parser.add_argument("--all", action="store_true", help="Show every compared number, not only the differences.")
     parser.add_argument("--profile", help="Run this profile (e.g. profiles/ci.yaml) in a scratch copy and compare with "
                                           "its committed reference (regress.profiles) instead of results/ (see above).")

@@ -57,6 +57,7 @@ import psutil
 from benchmark.paths import RESULTS
 from benchmark.pipeline_outs import persisted_outs
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import markdown_table
 
 RUNNING = re.compile(r"^Running stage '([^']+)'")
@@ -344,8 +345,8 @@ def _time_noop() -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl runtime-report``."""
-    parser = subparsers.add_parser("runtime-report", help="Time `dvc repro --force` per stage (wall, peak RSS) into results/runtime.md.",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(subparsers, "runtime-report",
+                          "Time `dvc repro --force` per stage (wall, peak RSS) into results/runtime.md.", __doc__, params=False)
     parser.add_argument("--command", default="dvc repro --force", help="The measured command.")
     parser.add_argument("--noop-command", default="dvc repro", help="Timed afterwards (nothing changed).")
     parser.add_argument("--no-noop", action="store_true", help="Do not time the no-change run.")

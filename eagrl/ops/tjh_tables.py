@@ -51,6 +51,7 @@ from benchmark.data.cohort import Cohort
 from benchmark.paths import BACKBONE, COHORTS, RESULTS, cohort_dir
 from benchmark.reports.index import git_commit, sha256_file
 from benchmark.runtime import atomic_directory, atomic_write_text
+from benchmark.stage_cli import stage_parser
 from benchmark.tables import write_table
 from eagrl.ops.scratch import make_scratch_copy, scratch_env
 from eagrl.ops.tjh_config import (
@@ -205,9 +206,8 @@ def tjh_tables(config: TJHTablesConfig, root: str | Path = ".", log: TextIO = sy
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl tjh-tables``."""
-    parser = subparsers.add_parser("tjh-tables", help="Real-data (TJH) DL tables into results/tjh/ (make tjh-tables TJH=PATH).",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                   epilog="options:\n" + describe(TJHTablesConfig))
+    parser = stage_parser(subparsers, "tjh-tables", "Real-data (TJH) DL tables into results/tjh/ (make tjh-tables TJH=PATH).",
+                          __doc__, "options:\n" + describe(TJHTablesConfig), params=False)
     parser.add_argument("--tjh", required=True, help="Path of time_series_375_prerpocess_en.xlsx.")
     parser.add_argument("--out", default="results/tjh", help="Output folder (default: results/tjh).")
     parser.add_argument("--root", default=".", help="Repository root whose working tree is copied.")

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.config import ConfigError, describe, load_params, to_mapping
+from benchmark.config import ConfigError, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.launch import in_launched_process, is_main_process
@@ -88,6 +88,7 @@ from benchmark.runtime import (
 )
 from benchmark.seeds import seed_block as seed_block_of
 from benchmark.seeds import seed_subdir
+from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.eag_rl.config import SECTION, RLConfig, load_rl_section
 from methods.eag_rl.grpo_setup import build_trainer, device_and_dtype, grpo_args, load_policy, save_adapter
 from methods.eag_rl.reward_adapter import reward_functions
@@ -265,16 +266,14 @@ def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, pa
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl rl``."""
-    parser = subparsers.add_parser(
-        "rl", help="EAG-RL stage 2 / GRPO / DAPO / ablations: train one variant on one task, then evaluate it.",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'eag_rl.rl.train' (a variant overrides single fields):\n" + describe(RLConfig))
-    parser.add_argument("dataset", help="A data set under 'datasets' in params.yaml.")
+    parser = stage_parser(subparsers, "rl",
+                          "EAG-RL stage 2 / GRPO / DAPO / ablations: train one variant on one task, then evaluate it.",
+                          __doc__, params_epilog("eag_rl.rl.train", RLConfig, " (a variant overrides single fields)"))
+    add_dataset(parser, help="A data set under 'datasets' in params.yaml.")
     parser.add_argument("task", help="A task of that data set, e.g. mortality.")
     parser.add_argument("variant", help="A variant under eag_rl.rl.variants: eag_rl, grpo, dapo, wo_stage1, wo_ratt, "
                                         "wo_eps, released_weights, ...")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    add_cohorts(parser, help="Folder of the cohorts (data/cohorts).")
     parser.add_argument("--experts", default=str(EXPERTS), help="Folder of the experts (models/experts).")
     parser.add_argument("--stage1", default=str(EAG_RL_POLICIES), help="Root of the stage-1 policies (models/eag_rl).")
     parser.add_argument("--out", default=str(RL), help="Root of this stage's outputs (models/rl).")

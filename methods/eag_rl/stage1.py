@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import describe, to_mapping
+from benchmark.config import to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.paths import (
@@ -55,6 +55,7 @@ from benchmark.paths import (
 )
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import outcome_of
+from benchmark.stage_cli import add_dataset, params_epilog, stage_parser
 from methods.eag_rl.config import (
     DistillConfig,
     ProposerConfig,
@@ -342,7 +343,7 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl mcts``, ``eagrl sft-stage1`` and ``eagrl eval-stage1``."""
-    epilog = "\n\n".join(f"params.yaml section 'eag_rl.{name}':\n{describe(cls)}" for name, cls in (
+    epilog = "\n\n".join(params_epilog(f"eag_rl.{name}", cls) for name, cls in (
         ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
         ("distill", DistillConfig), ("sft", SFTStageConfig)))
     for name, handler, text in (
@@ -350,11 +351,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("sft-stage1", run_sft, "LoRA SFT on the MCTS trajectories: the stage-1 policy (DVC stage sft_stage1@pair<i>)."),
         ("eval-stage1", run_eval, "Evaluate the stage-1 policy, QD format (DVC stage eval_stage1@pair<i>)."),
     ):
-        parser = subparsers.add_parser(name, help=text, description=__doc__, epilog=epilog,
-                                       formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+        parser = stage_parser(subparsers, name, text, __doc__, epilog)
+        add_dataset(parser)
         parser.add_argument("task", nargs="?", default=None,
                             help="A task of that data set (the pipeline runs one per eag_rl.rl.pairs entry); "
                                  "omitted = every task of the data set.")
-        parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
         parser.set_defaults(handler=lambda args, run=handler: run(args.dataset, args.params, task=args.task))

@@ -33,6 +33,7 @@ from benchmark.evaluate import compare, evaluate, metrics_config, read_predictio
 from benchmark.metrics import MetricsConfig, bootstrap_indices
 from benchmark.paths import COHORTS, EXPERTS, RESULTS, cohort_dir, expert_dir, importance_path
 from benchmark.runtime import atomic_write_text
+from benchmark.stage_cli import add_cohorts, stage_parser
 from benchmark.tables import csv_text, markdown_table
 from methods.experts.config import load_experts_config
 from methods.experts.importance import read_importance
@@ -196,11 +197,9 @@ def report_experts(params_path: str | Path = "params.yaml", root: str | Path = E
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-experts``."""
-    parser = subparsers.add_parser(
-        "report-experts", help="Write results/experts.* and results/faithfulness.* (DVC stage report_experts).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(subparsers, "report-experts",
+                          "Write results/experts.* and results/faithfulness.* (DVC stage report_experts).", __doc__)
     parser.add_argument("--experts", default=str(EXPERTS), help="Folder of the train_expert outputs.")
-    parser.add_argument("--cohorts", default=str(COHORTS))
+    add_cohorts(parser)
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: report_experts(args.params, args.experts, args.cohorts, args.out))

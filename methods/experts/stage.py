@@ -28,6 +28,7 @@ from benchmark.descriptor import attach_descriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
 from benchmark.paths import COHORTS, EXPERTS, cohort_dir, expert_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.experts import Expert, build_expert
 from methods.experts.config import describe_experts, load_experts_config
 from methods.experts.importance import importance_records, write_importance
@@ -100,13 +101,11 @@ def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], to
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl train-expert``."""
-    parser = subparsers.add_parser(
-        "train-expert", help="Train one expert on every task of a data set (DVC stage train_expert@<ds>-<model>).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'experts':\n" + describe_experts())
-    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser = stage_parser(subparsers, "train-expert",
+                          "Train one expert on every task of a data set (DVC stage train_expert@<ds>-<model>).",
+                          __doc__, params_epilog("experts", describe_experts()))
+    add_dataset(parser)
     parser.add_argument("model", help="Expert: logistic, gru, transformer, retain, adacare or concare.")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    add_cohorts(parser, help="Folder of the cohorts (data/cohorts).")
     parser.add_argument("--out", default=str(EXPERTS), help="Folder that receives <dataset>/<model>/<task>/.")
     parser.set_defaults(handler=lambda args: train_expert(args.dataset, args.model, args.params, args.cohorts, args.out))

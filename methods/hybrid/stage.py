@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmark.config import load_params, to_mapping
 from benchmark.paths import COHORTS, HYBRID
 from benchmark.runtime import start_stage
+from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.experts.config import load_experts_config
 from methods.experts.stage import check_dataset, train_and_write
 from methods.hybrid import HYBRIDS
@@ -41,13 +42,11 @@ def train_hybrid(dataset: str, model: str, params_path: str | Path = "params.yam
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl train-hybrid``."""
-    parser = subparsers.add_parser(
-        "train-hybrid", help="Train one hybrid baseline on every task of a data set (DVC stage train_hybrid@<ds>-<model>).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'hybrid' (the backbone is llm.backbone):\n" + describe_hybrid())
-    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser = stage_parser(subparsers, "train-hybrid",
+                          "Train one hybrid baseline on every task of a data set (DVC stage train_hybrid@<ds>-<model>).",
+                          __doc__, params_epilog("hybrid", describe_hybrid(), " (the backbone is llm.backbone)"))
+    add_dataset(parser)
     parser.add_argument("model", choices=MODELS, help="Hybrid baseline.")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default=str(COHORTS), help="Folder of the cohorts (data/cohorts).")
+    add_cohorts(parser, help="Folder of the cohorts (data/cohorts).")
     parser.add_argument("--out", default=str(HYBRID), help="Folder that receives <dataset>/<model>/<task>/.")
     parser.set_defaults(handler=lambda args: train_hybrid(args.dataset, args.model, args.params, args.cohorts, args.out))

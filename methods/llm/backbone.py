@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, describe, to_mapping
+from benchmark.config import ConfigError, to_mapping
 from benchmark.runtime import LOGGER, atomic_directory, sha256_file, start_stage
+from benchmark.stage_cli import params_epilog, stage_parser
 from methods.llm.config import BackboneConfig, LoRASettings, load_llm_config
 
 MANIFEST = "backbone.json"
@@ -309,9 +310,7 @@ def run_build(params_path: str | Path = "params.yaml") -> Path:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl build-backbone``."""
-    parser = subparsers.add_parser(
-        "build-backbone", help="Convert the backbone once to a safetensors folder (DVC stage build_backbone).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'llm.backbone':\n" + describe(BackboneConfig))
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser = stage_parser(subparsers, "build-backbone",
+                          "Convert the backbone once to a safetensors folder (DVC stage build_backbone).",
+                          __doc__, params_epilog("llm.backbone", BackboneConfig))
     parser.set_defaults(handler=lambda args: run_build(args.params))

@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from benchmark.alignment import ALIGNMENT_FILE, mechanism_block, per_patient_alignment, salient_sets
-from benchmark.config import describe, to_mapping
+from benchmark.config import to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
 from benchmark.paths import COHORTS, LABEL_SFT, LLM, RESULTS, cohort_dir, label_sft_dir, llm_output_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
+from benchmark.stage_cli import add_cohorts, add_dataset, add_params, params_epilog, stage_parser
 from benchmark.tables import write_table
 from methods.llm.config import LLMConfig, check_base_policy, load_llm_config
 from methods.llm.generation import generator_for
@@ -192,20 +193,18 @@ def report(root: str | Path = LLM, stem: str | Path = RESULTS / "llm", params_pa
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl llm-eval`` and ``eagrl report-llm``."""
-    parser = subparsers.add_parser(
-        "llm-eval", help="Evaluate one LLM baseline on every task of one data set (DVC stage llm_eval).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'llm' (see methods/llm/config.py):\n" + describe(LLMConfig))
-    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
+    parser = stage_parser(subparsers, "llm-eval",
+                          "Evaluate one LLM baseline on every task of one data set (DVC stage llm_eval).",
+                          __doc__, params_epilog("llm", LLMConfig, " (see methods/llm/config.py)"))
+    add_dataset(parser)
     parser.add_argument("method", choices=sorted(METHODS), help="LLM method.")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    add_cohorts(parser)
     parser.add_argument("--out", default=str(LLM), help="Folder that receives <dataset>/<method>/<task>/.")
     parser.add_argument("--adapters", default=str(LABEL_SFT), help="Folder of the Label SFT adapters.")
     parser.set_defaults(handler=lambda args: run_method(args.dataset, args.method, args.params, args.cohorts,
                                                         args.out, args.adapters))
-    rep = subparsers.add_parser("report-llm", help="Collect LLM metrics into results/llm.{md,csv,json}.")
+    rep = stage_parser(subparsers, "report-llm", "Collect LLM metrics into results/llm.{md,csv,json}.", params=False)
     rep.add_argument("--root", default=str(LLM), help="Folder of the llm-eval outputs.")
     rep.add_argument("--out", default="results/llm", help="Stem of the result tables.")
-    rep.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    add_params(rep)
     rep.set_defaults(handler=lambda args: report(args.root, args.out, args.params))

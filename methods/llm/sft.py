@@ -35,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import ConfigError, describe, to_mapping
+from benchmark.config import ConfigError, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.paths import COHORTS, LABEL_SFT, cohort_dir, label_sft_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.serialize import SEPARATOR, Prompt
+from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.llm.chat import has_chat_template, messages
 from methods.llm.config import LabelSFTConfig, LLMConfig, LoRASettings, load_llm_config
 
@@ -241,12 +242,10 @@ def _ids_digest(ids: np.ndarray) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl label-sft``."""
-    parser = subparsers.add_parser(
-        "label-sft", help="Train the Label SFT adapters of one data set (DVC stage label_sft@<dataset>).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'llm.label_sft':\n" + describe(LabelSFTConfig))
-    parser.add_argument("dataset", help="Name of a data set under 'datasets' in params.yaml.")
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
-    parser.add_argument("--cohorts", default="data/cohorts", help="Folder of the prepared cohorts.")
+    parser = stage_parser(subparsers, "label-sft",
+                          "Train the Label SFT adapters of one data set (DVC stage label_sft@<dataset>).",
+                          __doc__, params_epilog("llm.label_sft", LabelSFTConfig))
+    add_dataset(parser)
+    add_cohorts(parser)
     parser.add_argument("--out", default=str(LABEL_SFT), help="Folder that receives <dataset>/<task>/.")
     parser.set_defaults(handler=lambda args: train_label_sft(args.dataset, args.params, args.cohorts, args.out))

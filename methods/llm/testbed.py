@@ -45,11 +45,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option, to_mapping
+from benchmark.config import ConfigError, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.paths import RESULTS, TESTBED, cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, start_stage
 from benchmark.serialize import Prompt
+from benchmark.stage_cli import params_epilog, stage_parser
 from benchmark.tables import write_table
 from methods.llm.backbone import MANIFEST
 from methods.llm.testbed_corpus import SUBQUESTION, Document, build_corpus, deviating_at_last_visit
@@ -388,10 +389,7 @@ def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl pretrain-testbed``."""
-    parser = subparsers.add_parser(
-        "pretrain-testbed", help="Train the testbed LM (DVC stage pretrain_testbed).", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'testbed':\n" + describe(TestbedConfig))
-    parser.add_argument("--params", default="params.yaml", help="Params file (default: params.yaml).")
+    parser = stage_parser(subparsers, "pretrain-testbed", "Train the testbed LM (DVC stage pretrain_testbed).",
+                          __doc__, params_epilog("testbed", TestbedConfig))
     parser.add_argument("--results", default="results", help="Folder of results/testbed.* (default: results).")
     parser.set_defaults(handler=lambda args: run_pretrain(args.params, args.results))

@@ -53,6 +53,7 @@ from benchmark.reports.paper.compare import (
 from benchmark.reports.paper.external import compare_external, load_reference, section_text, write_external
 from benchmark.reports.paper.gates import RL_TRAINING_FILE, load_training_rows
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
+from benchmark.stage_cli import params_epilog, stage_parser
 from benchmark.tables import markdown_table, write_table
 
 
@@ -155,11 +156,11 @@ def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl verify``."""
-    parser = subparsers.add_parser(
-        "verify", help="Check the paper's claims C1-C5 and numbers: results/claims.md, results/paper_comparison.*, results/external_reference.* (DVC stage verify).",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="params.yaml section 'paper':\n" + describe(PaperConfig) + "\n\npaper.claims:\n" + describe(ClaimsConfig))
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(
+        subparsers, "verify",
+        "Check the paper's claims C1-C5 and numbers: results/claims.md, results/paper_comparison.*, "
+        "results/external_reference.* (DVC stage verify).",
+        __doc__, params_epilog("paper", PaperConfig) + "\n\npaper.claims:\n" + describe(ClaimsConfig))
     parser.add_argument("--root", default=".", help="Folder the report.sources patterns are relative to.")
     parser.add_argument("--out", default=str(RESULTS))
     parser.set_defaults(handler=lambda args: verify(args.params, args.root, args.out))
