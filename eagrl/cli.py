@@ -14,7 +14,6 @@ import sys
 
 from benchmark.config import ConfigError
 from benchmark.runtime import terminate_as_exit
-from eagrl.registry import METHODS
 
 # Modules that contribute subcommands, in the order of the pipeline, with the subcommands each registers.
 # The names let ``eagrl <stage>`` import only that stage's module: every stage of `dvc repro` is its own
@@ -61,6 +60,9 @@ def register(module_name: str, subparsers: argparse._SubParsersAction) -> None:
     """Add the subcommands of ``module_name`` (with the registry's methods where its stages need them)."""
     module = importlib.import_module(module_name)
     if module_name in TAKES_METHODS:
+        # here, not at the top: any other stage imports only the method families it runs (its dvc.yaml deps)
+        from eagrl.registry import METHODS
+
         module.register(subparsers, METHODS)
     else:
         module.register(subparsers)
