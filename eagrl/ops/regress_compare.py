@@ -13,7 +13,6 @@ from typing import Any
 from eagrl.ops.regress_config import RegressConfig
 from eagrl.ops.regress_results import flatten
 
-FAILURES = ("changed", "missing")
 STATUSES = ("ok", "changed", "missing", "new", "machine")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,3 @@ def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:
     if config.expert:
         return config.expert
     return str(((params.get(SECTION) or {}).get("search") or {}).get("expert") or "concare")
-
-
-def describe_variants(section: RLSection) -> str:
-    """One line per variant with its overrides (for logs and the README)."""
-    return "\n".join(f"  {name}: {json.dumps(over, sort_keys=True)}" for name, over in section.variants.items())
