@@ -50,6 +50,7 @@ from benchmark.reports.paper.evidence import (
     HOLDS,
     INCONCLUSIVE,
     SUPPORTS,
+    Comparison,
     Context,
     mde_text,
 )
@@ -139,18 +140,21 @@ def _silent_note(silent: list[str]) -> str:
     return f"; not judged: {'; '.join(silent)}" if silent else ""
 
 
-# ------------------------------------------------------------------------------------------ the tests
-def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
-    comparison each). Experts and hybrids (``beside_families``) are compared the same way and reported beside
-    the verdict; so is EAG-RL against the ``ratt_families`` (GRPO, DAPO) where R_att never varied in its
-    training (:func:`benchmark.reports.paper.gates.ratt_problem`)."""
+def _answering_eags(claim: dict[str, Any], ctx: Context) -> tuple[list[Record], list[str], Verdict | None]:
+    """EAG-RL's answering records and why the others are silent, or the verdict when none is left (C1–C3's opening)."""
     eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
     if not eags:
-        return no_eag(claim, ctx)
+        return [], [], no_eag(claim, ctx)
     eags, silent = answering(ctx, eags)
     if not eags:
-        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
+        return [], silent, make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
+    return eags, silent, None
+
+
+# ------------------------------------------------------------------------------------------ the tests
+def _c1_comparisons(claim: dict[str, Any], ctx: Context, eags: list[Record]
+                    ) -> tuple[list[Comparison], list[tuple], list[tuple[Record, Record, Comparison]], dict[int, str]]:
+    """C1's contrasts, in their order of draws: against the baselines (all, and by cell), beside, and those set aside."""
     comparisons, groups, beside, held = [], [], [], {}
     for eag in eags:
         baselines = _baselines(ctx, claim, eag)
@@ -169,11 +173,46 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
                                                        [(1.0, eag), (-1.0, other)], metric)))
                 if other in set_aside:
                     held[id(beside[-1][2])] = ratt
+    return comparisons, groups, beside, held
+
+
+def _beside_rows(ctx: Context, beside: list[tuple[Record, Record, Comparison]], held: dict[int, str]
+                 ) -> list[dict[str, Any]]:
+    """C1's beside comparisons judged (those set aside not) and as rows, so they are reported but never counted."""
     ctx.judge([c for _, _, c in beside if id(c) not in held])
     rows = [c.row(**cell(eag), family=other.descriptor.family) for eag, other, c in beside]
     for row, (_, _, c) in zip(rows, beside, strict=True):
         if id(c) in held:
             row["outcome"] = f"not judged: {held[id(c)]}"
+    return rows
+
+
+def _c1_evidence_row(eag: Record, metric: str, baselines: list[Record], group: list[Comparison]) -> dict[str, Any]:
+    """C1's evidence row of one cell and metric: EAG-RL against its best baseline, and how many it beats."""
+    best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
+    outcomes = [c.outcome for c in group]
+    return {**cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": fmt(eag, metric),
+            "EAG-RL seeds": max(len(eag.seed_predictions), 1),
+            "n": group[best_index].n_patients or "—",
+            "best baseline": method_key(baselines[best_index].descriptor),
+            "best [95% CI]": fmt(baselines[best_index], metric),
+            "Δ (vs best)": f"{group[best_index].difference:+.3f}",
+            "p (vs best)": p_text(group[best_index].p_value),
+            "MDE vs best": mde_text(group[best_index].min_detectable),
+            "beaten (p < α)": f"{outcomes.count(SUPPORTS)}/{len(group)}",
+            "better than EAG-RL (p < α/m)": f"{outcomes.count(CONTRADICTS)}/{len(group)}"}
+
+
+def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
+    """C1: EAG-RL beats every same-backbone LLM baseline, per data set, task, backbone and metric (one
+    comparison each). Experts and hybrids (``beside_families``) are compared the same way and reported beside
+    the verdict; so is EAG-RL against the ``ratt_families`` (GRPO, DAPO) where R_att never varied in its
+    training (:func:`benchmark.reports.paper.gates.ratt_problem`)."""
+    eags, silent, untestable = _answering_eags(claim, ctx)
+    if untestable is not None:
+        return untestable
+    comparisons, groups, beside, held = _c1_comparisons(claim, ctx, eags)
+    rows = _beside_rows(ctx, beside, held)
     numbers = {"beside_comparisons": len(beside)}
     if not comparisons:
         verdict = make_verdict(claim, NOT_TESTABLE, "EAG-RL was evaluated, but no same-backbone LLM baseline ("
@@ -189,39 +228,12 @@ def beats_all_baselines(claim: dict[str, Any], ctx: Context) -> Verdict:
             "; ".join(sorted(set(held.values())))
     verdict.reason += _silent_note(silent)
     verdict.beside = rows
-    for eag, metric, baselines, group in groups:
-        best_index = int(np.nanargmax([b.mean(metric) for b in baselines]))
-        outcomes = [c.outcome for c in group]
-        verdict.evidence.append({**cell(eag), "metric": metric.upper(), "EAG-RL [95% CI]": fmt(eag, metric),
-                                 "EAG-RL seeds": max(len(eag.seed_predictions), 1),
-                                 "n": group[best_index].n_patients or "—",
-                                 "best baseline": method_key(baselines[best_index].descriptor),
-                                 "best [95% CI]": fmt(baselines[best_index], metric),
-                                 "Δ (vs best)": f"{group[best_index].difference:+.3f}",
-                                 "p (vs best)": p_text(group[best_index].p_value),
-                                 "MDE vs best": mde_text(group[best_index].min_detectable),
-                                 "beaten (p < α)": f"{outcomes.count(SUPPORTS)}/{len(group)}",
-                                 "better than EAG-RL (p < α/m)": f"{outcomes.count(CONTRADICTS)}/{len(group)}"})
+    verdict.evidence += [_c1_evidence_row(eag, metric, baselines, group) for eag, metric, baselines, group in groups]
     return verdict
 
 
-def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
-    """C2: the average relative improvement over the base model, with its paired-bootstrap interval.
-
-    Per (data set, task, backbone, metric) cell: 100 · (EAG-RL − base) / base on all patients and on each
-    resample of the cell's patients; the average over cells is the statistic (cells on other patients are
-    resampled independently). Holds when its lower bound reaches ``paper − margin``, fails when its upper
-    bound is below it, else inconclusive (``decision: mean``: the average of the means against the threshold).
-    A cell whose base model does not answer or is at chance (:mod:`benchmark.reports.paper.gates`) is not judged: an
-    improvement over a model that says nothing is no improvement of its reasoning; with no cell left the claim
-    is not testable. The gain over the best same-backbone baseline is reported beside.
-    """
-    eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
-    if not eags:
-        return no_eag(claim, ctx)
-    eags, silent = answering(ctx, eags)
-    if not eags:
-        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
+def _c2_cells(claim: dict[str, Any], ctx: Context, eags: list[Record]) -> tuple[list, list, list, list, list, list]:
+    """C2's per-cell improvements over the base model and the best baseline, with their rows, resamples and gaps."""
     to_base, to_best, evidence, resampled, notes, invalid = [], [], [], [], [], []
     for eag in eags:
         d = eag.descriptor
@@ -253,6 +265,40 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
                     row.update({"best same-backbone baseline": f"{best:.3f}",
                                 "vs best same-backbone baseline %": f"{to_best[-1]:+.2f}"})
             evidence.append(row)
+    return to_base, to_best, evidence, resampled, notes, invalid
+
+
+def _c2_status(ctx: Context, average: float, threshold: float, resampled: list[np.ndarray], notes: list[str],
+               numbers: dict[str, float]) -> tuple[str, str]:
+    """C2's status and interval text: the mean against the threshold, or its paired-bootstrap interval (into ``numbers``)."""
+    if ctx.config.decision == "mean":
+        return HOLDS if average >= threshold else FAILS, ""
+    if notes or not resampled:
+        return INCONCLUSIVE, f"; no paired interval ({notes[0] if notes else 'no predictions'})"
+    averaged = np.mean(np.vstack(resampled), axis=0)
+    averaged = averaged[np.isfinite(averaged)]
+    alpha = (1.0 - ctx.metrics_config.ci_level) / 2.0
+    low, high = (float(v) for v in np.quantile(averaged, [alpha, 1.0 - alpha]))
+    numbers.update({"relative_to_base_ci_low": low, "relative_to_base_ci_high": high})
+    status = HOLDS if low >= threshold else FAILS if high < threshold else INCONCLUSIVE
+    return status, f", {ctx.metrics_config.ci_level:.0%} paired-bootstrap interval [{low:+.2f}, {high:+.2f}] %"
+
+
+def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
+    """C2: the average relative improvement over the base model, with its paired-bootstrap interval.
+
+    Per (data set, task, backbone, metric) cell: 100 · (EAG-RL − base) / base on all patients and on each
+    resample of the cell's patients; the average over cells is the statistic (cells on other patients are
+    resampled independently). Holds when its lower bound reaches ``paper − margin``, fails when its upper
+    bound is below it, else inconclusive (``decision: mean``: the average of the means against the threshold).
+    A cell whose base model does not answer or is at chance (:mod:`benchmark.reports.paper.gates`) is not judged: an
+    improvement over a model that says nothing is no improvement of its reasoning; with no cell left the claim
+    is not testable. The gain over the best same-backbone baseline is reported beside.
+    """
+    eags, silent, untestable = _answering_eags(claim, ctx)
+    if untestable is not None:
+        return untestable
+    to_base, to_best, evidence, resampled, notes, invalid = _c2_cells(claim, ctx, eags)
     if not to_base and invalid:
         return make_verdict(claim, NOT_TESTABLE, f"the base model ('{claim['base_method']}' on the same backbone) is no "
                             f"valid reference: {'; '.join(invalid)}", evidence)
@@ -265,19 +311,7 @@ def average_improvement(claim: dict[str, Any], ctx: Context) -> Verdict:
     numbers = {"relative_to_base_pct": average, "paper_pct": paper}
     if to_best:
         numbers["relative_to_best_baseline_pct"] = float(np.mean(to_best))
-    interval = ""
-    if ctx.config.decision == "mean":
-        status = HOLDS if average >= threshold else FAILS
-    elif notes or not resampled:
-        status, interval = INCONCLUSIVE, f"; no paired interval ({notes[0] if notes else 'no predictions'})"
-    else:
-        averaged = np.mean(np.vstack(resampled), axis=0)
-        averaged = averaged[np.isfinite(averaged)]
-        alpha = (1.0 - ctx.metrics_config.ci_level) / 2.0
-        low, high = (float(v) for v in np.quantile(averaged, [alpha, 1.0 - alpha]))
-        numbers.update({"relative_to_base_ci_low": low, "relative_to_base_ci_high": high})
-        status = HOLDS if low >= threshold else FAILS if high < threshold else INCONCLUSIVE
-        interval = f", {ctx.metrics_config.ci_level:.0%} paired-bootstrap interval [{low:+.2f}, {high:+.2f}] %"
+    status, interval = _c2_status(ctx, average, threshold, resampled, notes, numbers)
     reason = (f"average improvement over the base model {average:+.2f} %{interval} over {len(to_base)} (data set, "
               f"task, backbone, metric) cells (paper: {paper:.2f} %; holds at ≥ {threshold:.2f} %)"
               + (f"; vs best same-backbone baseline {numbers['relative_to_best_baseline_pct']:+.2f} %" if to_best else "")
@@ -293,12 +327,9 @@ def ablation_order(claim: dict[str, Any], ctx: Context) -> Verdict:
     drop(w/o stage 1)), EAG-RL − w/o R_att and EAG-RL − w/o ε(τ). A cell where R_att never varied in EAG-RL's
     training is not judged (:func:`benchmark.reports.paper.gates.ratt_problem`): its stage 2 is GRPO without R_att.
     """
-    eags = ctx.select(method=claim["eag_rl"], family="eag_rl")
-    if not eags:
-        return no_eag(claim, ctx)
-    eags, silent = answering(ctx, eags)
-    if not eags:
-        return make_verdict(claim, NOT_TESTABLE, "; ".join(silent))
+    eags, silent, untestable = _answering_eags(claim, ctx)
+    if untestable is not None:
+        return untestable
     keys = ("without_stage1", "without_stage2", "without_ratt", "without_eps")
     found_any = {key: False for key in keys}
     comparisons, rows, gated = [], [], []
