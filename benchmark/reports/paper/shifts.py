@@ -47,6 +47,63 @@ def _reference(ctx: Context, claim: dict[str, Any], **fields: Any) -> Record | N
     return None
 
 
+def _shuffled_of(ctx: Context, prefix: str, record: Record) -> dict[str, Record]:
+    """``record``'s shuffled evaluations (condition starting with ``prefix``) by condition: the sets C4 degrades on."""
+    d = record.descriptor
+    return {r.descriptor.condition: r for r in ctx.select(method=d.method, family=d.family, dataset=d.dataset,
+                                                         task=d.task, backbone=d.backbone, condition=None)
+            if r.descriptor.condition.startswith(prefix)}
+
+
+def _c4_references(claim: dict[str, Any], ctx: Context) -> list[Record]:
+    """EAG-RL's reference evaluation of each (data set, task, backbone) it was evaluated on, in a fixed order."""
+    keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
+            for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
+    return [ref for dataset, task, backbone in sorted(keys, key=str)
+            if (ref := _reference(ctx, claim, method=claim["eag_rl"], family="eag_rl", dataset=dataset, task=task,
+                                  backbone=backbone)) is not None]
+
+
+def _c4_cell(claim: dict[str, Any], ctx: Context, eag: Record, prefix: str, problems: list[str]
+             ) -> tuple[dict[str, Record], list[Record], list[str]] | None:
+    """EAG-RL's shuffled sets, its comparators and their shared levels in one cell; None (why: in ``problems``) if any lacks."""
+    d = eag.descriptor
+    eag_shuffled = _shuffled_of(ctx, prefix, eag)
+    if not eag_shuffled:
+        problems.append(f"EAG-RL has no '{prefix}*' evaluation on {d.dataset}/{d.task}")
+        return None
+    comparators = []
+    for spec in claim["compare_to"]:
+        found = _reference(ctx, claim, method=spec["method"], dataset=d.dataset, task=d.task,
+                           backbone=d.backbone if spec.get("same_backbone") else "any")
+        if found is None or not _shuffled_of(ctx, prefix, found):
+            problems.append(f"'{spec['method']}' has no reference + '{prefix}*' evaluations on {d.dataset}/{d.task}")
+            continue
+        comparators.append(found)
+    if len(comparators) != len(claim["compare_to"]):
+        return None
+    levels = sorted(set(eag_shuffled).intersection(*(_shuffled_of(ctx, prefix, c) for c in comparators)))
+    if not levels:
+        problems.append(f"no shuffle level shared by EAG-RL and its comparators on {d.dataset}/{d.task}")
+        return None
+    return eag_shuffled, comparators, levels
+
+
+def _c4_measure(ctx: Context, prefix: str, eag: Record, eag_shuffled: dict[str, Record], comparators: list[Record],
+                levels: list[str]) -> list[tuple[Record, list[str], Record, dict[str, Record], Comparison]]:
+    """C4's contrasts of one cell, degradation(comparator) − degradation(EAG-RL), with what its evidence row needs."""
+    rows = []
+    for comparator in comparators:
+        theirs = _shuffled_of(ctx, prefix, comparator)
+        for metric in ctx.config.metrics:
+            terms = ([(1.0, comparator)] + [(-1.0 / len(levels), theirs[level]) for level in levels]
+                     + [(-1.0, eag)] + [(1.0 / len(levels), eag_shuffled[level]) for level in levels])
+            comparison = ctx.measure(f"degradation({method_key(comparator.descriptor)}) − degradation(EAG-RL)",
+                                     terms, metric)
+            rows.append((eag, levels, comparator, theirs, comparison))
+    return rows
+
+
 def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
     """C4: under feature-order shuffling, EAG-RL's score falls less than each comparator's.
 
@@ -58,56 +115,24 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
     is the claim when no cell is judged.
     """
     prefix = claim["condition_prefix"]
-    keys = {(r.descriptor.dataset, r.descriptor.task, r.descriptor.backbone)
-            for r in ctx.select(method=claim["eag_rl"], family="eag_rl", condition=None)}
-    eags = [ref for dataset, task, backbone in sorted(keys, key=str)
-            if (ref := _reference(ctx, claim, method=claim["eag_rl"], family="eag_rl", dataset=dataset, task=task,
-                                  backbone=backbone)) is not None]
+    eags = _c4_references(claim, ctx)
     if not eags:
         return no_eag(claim, ctx)
-
-    def shuffled_of(record: Record) -> dict[str, Record]:
-        d = record.descriptor
-        return {r.descriptor.condition: r for r in ctx.select(method=d.method, family=d.family, dataset=d.dataset,
-                                                             task=d.task, backbone=d.backbone, condition=None)
-                if r.descriptor.condition.startswith(prefix)}
-
-    problems, comparisons, rows, not_judged = [], [], [], []
+    problems, rows, not_judged = [], [], []
     for eag in eags:
+        found = _c4_cell(claim, ctx, eag, prefix, problems)
+        if found is None:
+            continue
+        eag_shuffled, comparators, levels = found
         d = eag.descriptor
-        eag_shuffled = shuffled_of(eag)
-        if not eag_shuffled:
-            problems.append(f"EAG-RL has no '{prefix}*' evaluation on {d.dataset}/{d.task}")
-            continue
-        comparators = []
-        for spec in claim["compare_to"]:
-            found = _reference(ctx, claim, method=spec["method"], dataset=d.dataset, task=d.task,
-                               backbone=d.backbone if spec.get("same_backbone") else "any")
-            if found is None or not shuffled_of(found):
-                problems.append(f"'{spec['method']}' has no reference + '{prefix}*' evaluations on {d.dataset}/{d.task}")
-                continue
-            comparators.append(found)
-        if len(comparators) != len(claim["compare_to"]):
-            continue
-        levels = sorted(set(eag_shuffled).intersection(*(shuffled_of(c) for c in comparators)))
-        if not levels:
-            problems.append(f"no shuffle level shared by EAG-RL and its comparators on {d.dataset}/{d.task}")
-            continue
         gates = [why for who, ref in [("EAG-RL", eag)] + [(None, c) for c in comparators]
                  if (why := answer_or_chance(ref, ctx.config.min_parse_rate, who))]
         if gates:
             problems.append(f"{d.dataset}/{d.task}/{d.backbone or '—'} not judged: {'; '.join(gates)}")
             not_judged.append({**cell(eag), "outcome": f"not testable: {'; '.join(gates)}"})
             continue
-        for comparator in comparators:
-            theirs = shuffled_of(comparator)
-            for metric in ctx.config.metrics:
-                terms = ([(1.0, comparator)] + [(-1.0 / len(levels), theirs[level]) for level in levels]
-                         + [(-1.0, eag)] + [(1.0 / len(levels), eag_shuffled[level]) for level in levels])
-                comparison = ctx.measure(f"degradation({method_key(comparator.descriptor)}) − degradation(EAG-RL)",
-                                         terms, metric)
-                comparisons.append(comparison)
-                rows.append((eag, levels, comparator, theirs, comparison))
+        rows += _c4_measure(ctx, prefix, eag, eag_shuffled, comparators, levels)
+    comparisons = [comparison for *_, comparison in rows]
     if not comparisons:
         return make_verdict(claim, NOT_TESTABLE, "; ".join(problems) + ("" if not_judged else f"; {ctx.inventory()}"),
                             not_judged)
@@ -117,7 +142,7 @@ def robustness(claim: dict[str, Any], ctx: Context) -> Verdict:
         metric = comparison.metric
         verdict.evidence.append(comparison.row(
             **cell(eag), levels=", ".join(levels), reference=eag.descriptor.condition,
-            **{"EAG-RL degradation": f"{_degradation(ctx, eag, shuffled_of(eag), levels, metric):+.4f}",
+            **{"EAG-RL degradation": f"{_degradation(ctx, eag, _shuffled_of(ctx, prefix, eag), levels, metric):+.4f}",
                "comparator degradation": f"{_degradation(ctx, comparator, theirs, levels, metric):+.4f}"}))
     verdict.evidence += not_judged
     return verdict
