@@ -149,12 +149,32 @@ def nested_json(records: Iterable[Record], metrics: Sequence[str]) -> dict[str, 
     return out
 
 
-def write_main(collection: Collection, config: ReportConfig, out: str | Path = RESULTS,
-               dataset_order: Sequence[str] = ()) -> list[Path]:
-    """Write ``main.md``, ``main.csv`` and ``main.json`` under ``out``; returns the paths."""
-    out = Path(out)
-    records = sorted(collection.standard(), key=lambda r: _sort_key(r, dataset_order))
-    long = long_rows(records, config.metrics)
+def _detail_row(row: dict[str, Any], config: ReportConfig) -> dict[str, Any]:
+    """One row of the "Details" table from a long row: counts, CIs, worst case, over seeds and mechanism, as text."""
+    item = {"dataset": row["dataset"], "task": row["task"], "family": row["family"], "method": row["method"],
+            "backbone": row["backbone"] or "—", "n": row["n"], "positives": row["positives"],
+            "pf rate": f"{row['parse_failure_rate']:.3f}"}
+    for metric in config.metrics:
+        item[metric.upper()] = _pm(row[f"{metric}_mean"], row[f"{metric}_std"], config.decimals)
+        low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+        item[f"{metric.upper()} CI"] = "n/a" if math.isnan(low) else f"[{low:.{config.decimals}f}, {high:.{config.decimals}f}]"
+    for metric in config.metrics:
+        worst = row[f"{metric}_worst_case_mean"]
+        item[f"{metric.upper()} (worst case)"] = ("" if math.isnan(worst) else
+                                                  _pm(worst, row[f"{metric}_worst_case_std"], config.decimals))
+    for metric in config.metrics:
+        seeds_mean = row[f"{metric}_seeds_mean"]
+        item[f"{metric.upper()} over seeds"] = ("" if math.isnan(seeds_mean) else
+                                                f"{_pm(seeds_mean, row[f'{metric}_seeds_std'], config.decimals)} "
+                                                f"({row['n_seeds']})")
+    for name in MECHANISM:
+        item[name.replace("_rate", "").replace("_", " ")] = _rate(row[name], config.decimals)
+    return item
+
+
+def _main_markdown(collection: Collection, records: Sequence[Record], long: list[dict[str, Any]],
+                   config: ReportConfig) -> list[str]:
+    """The lines of ``main.md``: the introduction, the wide table, its details and what could not be collected."""
     wide, wide_columns = wide_rows(records, config.metrics, config.decimals)
     metric_names = ", ".join(m.upper() for m in config.metrics)
     lines = [
@@ -179,28 +199,7 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
                   "share of answers naming a cohort feature / cut at max_new_tokens; `alignment truth` / "
                   "`alignment expert`: mean Jaccard of the named features with the patient's true salient set / the "
                   "guiding expert's top-k (benchmark/alignment.py; blank where not measured).", ""]
-        detail = []
-        for row in long:
-            item = {"dataset": row["dataset"], "task": row["task"], "family": row["family"], "method": row["method"],
-                    "backbone": row["backbone"] or "—", "n": row["n"], "positives": row["positives"],
-                    "pf rate": f"{row['parse_failure_rate']:.3f}"}
-            for metric in config.metrics:
-                item[metric.upper()] = _pm(row[f"{metric}_mean"], row[f"{metric}_std"], config.decimals)
-                low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
-                item[f"{metric.upper()} CI"] = "n/a" if math.isnan(low) else f"[{low:.{config.decimals}f}, {high:.{config.decimals}f}]"
-            for metric in config.metrics:
-                worst = row[f"{metric}_worst_case_mean"]
-                item[f"{metric.upper()} (worst case)"] = ("" if math.isnan(worst) else
-                                                          _pm(worst, row[f"{metric}_worst_case_std"], config.decimals))
-            for metric in config.metrics:
-                seeds_mean = row[f"{metric}_seeds_mean"]
-                item[f"{metric.upper()} over seeds"] = ("" if math.isnan(seeds_mean) else
-                                                        f"{_pm(seeds_mean, row[f'{metric}_seeds_std'], config.decimals)} "
-                                                        f"({row['n_seeds']})")
-            for name in MECHANISM:
-                item[name.replace("_rate", "").replace("_", " ")] = _rate(row[name], config.decimals)
-            detail.append(item)
-        lines.append(markdown_table(detail))
+        lines.append(markdown_table([_detail_row(row, config) for row in long]))
     else:
         lines.append("No evaluated method was found yet: no metrics file matches `report.sources` in params.yaml.")
     if collection.skipped:
@@ -208,6 +207,16 @@ def write_main(collection: Collection, config: ReportConfig, out: str | Path = R
                   "Metrics files that match `report.sources` but could not be placed (fix the descriptor, see "
                   "`benchmark/descriptor.py`):", ""]
         lines += [f"- `{path.as_posix()}`: {reason}" for path, reason in collection.skipped]
+    return lines
+
+
+def write_main(collection: Collection, config: ReportConfig, out: str | Path = RESULTS,
+               dataset_order: Sequence[str] = ()) -> list[Path]:
+    """Write ``main.md``, ``main.csv`` and ``main.json`` under ``out``; returns the paths."""
+    out = Path(out)
+    records = sorted(collection.standard(), key=lambda r: _sort_key(r, dataset_order))
+    long = long_rows(records, config.metrics)
+    lines = _main_markdown(collection, records, long, config)
     columns = list(long[0]) if long else ["dataset", "task", "family", "method", "backbone", "n"]
     paths = [
         atomic_write_text(out / "main.md", "\n".join(lines) + "\n"),
