@@ -47,7 +47,7 @@ from benchmark.data.cohort import Cohort
 from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.experiments.robustness import check_adapter, check_rl_variants, score_dl
-from benchmark.method_catalog import resolve
+from benchmark.method_catalog import MethodSpec, resolve
 from benchmark.paths import COHORTS, CROSS_DOMAIN, LLM, cohort_dir, cross_domain_dir, llm_output_dir
 from benchmark.protocol import Methods
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
@@ -126,44 +126,40 @@ def copy_in_domain(in_domain: Path, out: Path, params_path: str | Path, descript
     return metrics
 
 
-def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
-        cohort_root: str | Path = COHORTS, out_root: str | Path = CROSS_DOMAIN,
-        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = LLM, *,
-        methods: Methods) -> Path:
-    """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
-    params = load_params(params_path)
-    config = load_cross_domain_config(params, params_path)
-    spec = resolve(method, params, methods, str(params_path))
-    if model_root is not None and spec.root is not None:
-        spec = dataclasses.replace(spec, root=Path(model_root))
-    if {"source": source, "target": target, "task": task} not in config.pairs:
-        LOGGER.warning("cross-domain: (%s -> %s, %s) is not among %s.pairs; running it anyway", source, target, task,
-                       SECTION)
+def _load_pair(source: str, target: str, task: str, cohort_root: str | Path) -> tuple[Cohort, Cohort]:
+    """The source and target cohorts, both checked to have ``task``."""
     source_cohort = Cohort.load(cohort_dir(source, cohort_root))
     target_cohort = Cohort.load(cohort_dir(target, cohort_root))
     for name, cohort in (("source", source_cohort), ("target", target_cohort)):
         if task not in cohort.tasks:
             raise ConfigError(f"cross-domain: {name} '{cohort.name}' has no task '{task}' (its tasks: {cohort.tasks})")
-    reported = spec.llm_method.reported_key if spec.kind == "llm" else method  # base_policy_vanilla -> vanilla
-    descriptor = MethodDescriptor(dataset=target, task=task, method=reported, family=spec.family,
-                                  train_dataset=source)
-    out = cross_domain_dir(source, target, method, task, out_root)
-    if spec.kind == "dl":
-        start_stage(f"cross_domain@{source}-{target}-{task}-{method}", config.seed,
-                    {"source": source, "target": target, "task": task, "method": method, "kind": "dl",
-                     "cross_domain": to_mapping(config)}, threads=config.threads)
-        checkpoint = spec.checkpoint(source, task)
-        expert = methods.load_model(checkpoint)
-        mapped = map_cohort(target_cohort.subset(config.split), source_cohort)
-        with atomic_directory(out) as tmp:
-            summary = mapping_summary(source_cohort, target_cohort)
-            metrics = score_dl(expert, mapped, task, tmp, params_path, descriptor,
-                               {"source": source, "target": target, "task": task, "method": method, "view": "dl",
-                                "split": config.split, "checkpoint": str(checkpoint), "mapping": summary})
-        LOGGER.info("cross-domain %s %s -> %s/%s (%d of %d columns mapped): AUROC %.3f AUPRC %.3f", method, source,
-                    target, task, summary["mapped"], summary["of"], metrics["auroc"]["mean"], metrics["auprc"]["mean"])
-        return out
+    return source_cohort, target_cohort
 
+
+def _run_dl(source: str, target: str, task: str, method: str, spec: MethodSpec, config: CrossDomainConfig,
+            cohorts: tuple[Cohort, Cohort], descriptor: MethodDescriptor, out: Path, params_path: str | Path,
+            methods: Methods) -> None:
+    """A DL model trained on ``source`` scored on the target's patients mapped onto the source's features."""
+    source_cohort, target_cohort = cohorts
+    start_stage(f"cross_domain@{source}-{target}-{task}-{method}", config.seed,
+                {"source": source, "target": target, "task": task, "method": method, "kind": "dl",
+                 "cross_domain": to_mapping(config)}, threads=config.threads)
+    checkpoint = spec.checkpoint(source, task)
+    expert = methods.load_model(checkpoint)
+    mapped = map_cohort(target_cohort.subset(config.split), source_cohort)
+    with atomic_directory(out) as tmp:
+        summary = mapping_summary(source_cohort, target_cohort)
+        metrics = score_dl(expert, mapped, task, tmp, params_path, descriptor,
+                           {"source": source, "target": target, "task": task, "method": method, "view": "dl",
+                            "split": config.split, "checkpoint": str(checkpoint), "mapping": summary})
+    LOGGER.info("cross-domain %s %s -> %s/%s (%d of %d columns mapped): AUROC %.3f AUPRC %.3f", method, source,
+                target, task, summary["mapped"], summary["of"], metrics["auroc"]["mean"], metrics["auprc"]["mean"])
+
+
+def _run_llm(source: str, target: str, task: str, method: str, spec: MethodSpec, target_cohort: Cohort,
+             descriptor: MethodDescriptor, out: Path, params_path: str | Path, llm_config, llm_root: str | Path,
+             methods: Methods) -> None:
+    """An LLM method on the target's prompts: the target's own evaluation where it matches, else generated afresh."""
     llm = llm_config or methods.llm_config(params_path, finetuned=spec.on_finetuned_backbone)
     start_stage(f"cross_domain@{source}-{target}-{task}-{method}", llm.generation.seed,
                 {"source": source, "target": target, "task": task, "method": method, "kind": "llm",
@@ -177,7 +173,7 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
                 metrics = copy_in_domain(in_domain, tmp, params_path, descriptor, llm.backbone.source)
             LOGGER.info("cross-domain %s %s -> %s/%s: the target's own evaluation %s (same patients and length), "
                         "AUROC %.3f", method, source, target, task, in_domain, metrics["auroc"]["mean"])
-            return out
+            return
         LOGGER.info("cross-domain %s: no matching in-domain evaluation at %s; generating", method, in_domain)
     with atomic_directory(out) as tmp:
         metrics = methods.evaluate_llm(target_cohort, task, spec.llm_method, llm, methods.generator(llm, adapter),
@@ -186,6 +182,32 @@ def run(source: str, target: str, task: str, method: str, params_path: str | Pat
         atomic_write_json(tmp / METRICS, metrics)
     LOGGER.info("cross-domain %s %s -> %s/%s: AUROC %.3f, parse failures %d/%d", method, source, target, task,
                 metrics["auroc"]["mean"], metrics["parse_failures"], metrics["n"])
+
+
+def run(source: str, target: str, task: str, method: str, params_path: str | Path = "params.yaml",
+        cohort_root: str | Path = COHORTS, out_root: str | Path = CROSS_DOMAIN,
+        model_root: str | Path | None = None, llm_config=None, llm_root: str | Path = LLM, *,
+        methods: Methods) -> Path:
+    """Stage ``cross_domain*@...``: ``method`` trained on ``source`` tested on ``target``; returns its folder."""
+    params = load_params(params_path)
+    config = load_cross_domain_config(params, params_path)
+    spec = resolve(method, params, methods, str(params_path))
+    if model_root is not None and spec.root is not None:
+        spec = dataclasses.replace(spec, root=Path(model_root))
+    if {"source": source, "target": target, "task": task} not in config.pairs:
+        LOGGER.warning("cross-domain: (%s -> %s, %s) is not among %s.pairs; running it anyway", source, target, task,
+                       SECTION)
+    source_cohort, target_cohort = _load_pair(source, target, task, cohort_root)
+    reported = spec.llm_method.reported_key if spec.kind == "llm" else method  # base_policy_vanilla -> vanilla
+    descriptor = MethodDescriptor(dataset=target, task=task, method=reported, family=spec.family,
+                                  train_dataset=source)
+    out = cross_domain_dir(source, target, method, task, out_root)
+    if spec.kind == "dl":
+        _run_dl(source, target, task, method, spec, config, (source_cohort, target_cohort), descriptor, out,
+                params_path, methods)
+    else:
+        _run_llm(source, target, task, method, spec, target_cohort, descriptor, out, params_path, llm_config,
+                 llm_root, methods)
     return out
 
 
