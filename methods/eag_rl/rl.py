@@ -178,6 +178,34 @@ def seed_block(results: dict[int, dict[str, Any]], seeds: list[int]) -> dict[str
                        "parse_failure_rate": results[seed]["parse_failure_rate"]} for seed in seeds}
     return seed_block_of(per_seed, seeds)
 
+
+def _gathered_trajectories(trainer) -> list:
+    """The trained trajectories of every process (a collective under launch.processes > 1: run it on every process)."""
+    trajectories = trainer.trajectory_records
+    if trainer.accelerator.num_processes > 1:  # every process's trajectories (a collective: on every process)
+        from accelerate.utils import gather_object
+
+        trajectories = gather_object(trajectories)
+    return trajectories
+
+
+def _evaluate_seed(run: RunContext, config: RLConfig, folder: Path, training: dict[str, Any]) -> dict[str, Any]:
+    """The trained seed's policy evaluated on the test patients → its metrics.json (with descriptor and training)."""
+    evaluated = time.perf_counter()
+    test = run.cohort.subset(run.llm.evaluation.split)
+    top_k = dict(zip(map(str, test.ids), expert_top_k(run.test_importance, list(map(str, test.ids))), strict=True))
+    metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params_path, folder, top_k)
+    metrics["descriptor"] = MethodDescriptor(dataset=run.dataset, task=run.task, method=run.variant,
+                                             family=config.family, backbone=run.llm.backbone.source).to_dict()
+    metrics["training"] = training
+    atomic_write_json(folder / "metrics.json", metrics)
+    LOGGER.info("rl@%s-%s-%s seed %d: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d (evaluation %.0f s)",
+                run.dataset, run.task, run.variant, config.seed, metrics["auroc"]["mean"], metrics["auroc"]["std"],
+                metrics["auprc"]["mean"], metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"],
+                time.perf_counter() - evaluated)
+    return metrics
+
+
 def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: bool = True) -> dict[str, Any]:
     """One seed: train with GRPOTrainer, save adapter, curves, trajectories, summary and (evaluated) metrics in
     ``folder``; returns the metrics (empty without evaluation)."""
@@ -200,11 +228,7 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
         result = trainer.train()
         trained = time.perf_counter()
         save_adapter(trainer, folder / "adapter")
-    trajectories = trainer.trajectory_records
-    if trainer.accelerator.num_processes > 1:  # every process's trajectories (a collective: on every process)
-        from accelerate.utils import gather_object
-
-        trajectories = gather_object(trajectories)
+    trajectories = _gathered_trajectories(trainer)
     if not trainer.is_world_process_zero():  # launch.processes > 1: rank 0 writes and evaluates
         del trainer, model
         gc.collect()
@@ -223,20 +247,7 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
     gc.collect()
     summary = {"dataset": run.dataset, "task": run.task, "variant": run.variant, "expert": run.expert,
                "config": to_mapping(config), "reward": to_mapping(run.rewards), "training": training}
-    metrics: dict[str, Any] = {}
-    if evaluate_after:
-        evaluated = time.perf_counter()
-        test = run.cohort.subset(run.llm.evaluation.split)
-        top_k = dict(zip(map(str, test.ids), expert_top_k(run.test_importance, list(map(str, test.ids))), strict=True))
-        metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params_path, folder, top_k)
-        metrics["descriptor"] = MethodDescriptor(dataset=run.dataset, task=run.task, method=run.variant,
-                                                 family=config.family, backbone=run.llm.backbone.source).to_dict()
-        metrics["training"] = training
-        atomic_write_json(folder / "metrics.json", metrics)
-        LOGGER.info("rl@%s-%s-%s seed %d: AUROC %.3f±%.3f AUPRC %.3f±%.3f, parse failures %d/%d (evaluation %.0f s)",
-                    run.dataset, run.task, run.variant, config.seed, metrics["auroc"]["mean"], metrics["auroc"]["std"],
-                    metrics["auprc"]["mean"], metrics["auprc"]["std"], metrics["parse_failures"], metrics["n"],
-                    time.perf_counter() - evaluated)
+    metrics = _evaluate_seed(run, config, folder, training) if evaluate_after else {}
     atomic_write_json(folder / "summary.json", summary)
     LOGGER.info("rl@%s-%s-%s seed %d: %d steps in %.0f s (%.2f s/step, mean logged step time %s; load %.0f s) -> %s",
                 run.dataset, run.task, run.variant, config.seed, training["steps"], trained - loaded,
