@@ -53,6 +53,41 @@ def _hf_model(generator, config: LLMConfig, adapter: Path | None):
     return load_backbone(config.backbone, adapter=adapter)
 
 
+def _answers(generator, rendered: Sequence, method: Method, config: LLMConfig, cohort: Cohort, task: str,
+             max_new_tokens: int | None, adapter: Path | None) -> tuple[Any, list, list, np.ndarray, np.ndarray]:
+    """The method's completions of the prompts, parsed: (sampling params, completions, answers, probabilities, parsed)."""
+    from methods.llm.generation import SamplingParams
+    from methods.llm.parsing import parse_all
+
+    if max_new_tokens is None:
+        setting = getattr(config.methods, method.key, None) or getattr(config.methods, method.style)
+        max_new_tokens = setting.max_new_tokens
+    params = SamplingParams.from_config(config.generation, max_new_tokens)
+    completions = generator.generate([r.text for r in rendered], params, desc=f"{method.key} {cohort.name}/{task}")
+    answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
+    probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
+    parsed = np.array([a.parsed for a in answers], dtype=bool)
+    if method.answer_format == "label" and config.label_sft.score != "parsed":
+        model, scoring_tokenizer = _hf_model(generator, config, adapter)
+        scores = label_scores(model, scoring_tokenizer, [r.text for r in rendered], config.label_sft.score,
+                              batch_size=config.generation.batch_size)
+        probabilities = np.where(parsed, scores, np.nan)
+    return params, completions, answers, probabilities, parsed
+
+
+def _run_block(cohort: Cohort, task: str, method: Method, config: LLMConfig, params, generator, completions: list,
+               answers: list, adapter: Path | None) -> dict[str, Any]:
+    """The ``run`` block of metrics.json: what was run and the generation counts (no timings: they go to the log)."""
+    return {
+        "dataset": cohort.name, "task": task, "method": method.key, "method_name": method.name,
+        "split": config.evaluation.split, "max_new_tokens": params.max_new_tokens,
+        "backend": getattr(generator, "backend", "?"), "new_tokens": int(sum(c.n_tokens for c in completions)),
+        "finished": int(sum(c.finished for c in completions)),
+        "features_named": int(sum(bool(a.features) for a in answers)),
+        "adapter": str(adapter) if adapter else None, "base_policy": method.base_policy,
+    }
+
+
 def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: LLMConfig, generator,
                   out_dir: Path, params_path: str | Path = "params.yaml", adapter: Path | None = None,
                   condition: str = STANDARD, max_new_tokens: int | None = None,
@@ -68,39 +103,18 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     test-time alignment with the expert to the ``mechanism`` block (:mod:`benchmark.alignment`), and ``serialize_kwargs`` (e.g. ``shuffle_fraction=0.6``)
     go to :func:`benchmark.serialize.serialize_patient`.
     """
-    from methods.llm.generation import SamplingParams
-    from methods.llm.parsing import parse_all
-
     method = get_method(method_key)
     started = time.perf_counter()
     subset = evaluation_subset(cohort, task, config.evaluation)
     labels = subset.label(task)
     tokenizer = generator.tokenizer
     rendered = rendered_prompts(tokenizer, subset, task, method.style, config.prompt, **serialize_kwargs)
-    if max_new_tokens is None:
-        setting = getattr(config.methods, method.key, None) or getattr(config.methods, method.style)
-        max_new_tokens = setting.max_new_tokens
-    params = SamplingParams.from_config(config.generation, max_new_tokens)
-    completions = generator.generate([r.text for r in rendered], params, desc=f"{method.key} {cohort.name}/{task}")
-    answers = parse_all([c.text for c in completions], method.answer_format, cohort.feature_names)
-    probabilities = np.array([a.probability if a.parsed else np.nan for a in answers], dtype=float)
-    parsed = np.array([a.parsed for a in answers], dtype=bool)
-    if method.answer_format == "label" and config.label_sft.score != "parsed":
-        model, scoring_tokenizer = _hf_model(generator, config, adapter)
-        scores = label_scores(model, scoring_tokenizer, [r.text for r in rendered], config.label_sft.score,
-                              batch_size=config.generation.batch_size)
-        probabilities = np.where(parsed, scores, np.nan)
+    params, completions, answers, probabilities, parsed = _answers(generator, rendered, method, config, cohort, task,
+                                                                   max_new_tokens, adapter)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
     metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
-    metrics["run"] = {
-        "dataset": cohort.name, "task": task, "method": method.key, "method_name": method.name,
-        "split": config.evaluation.split, "max_new_tokens": params.max_new_tokens,
-        "backend": getattr(generator, "backend", "?"), "new_tokens": int(sum(c.n_tokens for c in completions)),
-        "finished": int(sum(c.finished for c in completions)),
-        "features_named": int(sum(bool(a.features) for a in answers)),
-        "adapter": str(adapter) if adapter else None, "base_policy": method.base_policy,
-    }
+    metrics["run"] = _run_block(cohort, task, method, config, params, generator, completions, answers, adapter)
     truth = salient_sets(subset.salient, subset.feature_names)
     metrics["mechanism"] = mechanism_block([a.features for a in answers], parsed, [c.finished for c in completions],
                                            truth, list(subset.ids), expert_top_k)
