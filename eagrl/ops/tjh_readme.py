@@ -38,8 +38,8 @@ def _counts_sentence(counts: list[dict[str, Any]]) -> list[str]:
     return [text + ".", ""]
 
 
-def readme_text(info: dict[str, Any], folder: Path) -> str:
-    """README.md of the TJH tables: provenance, what ran, the key numbers, and why LLM rows are absent."""
+def _tables(folder: Path) -> tuple[list, list, list, list, list, dict[str, dict[str, Any]]]:
+    """The tables the README quotes, read from ``folder`` (empty where one was not written)."""
     counts = _rows(folder / "counts.json")
     experts = [r for r in _rows(folder / "experts.json") if r["dataset"] == DATASET]
     cross = _rows(folder / "cross_domain.json")
@@ -48,10 +48,52 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
     lengths = {r["dataset"]: r for r in _rows(folder / "prompt_lengths.json")}
     external = [r for r in (rows_json(folder / "external_reference.json") if (folder / "external_reference.json").exists()
                             else []) if r["comparator"] == "expert"]
-    tjh, other = lengths.get(DATASET), lengths.get(info["source"])
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
+    return counts, experts, external, robustness, cross, lengths
+
+
+def _why_no_llm_rows(tjh: dict[str, Any] | None, other: dict[str, Any] | None) -> list[str]:
+    """The section "Why there are no LLM rows": TJH's prompt length (beside the source's) and the CPU cost it implies."""
+    lines = ["## Why there are no LLM rows", ""]
+    if tjh:
+        ratio = f", {tjh['tokens_median'] / other['tokens_median']:.1f} times the {other['dataset']} median of " \
+                f"{other['tokens_median']:.0f} ({other['features']} features)" if other else ""
+        lines.append(
+            f"A TJH prompt lists every lab as one line of values over the visits: the median {tjh['style'].upper()} "
+            f"prompt of the {tjh['patients']} TJH test patients is **{tjh['tokens_median']:.0f} tokens** "
+            f"(min {tjh['tokens_min']}, max {tjh['tokens_max']}) in the tokenizer of the default backbone "
+            f"(`{tjh['tokenizer']}`, chat template applied){ratio}; see prompt_lengths.md.")
+    return lines + [
+        "",
+        "On the CPU default (2 cores, the 135M backbone) every LLM stage on TJH — the prompting baselines, Label SFT, "
+        "EAG-RL's MCTS, SFT and RL, their robustness and cross-domain runs — would read prompts that long for every "
+        "patient and generation step; the synthetic LLM stages alone already take well over an hour there (docs/"
+        "profiles.md). LLM rows on TJH come from `make repro TJH=...` (every stage) on a machine sized for it, e.g. the "
+        "paper-scale profile on a GPU.",
+        "",
+    ]
+
+
+def _stages_ran(info: dict[str, Any]) -> list[str]:
+    """The section "Stages that ran": the DVC targets, the stages DVC ran and each stage's logged wall time and memory."""
+    return [
+        "## Stages that ran",
+        "",
+        f"Targets: `{' '.join(info['targets'])}`. DVC ran these stages (the scratch copy's dvc.lock: the targets "
+        f"and their upstream):",
+        "",
+        ", ".join(f"`{s}`" for s in info["ran"]),
+        "",
+        "Wall time and peak memory each stage logged:",
+        "",
+        markdown_table(info["stage_times"], floatfmt=".1f") if info["stage_times"] else "(no stage logs)",
+        "",
+    ]
+
+
+def _provenance(info: dict[str, Any]) -> list[str]:
+    """The title and the provenance list: how the tables were produced, from which commit, workbook and date."""
     models = ", ".join(info["models"])
-    lines = [
+    return [
         f"# {TITLE}",
         "",
         "Real-data numbers beside the synthetic ones of `results/`: the public Tongji Hospital COVID-19 cohort "
@@ -67,6 +109,15 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
         f"- `dvc repro` wall time: {info['repro_seconds'] / 60:.1f} min on {info['cpus']} CPU core(s) "
         f"(1-minute load average {info['load']:.1f} when it ended)",
         "",
+    ]
+
+
+def readme_text(info: dict[str, Any], folder: Path) -> str:
+    """README.md of the TJH tables: provenance, what ran, the key numbers, and why LLM rows are absent."""
+    counts, experts, external, robustness, cross, lengths = _tables(folder)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
+    lines = [
+        *_provenance(info),
         "## Counts",
         "",
         markdown_table(counts) if counts else "(no counts)",
@@ -111,35 +162,7 @@ def readme_text(info: dict[str, Any], folder: Path) -> str:
         + ("There is no faithfulness table: it needs ground-truth salient features, which only the synthetic "
            "cohorts have." if not (folder / "faithfulness.json").exists() else ""),
         "",
-        "## Why there are no LLM rows",
-        "",
-    ]
-    if tjh:
-        ratio = f", {tjh['tokens_median'] / other['tokens_median']:.1f} times the {other['dataset']} median of " \
-                f"{other['tokens_median']:.0f} ({other['features']} features)" if other else ""
-        lines.append(
-            f"A TJH prompt lists every lab as one line of values over the visits: the median {tjh['style'].upper()} "
-            f"prompt of the {tjh['patients']} TJH test patients is **{tjh['tokens_median']:.0f} tokens** "
-            f"(min {tjh['tokens_min']}, max {tjh['tokens_max']}) in the tokenizer of the default backbone "
-            f"(`{tjh['tokenizer']}`, chat template applied){ratio}; see prompt_lengths.md.")
-    lines += [
-        "",
-        "On the CPU default (2 cores, the 135M backbone) every LLM stage on TJH — the prompting baselines, Label SFT, "
-        "EAG-RL's MCTS, SFT and RL, their robustness and cross-domain runs — would read prompts that long for every "
-        "patient and generation step; the synthetic LLM stages alone already take well over an hour there (docs/"
-        "profiles.md). LLM rows on TJH come from `make repro TJH=...` (every stage) on a machine sized for it, e.g. the "
-        "paper-scale profile on a GPU.",
-        "",
-        "## Stages that ran",
-        "",
-        f"Targets: `{' '.join(info['targets'])}`. DVC ran these stages (the scratch copy's dvc.lock: the targets "
-        f"and their upstream):",
-        "",
-        ", ".join(f"`{s}`" for s in info["ran"]),
-        "",
-        "Wall time and peak memory each stage logged:",
-        "",
-        markdown_table(info["stage_times"], floatfmt=".1f") if info["stage_times"] else "(no stage logs)",
-        "",
+        *_why_no_llm_rows(lengths.get(DATASET), lengths.get(info["source"])),
+        *_stages_ran(info),
     ]
     return "\n".join(lines)
