@@ -10,16 +10,16 @@ A name resolves to a :class:`MethodSpec` of one of two kinds:
   group whose params key is absent simply has no models yet.
 * ``llm`` — a :class:`benchmark.protocol.LLMMethod` and, for trained methods, a LoRA adapter:
 
-  =====================  ==========  ===============================================  ===========
-  name                   prompt      adapter                                          family
-  =====================  ==========  ===============================================  ===========
-  vanilla, think_answer  own style   none                                             prompting
-  qd                     qd          none                                             prompting
-  base_policy_<key>      <key>'s     none; on llm.finetuned's backbone               prompting
-  label_sft              vanilla     ``models/label_sft/<dataset>/<task>``            finetune
-  wo_stage2              qd          ``models/eag_rl/<dataset>/<task>/stage1``        ablation
-  an RL variant          qd          ``models/rl/<dataset>/<task>/<variant>/adapter``  the variant's
-  =====================  ==========  ===============================================  ===========
+  =====================  ==========  ==================================================  =============
+  name                   prompt      adapter (:func:`benchmark.paths.adapter_dir`)        family
+  =====================  ==========  ==================================================  =============
+  vanilla, think_answer  own style   none                                                prompting
+  qd                     qd          none                                                prompting
+  base_policy_<key>      <key>'s     none; on llm.finetuned's backbone                  prompting
+  label_sft              vanilla     ``models/llm/<dataset>/label_sft/<task>/adapter``   finetune
+  wo_stage2              qd          ``models/llm/<dataset>/wo_stage2/<task>/adapter``   ablation
+  an RL variant          qd          ``models/llm/<dataset>/<variant>/<task>/adapter``   the variant's
+  =====================  ==========  ==================================================  =============
 
   RL variants are the keys of ``eag_rl.rl.variants`` (eag_rl, grpo, dapo, wo_stage1, wo_ratt, wo_eps,
   released_weights by default); the family is the variant's ``family`` (eag_rl / rl / ablation).
@@ -37,21 +37,12 @@ from typing import Any, Literal
 
 from benchmark.config import ConfigError, from_mapping, option, section
 from benchmark.descriptor import FAMILIES
-from benchmark.paths import (
-    EAG_RL_POLICIES,
-    EXPERTS,
-    HYBRID,
-    LABEL_SFT,
-    RL,
-    expert_dir,
-    label_sft_dir,
-    rl_run_dir,
-    stage1_policy_dir,
-)
+from benchmark.paths import EXPERTS, HYBRID, LLM_MODELS, adapter_dir, expert_dir
 from benchmark.protocol import Methods
 from benchmark.seeds import seed_folders
 
-STAGE1_METHOD = "wo_stage2"
+STAGE1_METHOD = "wo_stage2"  # the stage-1 policy is the paper's "w/o stage 2" ablation
+SFT_TRAINED = ("label_sft", STAGE1_METHOD)  # trained LLM methods that are not RL variants
 PROMPTING = ("vanilla", "think_answer", "qd")
 BASE_POLICY = tuple(f"base_policy_{key}" for key in PROMPTING)  # methods.llm.prompting.BASE_POLICY_METHODS
 
@@ -107,18 +98,14 @@ class MethodSpec:
         """The LoRA adapter trained on ``dataset`` for ``task``, or None for a prompting method."""
         if self.kind != "llm" or self.root is None:
             return None
-        if self.name == "label_sft":
-            return label_sft_dir(dataset, task, self.root)
-        if self.name == STAGE1_METHOD:
-            return stage1_policy_dir(dataset, task, self.root)
-        return rl_run_dir(dataset, task, self.name, self.root) / "adapter"  # an RL variant
+        return adapter_dir(dataset, self.name, task, self.root)
 
     def seed_adapters(self, dataset: str, task: str) -> dict[int, Path] | None:
         """Training seed → LoRA adapter of an RL variant trained in several seeds, its first seed first (from the
         ``seeds`` block of the variant's metrics.json, :func:`benchmark.seeds.seed_folders`); None for any other
         method, and for a variant whose metrics.json is not written yet."""
         adapter = self.adapter(dataset, task)
-        if adapter is None or adapter.name != "adapter" or not (adapter.parent / "metrics.json").exists():
+        if adapter is None or not (adapter.parent / "metrics.json").exists():
             return None
         folders = seed_folders(adapter.parent)
         first = [seed for seed, folder in folders.items() if folder == adapter.parent]
@@ -151,13 +138,13 @@ def rl_variants(params: dict[str, Any], methods: Methods, source: str = "params.
 def _llm(name: str, params: dict[str, Any], methods: Methods, source: str) -> MethodSpec | None:
     if name in PROMPTING or name in BASE_POLICY or name == "label_sft":
         method = methods.llm_method(name)
-        return MethodSpec(name, "llm", method.family, LABEL_SFT if name == "label_sft" else None, method)
+        return MethodSpec(name, "llm", method.family, LLM_MODELS if name == "label_sft" else None, method)
     if name == STAGE1_METHOD:
         method = methods.policy_method(STAGE1_METHOD, "EAG-RL w/o stage 2 (the stage-1 policy)", "ablation")
-        return MethodSpec(name, "llm", "ablation", EAG_RL_POLICIES, method)
+        return MethodSpec(name, "llm", "ablation", LLM_MODELS, method)
     variants = rl_variants(params, methods, source)
     if name in variants:
-        return MethodSpec(name, "llm", variants[name], RL, methods.policy_method(name, name, variants[name]))
+        return MethodSpec(name, "llm", variants[name], LLM_MODELS, methods.policy_method(name, name, variants[name]))
     return None
 
 

@@ -1,6 +1,8 @@
 """Where every stage reads and writes: the artifact roots, and one function per path shape built from them.
 
-All paths are relative to the repository root (the stages run there)::
+All paths are relative to the repository root (the stages run there). A trained model and an evaluation share
+one shape, ``<dataset>/<method>/<task>``, so that a stage's inputs and outputs are spelled the same for every
+method (the robustness and cross-domain stages are one DVC matrix over methods because of it)::
 
     data/cohorts/<dataset>/                                 prepare                          cohort_dir
     models/
@@ -8,12 +10,15 @@ All paths are relative to the repository root (the stages run there)::
             .../importance_<split>.jsonl                    the expert's top-k features      importance_path
         hybrid/<dataset>/<model>/<task>/                    train_hybrid (same layout)       expert_dir(root=HYBRID)
         backbone/  testbed/                                 build_backbone, pretrain_testbed
-        label_sft/<dataset>/<task>/                         label_sft adapter                label_sft_dir
-        eag_rl/<dataset>/<task>/stage1/                     EAG-RL stage-1 policy            stage1_policy_dir
-        rl/<dataset>/<task>/<variant>/                      one stage-2 variant              rl_run_dir
+        llm/<dataset>/<method>/<task>/                      a trained LLM method             llm_model_dir
+            .../adapter/                                    its LoRA weights                 adapter_dir
+                 label_sft                                  label_sft
+                 wo_stage2                                  sft_stage1: EAG-RL's stage-1 policy (stage 2's start)
+                 <variant>                                  rl: one stage-2 variant (its first seed; the
+                                                            others in seed<k>/, each with its adapter/)
     outputs/
         llm/<dataset>/<method>/<task>/                      llm_eval, eval_stage1            llm_output_dir
-        eag_rl/<dataset>/<task>/mcts/                       EAG-RL stage-1 search            (methods.eag_rl.paths)
+        eag_rl/<dataset>/<task>/mcts/                       EAG-RL stage-1 search            search_dir
         robustness/<dataset>/<method>/<task>/<condition>/   robustness (DL: <group>/<model>) robustness_dir
         cross_domain/<source>_to_<target>/<method>/<task>/  cross_domain                     cross_domain_dir
     results/                                                the reports' tables and plots
@@ -34,9 +39,7 @@ EXPERTS = MODELS / "experts"
 HYBRID = MODELS / "hybrid"
 BACKBONE = MODELS / "backbone"
 TESTBED = MODELS / "testbed"
-LABEL_SFT = MODELS / "label_sft"
-EAG_RL_POLICIES = MODELS / "eag_rl"  # stage 1's policies
-RL = MODELS / "rl"  # stage 2's runs, outside stage 1's outputs so that DVC outs never overlap
+LLM_MODELS = MODELS / "llm"  # every trained LLM method: Label SFT, the stage-1 policy, each RL variant
 
 OUTPUTS = Path("outputs")
 LLM = OUTPUTS / "llm"
@@ -61,20 +64,21 @@ def importance_path(dataset: str, expert: str, task: str, split: str = "train", 
     return expert_dir(dataset, expert, task, root) / f"importance_{split}.jsonl"
 
 
-def label_sft_dir(dataset: str, task: str | None = None, root: str | Path = LABEL_SFT) -> Path:
-    """``<root>/<dataset>[/<task>]``: the Label SFT adapters of a data set (of one task)."""
-    folder = Path(root) / dataset
+def llm_model_dir(dataset: str, method: str, task: str | None = None, root: str | Path = LLM_MODELS) -> Path:
+    """``<root>/<dataset>/<method>[/<task>]``: what a trained LLM method's stage wrote (its ``adapter/``, and for
+    an RL variant its training curves and evaluation; further seeds in ``seed<k>/``)."""
+    folder = Path(root) / dataset / method
     return folder / task if task else folder
 
 
-def stage1_policy_dir(dataset: str, task: str, root: str | Path = EAG_RL_POLICIES) -> Path:
-    """``<root>/<dataset>/<task>/stage1``: the EAG-RL stage-1 LoRA policy, stage 2's start."""
-    return Path(root) / dataset / task / "stage1"
+def adapter_dir(dataset: str, method: str, task: str, root: str | Path = LLM_MODELS) -> Path:
+    """``<root>/<dataset>/<method>/<task>/adapter``: the LoRA weights of a trained LLM method (its first seed)."""
+    return llm_model_dir(dataset, method, task, root) / "adapter"
 
 
-def rl_run_dir(dataset: str, task: str, variant: str, root: str | Path = RL) -> Path:
-    """``<root>/<dataset>/<task>/<variant>``: one stage-2 variant (its first seed; the others in ``seed<k>/``)."""
-    return Path(root) / dataset / task / variant
+def search_dir(dataset: str, task: str, root: str | Path = EAG_RL_OUTPUTS) -> Path:
+    """``<root>/<dataset>/<task>/mcts``: EAG-RL stage 1's expert-guided search of one (data set, task)."""
+    return Path(root) / dataset / task / "mcts"
 
 
 def llm_output_dir(dataset: str, method: str, task: str | None = None, root: str | Path = LLM) -> Path:

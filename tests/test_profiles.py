@@ -92,7 +92,7 @@ def test_profile_loads_through_every_stage_config(profile, resolved):
         tasks = params["datasets"][pair["dataset"]].get("tasks")
         assert tasks is None or pair["task"] in tasks
     assert llm.evaluation.split in ("train", "val", "test")
-    load_robustness_config(params, path)  # its LLM pairs are RL pairs (robustness_llm_rl runs the variants there)
+    load_robustness_config(params, path)  # its LLM pairs are RL pairs (robustness_llm_trained runs the stage-1 policy and the variants there)
     load_cross_domain_config(params, path)  # its RL variants are trained variants
 
 

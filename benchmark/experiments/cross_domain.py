@@ -46,7 +46,7 @@ from benchmark.config import ConfigError, from_mapping, load_params, option, to_
 from benchmark.data.cohort import Cohort
 from benchmark.data.mapping import feature_map, map_cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
-from benchmark.experiments.robustness import check_adapter, check_rl_variants, score_dl
+from benchmark.experiments.robustness import check_adapter, check_trained, score_dl
 from benchmark.method_catalog import MethodSpec, resolve
 from benchmark.paths import COHORTS, CROSS_DOMAIN, LLM, cohort_dir, cross_domain_dir, llm_output_dir
 from benchmark.protocol import Methods
@@ -66,7 +66,7 @@ class CrossDomainConfig:
     split: str = option("test", help="Target split the DL models are scored on (every patient; LLMs use llm.evaluation).")
     seed: int = option(42, help="Seed logged with the stage (evaluation itself is deterministic).")
     threads: int = option(2, minimum=1, help="torch threads of the DL form (LLM methods use llm.threads).")
-    rl_variants: list[str] = option(["eag_rl"], help="Keys of eag_rl.rl.variants tested on the target (the DVC matrix 'variant' of cross_domain_rl): C5 needs eag_rl.")
+    trained: list[str] = option(["label_sft", "wo_stage2", "eag_rl"], help="Trained LLM methods tested on the target with the source's adapters (the DVC matrix 'method' of cross_domain_trained): label_sft, wo_stage2 and keys of eag_rl.rl.variants. C5 needs eag_rl.")
 
 
 def load_cross_domain_config(params: dict[str, Any], source: str | Path = "params.yaml") -> CrossDomainConfig:
@@ -78,7 +78,7 @@ def load_cross_domain_config(params: dict[str, Any], source: str | Path = "param
                               f"got {pair!r}")
         if pair["source"] == pair["target"]:
             raise ConfigError(f"{source}: {SECTION}.pairs[{i}]: source and target are both '{pair['source']}'")
-    check_rl_variants(config.rl_variants, (params.get("eag_rl") or {}).get("rl") or {}, f"{SECTION}.rl_variants", source)
+    check_trained(config.trained, (params.get("eag_rl") or {}).get("rl") or {}, f"{SECTION}.trained", source)
     return config
 
 

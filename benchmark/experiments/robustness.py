@@ -46,7 +46,7 @@ from benchmark.config import ConfigError, from_mapping, load_params, option, to_
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
-from benchmark.method_catalog import DEFAULT_DL_GROUPS, PROMPTING, MethodSpec, dl_groups, resolve
+from benchmark.method_catalog import DEFAULT_DL_GROUPS, PROMPTING, SFT_TRAINED, MethodSpec, dl_groups, resolve
 from benchmark.paths import COHORTS, ROBUSTNESS, cohort_dir, robustness_dir
 from benchmark.perturb import Perturbation, parse_levels, perturb_for_dl, perturb_values, serializer_kwargs
 from benchmark.protocol import Methods
@@ -79,7 +79,7 @@ class LLMRobustnessConfig:
     pairs: list[dict[str, str]] = option([{"dataset": "synthetic_icu", "task": "mortality"}],
                                          help="(dataset, task) pairs of every LLM method, RL variants included (so each must be in eag_rl.rl.pairs).")
     prompting: list[str] = option(["vanilla"], help="Prompting baselines perturbed here (the DVC matrix 'method' of robustness_llm; any of vanilla, think_answer, qd): C4 compares EAG-RL with the base LLM, Vanilla prompting (benchmark/reports/paper/claims.yaml).")
-    rl_variants: list[str] = option(["eag_rl", "grpo", "wo_ratt"], help="Keys of eag_rl.rl.variants perturbed here (the DVC matrix 'variant' of robustness_llm_rl): C4 needs eag_rl; every variant costs one generation pass per level.")
+    trained: list[str] = option(["label_sft", "wo_stage2", "eag_rl", "grpo", "wo_ratt"], help="Trained LLM methods perturbed here (the DVC matrix 'method' of robustness_llm_trained): label_sft, wo_stage2 (the stage-1 policy) and keys of eag_rl.rl.variants (in every training seed). C4 needs eag_rl; each costs one generation pass per level and seed.")
 
 
 @dataclass
@@ -99,17 +99,18 @@ class RobustnessConfig:
         return parse_levels(self.llm.levels, f"{SECTION}.llm.levels")
 
 
-def check_rl_variants(chosen: list[str], rl: dict[str, Any], key: str, source: str | Path = "params.yaml") -> None:
-    """Refuse RL variants (``chosen``, read from ``key``) that ``eag_rl.rl.variants`` does not train.
+def check_trained(chosen: list[str], rl: dict[str, Any], key: str, source: str | Path = "params.yaml") -> None:
+    """Refuse trained LLM methods (``chosen``, read from ``key``) that no stage trains: each must be label_sft,
+    wo_stage2 or a variant of ``eag_rl.rl.variants``.
 
-    Without an ``eag_rl.rl.variants`` mapping (a params file without stage 2) there is nothing to check against.
+    Without an ``eag_rl.rl.variants`` mapping (a params file without stage 2) the variants cannot be checked.
     """
     if not rl.get("variants"):
         return
-    trained = list(rl["variants"])
+    trained = [*SFT_TRAINED, *rl["variants"]]
     unknown = [v for v in chosen if v not in trained]
     if unknown:
-        raise ConfigError(f"{source}: {key} names {unknown}, which eag_rl.rl.variants does not train (it has "
+        raise ConfigError(f"{source}: {key} names {unknown}, which no stage trains (trained LLM methods: "
                           f"{trained}); remove them from {key} or add them to eag_rl.rl.variants")
 
 
@@ -124,13 +125,13 @@ def load_robustness_config(params: dict[str, Any], source: str | Path = "params.
     if unknown:
         raise ConfigError(f"{source}: {SECTION}.llm.prompting names {unknown}; the prompting baselines are {list(PROMPTING)}")
     rl = (params.get("eag_rl") or {}).get("rl") or {}
-    check_rl_variants(config.llm.rl_variants, rl, f"{SECTION}.llm.rl_variants", source)
-    if rl.get("variants") and config.llm.rl_variants:
+    check_trained(config.llm.trained, rl, f"{SECTION}.llm.trained", source)
+    if rl.get("variants") and any(m != "label_sft" for m in config.llm.trained):  # stage 1 and 2 train on eag_rl.rl.pairs
         trained = rl.get("pairs") or []
         for i, pair in enumerate(config.llm.pairs):
             if pair not in trained:
                 raise ConfigError(f"{source}: {SECTION}.llm.pairs[{i}] = {pair} is not in eag_rl.rl.pairs {trained}: the "
-                                  f"RL variants' robustness stages (robustness_llm_rl) need policies trained on it; add it "
+                                  f"stage-1 policy and the RL variants (robustness_llm_trained) are trained there only; add it "
                                   f"to eag_rl.rl.pairs or remove it from {SECTION}.llm.pairs")
     for group in dl_groups(params):
         if group.levels is not None:
@@ -322,6 +323,6 @@ def register(subparsers: argparse._SubParsersAction, methods: Methods) -> None:
     llm.add_argument("method", help="vanilla, think_answer, qd, base_policy_<prompting method>, label_sft, wo_stage2 or an eag_rl.rl.variants key.")
     add_cohorts(llm)
     llm.add_argument("--out", default=str(ROBUSTNESS), help="Folder that receives <dataset>/<method>/<task>/<condition>/.")
-    llm.add_argument("--adapters", default=None, help="Override the method's adapter root (models/label_sft, models/eag_rl, models/rl).")
+    llm.add_argument("--adapters", default=None, help="Override the root of the trained LLM methods (models/llm: <dataset>/<method>/<task>/adapter).")
     llm.set_defaults(handler=lambda a: run_llm(a.dataset, a.task, a.method, a.params, a.cohorts, a.out, a.adapters,
                                                methods=methods))

@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmark.descriptor import STANDARD
 from benchmark.evaluate import PredictionsError
+from benchmark.method_catalog import STAGE1_METHOD as STAGE1
 from benchmark.metrics import MetricsConfig
 from benchmark.protocol import Methods
 from benchmark.reports.collect import Record, paired_test
@@ -25,7 +26,6 @@ from benchmark.runtime import LOGGER
 
 FULL = "eag_rl"
 BASE = "qd"
-STAGE1 = "wo_stage2"  # methods.eag_rl.stage1.STAGE1_METHOD (not imported: that module pulls in the LLM stack)
 ABLATIONS = ("wo_stage1", STAGE1, "wo_ratt", "wo_eps")  # the paper's four ablations (claim C3)
 BASELINES = ("grpo", "dapo")  # outcome-only RL
 LABELS = {

@@ -12,7 +12,7 @@ Rows (in this order; a row whose evaluation does not exist is listed as ``missin
 =========================  ==================  ===========================================================
 row                        method              where it comes from
 =========================  ==================  ===========================================================
-EAG-RL                     ``eag_rl``          ``models/rl/<ds>/<task>/eag_rl`` (stage 2 from the stage-1 policy)
+EAG-RL                     ``eag_rl``          ``models/llm/<ds>/eag_rl/<task>`` (stage 2 from the stage-1 policy)
 w/o Stage 1                ``wo_stage1``       stage 2 from the base model (fresh LoRA)
 w/o Stage 2                ``wo_stage2``       the stage-1 policy, ``outputs/llm/<ds>/wo_stage2/<task>``
 w/o R_att                  ``wo_ratt``         stage 2 without the attention-alignment reward
@@ -50,7 +50,7 @@ from typing import Any
 from benchmark.config import from_mapping, load_params
 from benchmark.evaluate import metrics_config
 from benchmark.metrics import MetricsConfig
-from benchmark.paths import RESULTS, RL
+from benchmark.paths import LLM_MODELS, RESULTS
 from benchmark.protocol import Methods
 from benchmark.reports.ablation_rows import (
     BASELINES,
@@ -208,7 +208,7 @@ def markdown(blocks: Sequence[Block], metrics: Sequence[str], decimals: int, alp
                 table.append(item)
             lines.append(markdown_table(table))
     relevant = [(path, reason) for path, reason in skipped
-                if path.as_posix().startswith(f"{RL.as_posix()}/") or f"/{STAGE1}/" in path.as_posix()]
+                if path.as_posix().startswith(f"{LLM_MODELS.as_posix()}/") or f"/{STAGE1}/" in path.as_posix()]
     if relevant:
         lines += ["", "## Not collected", "", "Metrics files of these runs exist but could not be placed:", ""]
         lines += [f"- `{path.as_posix()}`: {reason}" for path, reason in relevant]

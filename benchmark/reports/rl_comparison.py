@@ -36,7 +36,7 @@ from benchmark.alignment import ALIGNMENT_FILE, read_alignment
 from benchmark.config import load_params
 from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
-from benchmark.paths import RESULTS, RL, ROBUSTNESS, robustness_dir
+from benchmark.paths import LLM_MODELS, RESULTS, ROBUSTNESS, llm_model_dir, robustness_dir
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER
 from benchmark.seeds import (
@@ -225,24 +225,24 @@ def shuffle_rows(dataset: str, task: str, a: str, b: str, robustness_root: Path,
              "min_detectable_effect": test["min_detectable_effect"], "verdict": verdict(test["ci_low"], test["ci_high"])}]
 
 
-def comparison_rows(rl_root: str | Path = RL, robustness_root: str | Path = ROBUSTNESS,
+def comparison_rows(rl_root: str | Path = LLM_MODELS, robustness_root: str | Path = ROBUSTNESS,
                     params_path: str | Path = "params.yaml", reference: str = REFERENCE) -> list[dict[str, Any]]:
     """Every row of the comparison (module docstring), reference against each other trained variant."""
     rl_root, robustness_root = Path(rl_root), Path(robustness_root)
     rows: list[dict[str, Any]] = []
-    for task_dir in sorted(p for p in rl_root.glob("*/*") if (p / reference / "metrics.json").exists()):
-        dataset, task = task_dir.parent.name, task_dir.name
-        runs_a = seed_folders(task_dir / reference)
-        for folder in declared_only(sorted(p for p in task_dir.iterdir()
-                                           if p.name != reference and (p / "metrics.json").exists())):
-            runs_b = seed_folders(folder)
-            rows += metric_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
-            rows += alignment_rows(dataset, task, reference, folder.name, runs_a, runs_b, params_path)
-            rows += shuffle_rows(dataset, task, reference, folder.name, robustness_root, params_path)
+    pairs = sorted((p.parent.parent.parent.name, p.parent.name) for p in rl_root.glob(f"*/{reference}/*/metrics.json"))
+    for dataset, task in pairs:
+        runs_a = seed_folders(llm_model_dir(dataset, reference, task, rl_root))
+        others = sorted(p.parent for p in rl_root.glob(f"{dataset}/*/{task}/metrics.json") if p.parent.parent.name != reference)
+        for folder in declared_only(others):
+            variant, runs_b = folder.parent.name, seed_folders(folder)
+            rows += metric_rows(dataset, task, reference, variant, runs_a, runs_b, params_path)
+            rows += alignment_rows(dataset, task, reference, variant, runs_a, runs_b, params_path)
+            rows += shuffle_rows(dataset, task, reference, variant, robustness_root, params_path)
     return rows
 
 
-def report_rl_comparison(rl_root: str | Path = RL, robustness_root: str | Path = ROBUSTNESS,
+def report_rl_comparison(rl_root: str | Path = LLM_MODELS, robustness_root: str | Path = ROBUSTNESS,
                          out: str | Path = RESULTS, params_path: str | Path = "params.yaml") -> list[Path]:
     """Write ``results/rl_comparison.{md,csv,json}``."""
     rows = comparison_rows(rl_root, robustness_root, params_path)
@@ -259,7 +259,7 @@ def report_rl_comparison(rl_root: str | Path = RL, robustness_root: str | Path =
              "resamples. "
              "Built by `eagrl report-rl-comparison` (benchmark/reports/rl_comparison.py).")
     if not rows:
-        intro += "\n\nNo comparison yet: no `eag_rl` run beside another variant under models/rl."
+        intro += "\n\nNo comparison yet: no `eag_rl` run beside another variant under models/llm."
     paths = write_table(rows, Path(out) / "rl_comparison", "EAG-RL against its RL baselines, over seeds", intro,
                         COLUMNS)
     LOGGER.info("report-rl-comparison: %d rows -> %s", len(rows), paths[0])
@@ -270,7 +270,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eagrl report-rl-comparison``."""
     parser = stage_parser(subparsers, "report-rl-comparison",
                           "EAG-RL vs its RL baselines pooled over seeds (DVC stage report_rl_comparison).", __doc__)
-    parser.add_argument("--rl", default=str(RL), help="Root of the RL runs (models/rl).")
+    parser.add_argument("--rl", default=str(LLM_MODELS), help="Root of the trained LLM methods, RL runs among them (models/llm).")
     parser.add_argument("--robustness", default=str(ROBUSTNESS), help="Root of the robustness outputs.")
     parser.add_argument("--out", default="results", help="Folder of the tables (default: results).")
     parser.set_defaults(handler=lambda a: report_rl_comparison(a.rl, a.robustness, a.out, a.params))

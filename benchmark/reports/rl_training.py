@@ -1,7 +1,7 @@
 """Stage ``report_rl_training``: did the RL runs train? One row per (data set, task, variant, seed).
 
-``eagrl report-rl-training`` reads every RL run folder under ``models/rl`` — ``<dataset>/<task>/<variant>/``
-(one seed; the seed is ``config.seed`` of its ``summary.json``) or ``<dataset>/<task>/<variant>/seed<k>/``
+``eagrl report-rl-training`` reads every RL run folder under ``models/llm`` — ``<dataset>/<variant>/<task>/``
+(one seed; the seed is ``config.seed`` of its ``summary.json``) or ``<dataset>/<variant>/<task>/seed<k>/``
 (the seed is ``k``) — each with ``curves.csv`` (one row per optimiser step, TRL's log keys),
 ``epsilon.csv`` (one row per trained trajectory: :data:`methods.eag_rl.trainer.TRAJECTORY_COLUMNS`) and
 ``summary.json`` (resolved configuration and training summary), and writes
@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.paths import RESULTS, RL
+from benchmark.paths import LLM_MODELS, RESULTS
 from benchmark.pipeline_outs import declared_only
 from benchmark.runtime import LOGGER, atomic_write_json, atomic_write_text, configure_logging
 from benchmark.stage_cli import stage_parser
@@ -73,11 +73,11 @@ MISSING_MD = "—"
 
 
 # ---------------------------------------------------------------------------------------------- runs
-def find_runs(root: str | Path = RL) -> list[dict[str, Any]]:
+def find_runs(root: str | Path = LLM_MODELS) -> list[dict[str, Any]]:
     """Every RL run folder under ``root`` with its dataset, task, variant and seed (None where unknown).
 
-    Accepts ``<dataset>/<task>/<variant>/curves.csv`` (seed from ``summary.json``'s ``config.seed``) and
-    ``<dataset>/<task>/<variant>/seed<k>/curves.csv`` (seed ``k``); a folder that no stage of the current
+    Accepts ``<dataset>/<variant>/<task>/curves.csv`` (seed from ``summary.json``'s ``config.seed``) and
+    ``<dataset>/<variant>/<task>/seed<k>/curves.csv`` (seed ``k``); a folder that no stage of the current
     ``dvc.yaml`` writes is left out (:func:`benchmark.pipeline_outs.declared_only`).
     """
     root = Path(root)
@@ -85,12 +85,11 @@ def find_runs(root: str | Path = RL) -> list[dict[str, Any]]:
     flat = [(c.parent, c.parent, None) for c in declared_only(sorted(root.glob("*/*/*/curves.csv")))]
     per_seed = [(c.parent, c.parent.parent, _SEED_FOLDER.fullmatch(c.parent.name))
                 for c in declared_only(sorted(root.glob("*/*/*/seed*/curves.csv")))]
-    for folder, variant_dir, named in flat + [run for run in per_seed if run[2] is not None]:
+    for folder, task_dir, named in flat + [run for run in per_seed if run[2] is not None]:
         summary = _json(folder / "summary.json")
         seed = int(named.group(1)) if named else (summary.get("config") or {}).get("seed")
-        runs.append({"dataset": variant_dir.parent.parent.name, "task": variant_dir.parent.name,
-                     "variant": variant_dir.name, "seed": None if seed is None else int(seed), "folder": folder,
-                     "summary": summary})
+        runs.append({"dataset": task_dir.parent.parent.name, "task": task_dir.name, "variant": task_dir.parent.name,
+                     "seed": None if seed is None else int(seed), "folder": folder, "summary": summary})
     return runs
 
 
@@ -178,7 +177,7 @@ def advantage_correlation(trajectories: pd.DataFrame | None) -> float | None:
     return float(np.corrcoef(both["advantage"], both["attention"])[0, 1])
 
 
-def training_rows(root: str | Path = RL) -> list[dict[str, Any]]:
+def training_rows(root: str | Path = LLM_MODELS) -> list[dict[str, Any]]:
     """One row per RL run under ``root``, sorted by dataset, task, variant and seed."""
     rows = [run_row(run) for run in find_runs(root)]
     return sorted(rows, key=lambda r: (r["dataset"], r["task"], r["variant"], -1 if r["seed"] is None else r["seed"]))
@@ -197,7 +196,7 @@ def training_markdown(rows: list[dict[str, Any]], plots: list[Path], out: Path) 
     """The Markdown report: what each column is, the table, the missing counts and the plots."""
     missing = {c: sum(r[c] is None for r in rows) for c in COLUMNS}
     lines = ["# RL training", "",
-             f"One row per RL run (data set, task, variant, seed) found under `models/rl` ({len(rows)} runs). "
+             f"One row per RL run (data set, task, variant, seed) found under `models/llm` ({len(rows)} runs). "
              f"First / last = the first / last ⌈{WINDOW:.0%}⌉ of the optimiser steps (at least one step). "
              "`ratt_varying_groups`: share of generation groups (one patient's completions at one step) whose R_att "
              "varies; `ratt_advantage_corr`: correlation of a trajectory's advantage with its R_att (how far R_att steers "
@@ -276,7 +275,7 @@ def plot_training(root: str | Path, folder: str | Path) -> list[Path]:
     return paths
 
 
-def report_rl_training(root: str | Path = RL, out: str | Path = RESULTS) -> list[Path]:
+def report_rl_training(root: str | Path = LLM_MODELS, out: str | Path = RESULTS) -> list[Path]:
     """Write ``results/rl_training.{md,csv,json}`` and the per-task PNGs; returns the paths."""
     configure_logging()
     rows = training_rows(root)
@@ -296,6 +295,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = stage_parser(subparsers, "report-rl-training",
                           "results/rl_training.{md,csv,json} + plots/rl_training/*.png: one row per RL run.",
                           __doc__, params=False)
-    parser.add_argument("--root", default=str(RL), help="Folder of the RL runs (models/rl).")
+    parser.add_argument("--root", default=str(LLM_MODELS), help="Folder of the trained LLM methods, RL runs among them (models/llm).")
     parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
     parser.set_defaults(handler=lambda a: report_rl_training(a.root, a.out))

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from benchmark.config import load_params
+from benchmark.method_catalog import STAGE1_METHOD as STAGE1
 from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text
 from benchmark.stage_cli import stage_parser
 from benchmark.tables import markdown_table
 
 HEADLINE_VARIANTS = ("eag_rl", "grpo", "wo_ratt")   # the mechanism's comparison (EAG-RL, outcome-only GRPO, w/o R_att)
-STAGE1 = "wo_stage2"                                 # the stage-1 policy's row name in results/main.json
 
 
 def reference_cell(params: dict[str, Any]) -> tuple[str, str] | None:

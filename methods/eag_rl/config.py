@@ -104,7 +104,7 @@ class RLConfig:
     family: Literal["eag_rl", "rl", "ablation"] = _option(
         "ablation", "Result-table family of the variant: 'eag_rl' (the full method), 'rl' (outcome-only GRPO / DAPO) or 'ablation'.")
     initial_policy: str = _option(
-        "stage1", "'stage1' = the stage-1 SFT adapter models/eag_rl/<dataset>/<task>/stage1/ (trained further); 'base' = the backbone with fresh LoRA adapters (llm.lora); or a path to a PEFT adapter folder.")
+        "stage1", "'stage1' = the stage-1 SFT adapter models/llm/<dataset>/wo_stage2/<task>/adapter/ (trained further); 'base' = the backbone with fresh LoRA adapters (llm.lora); or a path to a PEFT adapter folder.")
     expert: str = _option("", "Expert whose per-patient top-k features R_att rewards (models/experts/<dataset>/<expert>/<task>/importance_train.jsonl); '' = stage 1's expert (eag_rl.search.expert, ConCare by default).")
     reward: dict[str, Any] = _option({}, "Overrides of the shared reward settings eag_rl.reward (e.g. {use_attention: false} or {weighting: released}).")
     n_train: int = _option(128, "Training patients: a seeded subset of the train split (0 = all). Steps × prompts_per_generation / num_iterations patients are actually visited.", minimum=0)

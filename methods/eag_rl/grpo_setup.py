@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import ConfigError
-from benchmark.paths import EAG_RL_POLICIES, stage1_policy_dir
+from benchmark.method_catalog import STAGE1_METHOD
+from benchmark.paths import LLM_MODELS, adapter_dir
 from methods.eag_rl.config import SECTION, RLConfig
 from methods.llm.config import LLMConfig
 
@@ -27,7 +28,7 @@ def device_and_dtype(config: RLConfig, llm: LLMConfig) -> tuple[str, str]:
 
 
 def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype: str, device: str,
-                root: str | Path = EAG_RL_POLICIES):
+                root: str | Path = LLM_MODELS):
     """(model, tokenizer, peft_config or None): the initial policy of the variant.
 
     A stage-1 (or any) adapter is loaded trainable, and TRL keeps a frozen copy as the KL reference; a
@@ -40,7 +41,8 @@ def load_policy(dataset: str, task: str, config: RLConfig, llm: LLMConfig, dtype
     if config.initial_policy == "base":
         model, tokenizer = load_backbone(backbone)
         return model, tokenizer, lora_config(llm.lora, model)
-    adapter = stage1_policy_dir(dataset, task, root) if config.initial_policy == "stage1" else Path(config.initial_policy)
+    stage1 = config.initial_policy == "stage1"
+    adapter = adapter_dir(dataset, STAGE1_METHOD, task, root) if stage1 else Path(config.initial_policy)
     if not (adapter / "adapter_config.json").exists():
         raise BackboneError(f"{adapter}: no stage-1 adapter (adapter_config.json); run stage 1 first "
                             f"(`dvc repro` its sft stage) or set the variant's initial_policy to 'base'")

@@ -29,7 +29,7 @@ Variants (``eag_rl.rl.variants`` in params.yaml; each overrides fields of ``eag_
 "w/o stage 2" is the stage-1 policy itself, evaluated by the stage-1 (SFT) stage. A variant with another
 ``expert`` (e.g. ``expert: gru``) is guidance from another expert (beyond the paper).
 
-Outputs (``models/rl/<dataset>/<task>/<variant>/``)
+Outputs (``models/llm/<dataset>/<variant>/<task>/``)
 --------------------------------------------------
 * ``adapter/`` — the trained LoRA adapter (PEFT; load with ``load_backbone(config, adapter=...)``);
 * ``curves.csv`` / ``curves.json`` — one row per optimiser step: reward and its parts, KL, entropy,
@@ -76,7 +76,7 @@ from benchmark.config import ConfigError, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.launch import in_launched_process, is_main_process
-from benchmark.paths import COHORTS, EAG_RL_POLICIES, EXPERTS, RL, cohort_dir, importance_path, rl_run_dir
+from benchmark.paths import COHORTS, EXPERTS, LLM_MODELS, cohort_dir, importance_path, llm_model_dir
 from benchmark.runtime import (
     LOGGER,
     atomic_directory,
@@ -99,8 +99,8 @@ from methods.llm.config import LLMConfig, load_llm_config
 
 
 def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
-           cohorts: str | Path = COHORTS, experts: str | Path = EXPERTS, stage1_root: str | Path = EAG_RL_POLICIES,
-           out_root: str | Path = RL, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
+           cohorts: str | Path = COHORTS, experts: str | Path = EXPERTS, stage1_root: str | Path = LLM_MODELS,
+           out_root: str | Path = LLM_MODELS, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
     """Train ``variant`` on ``dataset``/``task`` in each of its seeds and evaluate every run (outputs: module docstring)."""
     params = load_params(params_path)
     section = load_rl_section(params, params_path)
@@ -124,7 +124,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     run = RunContext(dataset, task, variant, cohort, rewards, llm, device, dtype, expert,
                      importance_path(dataset, expert, task, "train", experts),
                      importance_path(dataset, expert, task, "test", experts), stage1_root, params_path)
-    target = rl_run_dir(dataset, task, variant, out_root)
+    target = llm_model_dir(dataset, variant, task, out_root)
     with atomic_directory(target) as folder:
         jobs = [(run, dataclasses.replace(config, seed=seed), folder if i == 0 else folder / seed_subdir(seed),
                  evaluate_after) for i, seed in enumerate(seeds)]
@@ -286,8 +286,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                         "wo_eps, released_weights, ...")
     add_cohorts(parser, help="Folder of the cohorts (data/cohorts).")
     parser.add_argument("--experts", default=str(EXPERTS), help="Folder of the experts (models/experts).")
-    parser.add_argument("--stage1", default=str(EAG_RL_POLICIES), help="Root of the stage-1 policies (models/eag_rl).")
-    parser.add_argument("--out", default=str(RL), help="Root of this stage's outputs (models/rl).")
+    parser.add_argument("--stage1", default=str(LLM_MODELS), help="Root of the stage-1 policy (models/llm: <dataset>/wo_stage2/<task>/adapter).")
+    parser.add_argument("--out", default=str(LLM_MODELS), help="Root of this stage's outputs (models/llm: <dataset>/<variant>/<task>).")
     parser.add_argument("--max-steps", type=int, default=None, help="Override the variant's max_steps (quick checks).")
     parser.add_argument("--no-eval", action="store_true", help="Train only (no predictions / metrics).")
     parser.set_defaults(handler=lambda a: run_rl(a.dataset, a.task, a.variant, a.params, a.cohorts, a.experts,

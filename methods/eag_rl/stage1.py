@@ -21,12 +21,12 @@ fingerprint — settings, patients, model weights, code — is unchanged).
 
 ``eagrl sft-stage1 DATASET [TASK]`` (DVC ``sft_stage1@pair<i>``) fine-tunes LoRA adapters on the whole
 trajectory given the prompt (:func:`methods.llm.sft.train_lora_sft`) into
-``models/eag_rl/<dataset>/<task>/stage1/``. ``eagrl eval-stage1 DATASET [TASK]`` (``eval_stage1@pair<i>``)
+``models/llm/<dataset>/wo_stage2/<task>/adapter/`` (the stage-1 policy is the "w/o stage 2" row's model). ``eagrl eval-stage1 DATASET [TASK]`` (``eval_stage1@pair<i>``)
 evaluates that policy like every LLM method (QD format) into ``outputs/llm/<dataset>/wo_stage2/<task>/`` —
 the "EAG-RL w/o stage 2" row.
 
 The settings are those of :func:`methods.eag_rl.config.load_stage1_config`; the folders those of
-:mod:`benchmark.paths` and :mod:`methods.eag_rl.paths`.
+:mod:`benchmark.paths`.
 """
 
 from __future__ import annotations
@@ -43,15 +43,18 @@ import numpy as np
 from benchmark.config import to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
+from benchmark.method_catalog import STAGE1_METHOD
 from benchmark.paths import (
     COHORTS,
     EAG_RL_OUTPUTS,
-    EAG_RL_POLICIES,
     LLM,
+    LLM_MODELS,
+    adapter_dir,
     cohort_dir,
     importance_path,
+    llm_model_dir,
     llm_output_dir,
-    stage1_policy_dir,
+    search_dir,
 )
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import outcome_of
@@ -66,12 +69,9 @@ from methods.eag_rl.config import (
 )
 from methods.eag_rl.distill import build_sft_records
 from methods.eag_rl.mcts import MCTSConfig, PatientTask, Step, run_search
-from methods.eag_rl.paths import task_dir
 from methods.eag_rl.rewards import RewardConfig, composite_reward
 from methods.experts.importance import read_importance
 from methods.llm.config import LLMConfig, load_llm_config
-
-STAGE1_METHOD = "wo_stage2"  # the stage-1 policy is the paper's "w/o stage 2" ablation
 
 
 def final_question(task: str) -> str:
@@ -241,18 +241,18 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
         labels = subset.label(task)
         tasks = [PatientTask(str(pid), text, int(y), top_k[str(pid)], cohort.feature_names)
                  for pid, text, y in zip(subset.ids, guided, labels, strict=True)]
-        folder = task_dir(dataset, task, out_root)
-        search_dir = folder / "search"
+        folder = search_dir(dataset, task, out_root)
+        chunks = folder / "search"
         fingerprint = _fingerprint(config, llm, tasks, model_digest)
-        stamp = search_dir / "fingerprint.txt"
-        if search_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-            shutil.rmtree(search_dir)  # settings changed: the saved chunks belong to another search
-        search_dir.mkdir(parents=True, exist_ok=True)
+        stamp = chunks / "fingerprint.txt"
+        if chunks.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
+            shutil.rmtree(chunks)  # settings changed: the saved chunks belong to another search
+        chunks.mkdir(parents=True, exist_ok=True)
         atomic_write_text(stamp, fingerprint + "\n")
         proposer = LLMProposer(generator, final_question(task), config.proposer.step_tokens,
                                config.proposer.final_tokens, config.proposer.temperature, config.proposer.top_p,
                                config.proposer.scaffold)
-        records = run_search(tasks, proposer, config.mcts, config.reward, search_dir)
+        records = run_search(tasks, proposer, config.mcts, config.reward, chunks)
         rows, summary = build_sft_records(records, config.distill)
         for row in rows:
             row["completion"] = render_trajectory([_step(s) for s in row["steps"]])
@@ -270,7 +270,7 @@ def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
         atomic_write_json(folder / "summary.json", summary)
         LOGGER.info("mcts@%s/%s: %d patients, %d SFT examples, mean reward best %.3f vs unguided %.3f", dataset, task,
                     len(records), len(rows), summary["mean_reward_best"], summary["mean_reward_random"])
-    return Path(out_root) / dataset
+    return llm_model_dir(dataset, STAGE1_METHOD, root=out_root)
 
 
 def _step(data: dict[str, Any]) -> Step:
@@ -278,7 +278,7 @@ def _step(data: dict[str, Any]) -> Step:
 
 
 def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
-            mcts_root: str | Path = EAG_RL_OUTPUTS, out_root: str | Path = EAG_RL_POLICIES, task: str | None = None) -> Path:
+            mcts_root: str | Path = EAG_RL_OUTPUTS, out_root: str | Path = LLM_MODELS, task: str | None = None) -> Path:
     """Stage ``sft_stage1@pair<i>``: LoRA SFT on the task's SFT set (None: every task) → the stage-1 policy."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts
@@ -294,26 +294,26 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
                              config.sft.learning_rate, config.sft.warmup_steps, config.sft.max_length, config.sft.seed)
     tasks_to_train = stage_tasks(cohort, task)
     for task in tasks_to_train:
-        rows = [json.loads(line) for line in (task_dir(dataset, task, mcts_root) / "sft.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in (search_dir(dataset, task, mcts_root) / "sft.jsonl").read_text().splitlines()
                 if line.strip()]
         if not rows:
-            raise RuntimeError(f"{task_dir(dataset, task, mcts_root) / 'sft.jsonl'}: no trajectory passed the quality "
+            raise RuntimeError(f"{search_dir(dataset, task, mcts_root) / 'sft.jsonl'}: no trajectory passed the quality "
                                f"filter; lower eag_rl.distill thresholds or search more patients (eag_rl.search.n_patients)")
         index = {str(pid): i for i, pid in enumerate(cohort.ids)}
         chosen = cohort.select(np.array([index[row["id"]] for row in rows]))
         prompts = build_prompts(chosen, task, "qd", llm.prompt)
         model, tokenizer = load_backbone(llm.backbone, trainable=True)
         records = sft_records(tokenizer, prompts, [row["completion"] for row in rows], llm.prompt.chat_template)
-        target = stage1_policy_dir(dataset, task, out_root)
-        with atomic_directory(target) as tmp:
-            log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp, length_key="eag_rl.sft.max_length")
+        with atomic_directory(llm_model_dir(dataset, STAGE1_METHOD, task, out_root)) as tmp:
+            log = train_lora_sft(model, tokenizer, records, settings, llm.lora, tmp / "adapter",
+                                 length_key="eag_rl.sft.max_length")
             if is_main_process():  # launch.processes > 1: rank 0 writes
                 atomic_write_json(tmp / "train_log.json", log)
-    return Path(out_root) / dataset
+    return llm_model_dir(dataset, STAGE1_METHOD, root=out_root)
 
 
 def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
-             policy_root: str | Path = EAG_RL_POLICIES, out_root: str | Path = LLM, task: str | None = None) -> Path:
+             policy_root: str | Path = LLM_MODELS, out_root: str | Path = LLM, task: str | None = None) -> Path:
     """Stage ``eval_stage1@pair<i>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``.
 
     Writes ``<out_root>/<dataset>/wo_stage2/<task>/`` for ``task`` (None: every task of the data set).
@@ -332,7 +332,7 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     out = llm_output_dir(dataset, STAGE1_METHOD, root=out_root)
     tasks_to_evaluate = stage_tasks(cohort, task)
     for task in tasks_to_evaluate:
-        adapter = stage1_policy_dir(dataset, task, policy_root)
+        adapter = adapter_dir(dataset, STAGE1_METHOD, task, policy_root)
         with atomic_directory(out / task) as tmp:
             metrics = evaluate_task(cohort, task, method, llm, generator_for(llm, adapter), tmp, params_path, adapter,
                                     expert_top_k=expert_top_k(dataset, config.search.expert, task, "test"))

@@ -11,7 +11,7 @@ parsing, then under ``outputs/llm/<dataset>/<method>/<task>/``:
   the method and the generation counts (new tokens, finished completions) under ``"run"``. Wall time and
   throughput go to the log only: an output with a timing would change its hash on every run.
 
-Label SFT loads its adapter from ``models/label_sft/<dataset>/<task>/`` (stage ``label_sft``).
+Label SFT loads its adapter from ``models/llm/<dataset>/label_sft/<task>/adapter/`` (stage ``label_sft``).
 ``eagrl report-llm`` collects every ``metrics.json`` into ``results/llm.{md,csv,json}``.
 """
 
@@ -31,7 +31,7 @@ from benchmark.config import to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
-from benchmark.paths import COHORTS, LABEL_SFT, LLM, RESULTS, cohort_dir, label_sft_dir, llm_output_dir
+from benchmark.paths import COHORTS, LLM, LLM_MODELS, RESULTS, adapter_dir, cohort_dir, llm_output_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.stage_cli import add_cohorts, add_dataset, add_params, params_epilog, stage_parser
 from benchmark.tables import write_table
@@ -134,7 +134,7 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
 
 def run_method(dataset: str, method_key: str, params_path: str | Path = "params.yaml",
                cohort_root: str | Path = COHORTS, out_root: str | Path = LLM,
-               adapter_root: str | Path = LABEL_SFT, config: LLMConfig | None = None) -> Path:
+               adapter_root: str | Path = LLM_MODELS, config: LLMConfig | None = None) -> Path:
     """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
     method = get_method(method_key)
     if method.base_policy and config is None:
@@ -147,7 +147,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
     with atomic_directory(out) as tmp:
         generator = None if method.trained else generator_for(config, None)
         for task in cohort.tasks:
-            adapter = label_sft_dir(dataset, task, adapter_root) if method.trained else None
+            adapter = adapter_dir(dataset, method_key, task, adapter_root) if method.trained else None
             task_generator = generator_for(config, adapter) if method.trained else generator
             evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params_path, adapter)
     return out
@@ -214,7 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("method", choices=sorted(METHODS), help="LLM method.")
     add_cohorts(parser)
     parser.add_argument("--out", default=str(LLM), help="Folder that receives <dataset>/<method>/<task>/.")
-    parser.add_argument("--adapters", default=str(LABEL_SFT), help="Folder of the Label SFT adapters.")
+    parser.add_argument("--adapters", default=str(LLM_MODELS), help="Root of the trained LLM methods (<dataset>/<method>/<task>/adapter).")
     parser.set_defaults(handler=lambda args: run_method(args.dataset, args.method, args.params, args.cohorts,
                                                         args.out, args.adapters))
     rep = stage_parser(subparsers, "report-llm", "Collect LLM metrics into results/llm.{md,csv,json}.", params=False)

@@ -9,7 +9,7 @@ plain prompt text and the target followed by EOS.
 Label SFT (stage ``label_sft@<dataset>``): the Vanilla prompt, and as target the label itself written in
 the Vanilla answer format, ``{"answer": 1}`` or ``{"answer": 0}`` — a direct answer without reasoning.
 One adapter per task, trained on a seeded subset of the train split (``llm.label_sft``), saved under
-``models/label_sft/<dataset>/<task>/`` with ``train_log.json`` (loss per step; the time per step goes to the log).
+``models/llm/<dataset>/label_sft/<task>/adapter/`` with ``train_log.json`` beside it (loss per step; the time per step goes to the log).
 At evaluation the tuned model generates its answer as every method does (parsed flag, completion);
 the reported probability of a parsed answer is read from the model (``llm.label_sft.score``,
 :func:`label_scores`), a continuous risk that AUROC can rank, instead of a hard 0/1:
@@ -38,7 +38,7 @@ import numpy as np
 from benchmark.config import ConfigError, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
-from benchmark.paths import COHORTS, LABEL_SFT, cohort_dir, label_sft_dir
+from benchmark.paths import COHORTS, LLM_MODELS, cohort_dir, llm_model_dir
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
 from benchmark.serialize import SEPARATOR, Prompt
 from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
@@ -205,8 +205,8 @@ def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) ->
 
 
 def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
-                    out_root: str | Path = LABEL_SFT, config: LLMConfig | None = None) -> Path:
-    """Stage ``label_sft@<dataset>``: one adapter per task of the data set under ``out_root/<dataset>/``."""
+                    out_root: str | Path = LLM_MODELS, config: LLMConfig | None = None) -> Path:
+    """Stage ``label_sft@<dataset>``: one adapter per task of the data set, ``out_root/<dataset>/label_sft/<task>/adapter``."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts, get_method
 
@@ -217,7 +217,7 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
     method = get_method("label_sft")
     settings = TrainSettings.from_label_sft(config.label_sft)
-    out = label_sft_dir(dataset, root=out_root)
+    out = llm_model_dir(dataset, "label_sft", root=out_root)
     with atomic_directory(out) as tmp:
         for task in cohort.tasks:
             subset = label_sft_training_set(cohort, task, config.label_sft)
@@ -225,7 +225,7 @@ def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohor
             prompts = build_prompts(subset, task, method.style, config.prompt)
             model, tokenizer = load_backbone(config.backbone, trainable=True)
             records = sft_records(tokenizer, prompts, [label_answer(y) for y in labels], config.prompt.chat_template)
-            log = train_lora_sft(model, tokenizer, records, settings, config.lora, tmp / task,
+            log = train_lora_sft(model, tokenizer, records, settings, config.lora, tmp / task / "adapter",
                                  length_key="llm.label_sft.max_length")
             log.update({"dataset": dataset, "task": task, "patients": len(subset), "positives": int(labels.sum()),
                         "ids_sha": _ids_digest(subset.ids)})
@@ -247,5 +247,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           __doc__, params_epilog("llm.label_sft", LabelSFTConfig))
     add_dataset(parser)
     add_cohorts(parser)
-    parser.add_argument("--out", default=str(LABEL_SFT), help="Folder that receives <dataset>/<task>/.")
+    parser.add_argument("--out", default=str(LLM_MODELS), help="Folder that receives <dataset>/label_sft/<task>/adapter.")
     parser.set_defaults(handler=lambda args: train_label_sft(args.dataset, args.params, args.cohorts, args.out))

@@ -15,8 +15,7 @@ def test_roots():
     assert {name: value.as_posix() for name, value in vars(paths).items() if name.isupper()} == {
         "COHORTS": "data/cohorts", "RESULTS": "results", "MODELS": "models",
         "EXPERTS": "models/experts", "HYBRID": "models/hybrid", "BACKBONE": "models/backbone",
-        "TESTBED": "models/testbed", "LABEL_SFT": "models/label_sft", "EAG_RL_POLICIES": "models/eag_rl",
-        "RL": "models/rl", "OUTPUTS": "outputs", "LLM": "outputs/llm", "EAG_RL_OUTPUTS": "outputs/eag_rl",
+        "TESTBED": "models/testbed", "LLM_MODELS": "models/llm", "OUTPUTS": "outputs", "LLM": "outputs/llm", "EAG_RL_OUTPUTS": "outputs/eag_rl",
         "ROBUSTNESS": "outputs/robustness", "CROSS_DOMAIN": "outputs/cross_domain",
     }
 
@@ -30,10 +29,10 @@ def test_shapes():
         Path("models/experts/tjh/concare/mortality/importance_train.jsonl")
     assert paths.importance_path("tjh", "concare", "mortality", "test") == \
         Path("models/experts/tjh/concare/mortality/importance_test.jsonl")
-    assert paths.label_sft_dir("tjh") == Path("models/label_sft/tjh")
-    assert paths.label_sft_dir("tjh", "mortality") == Path("models/label_sft/tjh/mortality")
-    assert paths.stage1_policy_dir("tjh", "mortality") == Path("models/eag_rl/tjh/mortality/stage1")
-    assert paths.rl_run_dir("tjh", "mortality", "grpo") == Path("models/rl/tjh/mortality/grpo")
+    assert paths.llm_model_dir("tjh", "label_sft") == Path("models/llm/tjh/label_sft")
+    assert paths.llm_model_dir("tjh", "grpo", "mortality") == Path("models/llm/tjh/grpo/mortality")
+    assert paths.adapter_dir("tjh", "wo_stage2", "mortality") == Path("models/llm/tjh/wo_stage2/mortality/adapter")
+    assert paths.search_dir("tjh", "mortality") == Path("outputs/eag_rl/tjh/mortality/mcts")
     assert paths.llm_output_dir("tjh", "qd") == Path("outputs/llm/tjh/qd")
     assert paths.llm_output_dir("tjh", "qd", "mortality") == Path("outputs/llm/tjh/qd/mortality")
     assert paths.robustness_dir("tjh", "experts") == Path("outputs/robustness/tjh/experts")
@@ -47,9 +46,9 @@ def test_every_function_takes_another_root(tmp_path):
     assert paths.expert_dir("tjh", "gru", "mortality", tmp_path) == tmp_path / "tjh/gru/mortality"
     assert paths.importance_path("tjh", "gru", "mortality", "val", tmp_path) == \
         tmp_path / "tjh/gru/mortality/importance_val.jsonl"
-    assert paths.label_sft_dir("tjh", "mortality", tmp_path) == tmp_path / "tjh/mortality"
-    assert paths.stage1_policy_dir("tjh", "mortality", tmp_path) == tmp_path / "tjh/mortality/stage1"
-    assert paths.rl_run_dir("tjh", "mortality", "dapo", str(tmp_path)) == tmp_path / "tjh/mortality/dapo"
+    assert paths.llm_model_dir("tjh", "dapo", "mortality", str(tmp_path)) == tmp_path / "tjh/dapo/mortality"
+    assert paths.adapter_dir("tjh", "label_sft", "mortality", tmp_path) == tmp_path / "tjh/label_sft/mortality/adapter"
+    assert paths.search_dir("tjh", "mortality", tmp_path) == tmp_path / "tjh/mortality/mcts"
     assert paths.llm_output_dir("tjh", "qd", "mortality", tmp_path) == tmp_path / "tjh/qd/mortality"
     assert paths.robustness_dir("tjh", "qd", "mortality", tmp_path) == tmp_path / "tjh/qd/mortality"
     assert paths.cross_domain_dir("a", "b", "qd", "mortality", tmp_path) == tmp_path / "a_to_b/qd/mortality"

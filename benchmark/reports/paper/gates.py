@@ -15,7 +15,7 @@ that says nothing. Neither is evidence for the paper's claims, so the claim test
   that isolate R_att (C3; EAG-RL against GRPO and DAPO in C1) cannot show its effect.
 
 Where R_att variation comes from (:func:`ratt_shares`), first found wins: the run folders of the record's
-seeds (``epsilon.csv`` beside each seed's predictions, under ``models/rl``, which the verify stage reads),
+seeds (``epsilon.csv`` beside each seed's predictions, under ``models/llm``, which the verify stage reads),
 then the rows of ``results/rl_training.json`` (``eagrl report-rl-training``) for the same data set, task and
 variant. Where neither exists the gate is open (the comparison is judged), as it was before this gate.
 """

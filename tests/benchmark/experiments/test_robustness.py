@@ -24,11 +24,11 @@ def test_catalog_resolves_every_kind(tmp_path):
     assert hybrid.family == "hybrid" and str(hybrid.checkpoint("ds", "mortality")) == \
         "models/hybrid/ds/hybrid_fusion/mortality/model.pt"
     assert resolve("vanilla", params, METHODS).adapter("ds", "mortality") is None
-    assert str(resolve("label_sft", params, METHODS).adapter("ds", "mortality")) == "models/label_sft/ds/mortality"
-    assert str(resolve("wo_stage2", params, METHODS).adapter("ds", "t")) == "models/eag_rl/ds/t/stage1"
+    assert str(resolve("label_sft", params, METHODS).adapter("ds", "mortality")) == "models/llm/ds/label_sft/mortality/adapter"
+    assert str(resolve("wo_stage2", params, METHODS).adapter("ds", "t")) == "models/llm/ds/wo_stage2/t/adapter"
     grpo = resolve("grpo", params, METHODS)
     assert grpo.family == "rl" and grpo.llm_method.style == "qd"
-    assert str(grpo.adapter("ds", "t")) == "models/rl/ds/t/grpo/adapter"
+    assert str(grpo.adapter("ds", "t")) == "models/llm/ds/grpo/t/adapter"
     assert resolve("eag_rl", params, METHODS).family == "eag_rl" and resolve("wo_eps", params, METHODS).family == "ablation"
     assert not resolve("qd", params, METHODS).trained and resolve("wo_stage2", params, METHODS).trained
     with pytest.raises(ConfigError, match="unknown method 'nope'"):
@@ -46,15 +46,18 @@ def test_bad_levels_are_rejected(tmp_path):
 
 
 def test_llm_pairs_must_be_rl_pairs():
-    """robustness_llm_rl runs the RL variants on robustness.llm.pairs: a pair without trained policies is refused."""
+    """robustness_llm_trained runs the stage-1 policy and the RL variants on robustness.llm.pairs: a pair where they
+    were not trained is refused; Label SFT alone trains on every data set, so it needs no RL pair."""
     icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
     ward_mortality = {"dataset": "synthetic_ward", "task": "mortality"}
     rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}}}
-    only_eag_rl = {"rl_variants": ["eag_rl"]}
-    load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality], **only_eag_rl}}, "eag_rl": {"rl": rl}})
-    with pytest.raises(ConfigError, match=r"llm.pairs\[1\].*not in eag_rl.rl.pairs.*add it"):
-        load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality, ward_mortality], **only_eag_rl}},
-                                "eag_rl": {"rl": rl}})
+    load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality], "trained": ["eag_rl"]}}, "eag_rl": {"rl": rl}})
+    for trained in (["eag_rl"], ["wo_stage2"]):
+        with pytest.raises(ConfigError, match=r"llm.pairs\[1\].*not in eag_rl.rl.pairs.*add it"):
+            load_robustness_config({"robustness": {"llm": {"pairs": [icu_mortality, ward_mortality], "trained": trained}},
+                                    "eag_rl": {"rl": rl}})
+    load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality], "trained": ["label_sft"]}},
+                            "eag_rl": {"rl": rl}})
     # without RL variants (a profile with no stage 2) any pair is fine
     load_robustness_config({"robustness": {"llm": {"pairs": [ward_mortality]}}, "eag_rl": {"rl": {"variants": {}}}})
 
@@ -66,19 +69,21 @@ def test_prompting_methods_are_checked():
         load_robustness_config({"robustness": {"llm": {"prompting": ["qd", "label_sft"]}}})
 
 
-def test_rl_variants_must_be_trained_variants():
-    """robustness.llm.rl_variants and cross_domain.rl_variants pick RL variants: each must be one eag_rl.rl trains."""
+def test_trained_methods_must_be_trained_somewhere():
+    """robustness.llm.trained and cross_domain.trained pick trained LLM methods: label_sft, wo_stage2 or a variant
+    eag_rl.rl trains."""
     from benchmark.experiments.cross_domain import load_cross_domain_config
 
     icu_mortality = {"dataset": "synthetic_icu", "task": "mortality"}
     rl = {"pairs": [icu_mortality], "variants": {"eag_rl": {"family": "eag_rl"}, "grpo": {"family": "rl"}}}
-    config = load_robustness_config({"robustness": {"llm": {"rl_variants": ["eag_rl", "grpo"]}}, "eag_rl": {"rl": rl}})
-    assert config.llm.rl_variants == ["eag_rl", "grpo"]
-    with pytest.raises(ConfigError, match=r"robustness.llm.rl_variants names \['dapo'\].*add them to eag_rl.rl.variants"):
-        load_robustness_config({"robustness": {"llm": {"rl_variants": ["eag_rl", "dapo"]}}, "eag_rl": {"rl": rl}})
-    assert load_cross_domain_config({"eag_rl": {"rl": rl}}).rl_variants == ["eag_rl"]
-    with pytest.raises(ConfigError, match=r"cross_domain.rl_variants names \['wo_eps'\]"):
-        load_cross_domain_config({"cross_domain": {"rl_variants": ["wo_eps"]}, "eag_rl": {"rl": rl}})
+    chosen = ["label_sft", "wo_stage2", "eag_rl", "grpo"]
+    config = load_robustness_config({"robustness": {"llm": {"trained": chosen}}, "eag_rl": {"rl": rl}})
+    assert config.llm.trained == chosen
+    with pytest.raises(ConfigError, match=r"robustness.llm.trained names \['dapo'\].*add them to eag_rl.rl.variants"):
+        load_robustness_config({"robustness": {"llm": {"trained": ["eag_rl", "dapo"]}}, "eag_rl": {"rl": rl}})
+    assert load_cross_domain_config({"eag_rl": {"rl": rl}}).trained == ["label_sft", "wo_stage2", "eag_rl"]
+    with pytest.raises(ConfigError, match=r"cross_domain.trained names \['wo_eps'\]"):
+        load_cross_domain_config({"cross_domain": {"trained": ["wo_eps"]}, "eag_rl": {"rl": rl}})
 
 
 def test_dl_robustness_stage(tmp_path, monkeypatch, small_icu):
@@ -142,7 +147,7 @@ class _SeedAwareMethods(type(METHODS)):
         return adapter
 
     def evaluate_llm(self, cohort, task, method, llm, generator, out, params_path, adapter, **kwargs):
-        seed = 42 if adapter.parent.name == "grpo" else int(adapter.parent.name.removeprefix("seed"))
+        seed = 42 if adapter.parent.name == "mortality" else int(adapter.parent.name.removeprefix("seed"))
         labels = cohort.label(task)
         probabilities = np.clip(labels * 0.4 + 0.3 + 0.001 * seed + 0.01 * np.arange(len(labels)) % 0.2, 0, 1)
         out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +171,7 @@ def test_an_rl_variant_is_perturbed_in_every_training_seed(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     small_icu.save(tmp_path / "cohorts" / "small_icu")
     write_params(tmp_path, robustness={"llm": {"levels": ["none", "shuffle:1"]}})
-    variant = tmp_path / "models" / "rl" / "small_icu" / "mortality" / "grpo"
+    variant = tmp_path / "models" / "llm" / "small_icu" / "grpo" / "mortality"
     for folder in (variant, variant / "seed43", variant / "seed44"):
         (folder / "adapter").mkdir(parents=True)
         (folder / "adapter" / "adapter_config.json").write_text("{}")
@@ -174,7 +179,7 @@ def test_an_rl_variant_is_perturbed_in_every_training_seed(tmp_path, monkeypatch
         "42": "predictions.csv", "43": "seed43/predictions.csv", "44": "seed44/predictions.csv"}}}))
     methods = _SeedAwareMethods()
     out = run_llm("small_icu", "mortality", "grpo", cohort_root=tmp_path / "cohorts", out_root=tmp_path / "outputs",
-                  adapter_root=tmp_path / "models" / "rl", llm_config=LLMConfig(), methods=methods)
+                  adapter_root=tmp_path / "models" / "llm", llm_config=LLMConfig(), methods=methods)
     for level in ("none", "shuffle_1"):
         first = json.loads((out / level / "metrics.json").read_text())
         assert first["adapter"] == str(variant / "adapter") and first["auroc"]["mean"] == pytest.approx(0.542)

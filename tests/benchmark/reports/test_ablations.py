@@ -28,7 +28,7 @@ from tests.benchmark.fake_results import metrics_file
 
 SOURCES = [
     {"pattern": "outputs/llm/{dataset}/{method}/{task}/metrics.json"},
-    {"pattern": "models/rl/{dataset}/{task}/{method}/metrics.json"},
+    {"pattern": "models/llm/{dataset}/{method}/{task}/metrics.json"},
     {"pattern": "outputs/robustness/{dataset}/{method}/{task}/*/metrics.json"},
 ]
 REPORT = ReportConfig(sources=SOURCES)
@@ -41,7 +41,7 @@ def _descriptor(method: str, family: str, dataset: str = "synthetic_icu", task: 
 
 
 def _rl(root, method, family, quality, seed=1, dataset="synthetic_icu", task="mortality"):
-    return metrics_file(root / f"models/rl/{dataset}/{task}/{method}", quality, _descriptor(method, family, dataset, task),
+    return metrics_file(root / f"models/llm/{dataset}/{method}/{task}", quality, _descriptor(method, family, dataset, task),
                         seed=seed)
 
 

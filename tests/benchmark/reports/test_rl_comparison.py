@@ -27,7 +27,7 @@ def _run(folder, labels, probabilities, auroc, alignment):
 
 
 def _variant(root, name, seeds, labels, rng, signal):
-    folder = root / "synth" / "mortality" / name
+    folder = root / "synth" / name / "mortality"
     probs = {}
     for i, seed in enumerate(seeds):
         sub = folder if i == 0 else folder / f"seed{seed}"
@@ -56,7 +56,7 @@ def runs(tmp_path):
 
 
 def test_seed_folders_are_found_from_the_seeds_block(runs):
-    root = runs[0] / "rl" / "synth" / "mortality" / "eag_rl"
+    root = runs[0] / "rl" / "synth" / "eag_rl" / "mortality"
     assert seed_folders(root) == {1: root, 2: root / "seed2", 3: root / "seed3"}
 
 
@@ -80,7 +80,7 @@ def test_alignment_rows_take_the_paired_test_where_every_seed_wrote_per_patient_
     ids = [f"p{i:03d}" for i in range(N)]
     per_seed = {}
     for name, seeds, level in (("eag_rl", [1, 2, 3], 0.5), ("grpo", [1, 2], 0.3)):
-        folder = root / "rl" / "synth" / "mortality" / name
+        folder = root / "rl" / "synth" / name / "mortality"
         for i, seed in enumerate(seeds):
             values = level + 0.1 * np.sin(np.arange(N) + seed)  # per patient, A above B on every one
             per_seed.setdefault(name, {})[seed] = values

@@ -36,8 +36,8 @@ def runs(tmp_path):
 
     seed1 has an old summary.json with a training time (``seconds_train``): the report ignores it.
     """
-    root = tmp_path / "models" / "rl"
-    variant = root / "synth" / "mortality" / "eag_rl"
+    root = tmp_path / "models" / "llm"
+    variant = root / "synth" / "eag_rl" / "mortality"
     steps = np.arange(1, 21)
     parsed = [0.5] * 18 + [0.8, 0.6]
     _run(variant / "seed1",
@@ -54,7 +54,7 @@ def runs(tmp_path):
          pd.DataFrame({"step": [0, 0], "round": [0, 0], "group": [0, 0], "id": ["x", "x"], "reward": 0.0,
                        "attention": [0.0, 0.5], "parsed": 1.0, "advantage": [-0.5, 0.5]}),
          {"config": {"seed": 2}, "training": {}})
-    _run(root / "synth" / "mortality" / "grpo",
+    _run(root / "synth" / "grpo" / "mortality",
          {"step": [1, 2, 3], "reward": [1.0, 2.0, 3.0], "reward_parts/attention": [0.0] * 3,
           "reward_parts/parsed": [1.0, 1.0, 0.5], "clip_ratio/high_mean": [0.0, 0.3, 0.0]},
          pd.DataFrame(columns=OLD_TRAJECTORY_COLUMNS),
@@ -68,7 +68,7 @@ def test_window_is_a_tenth_rounded_up_and_at_least_one_step():
 
 def test_runs_are_found_in_both_layouts_with_their_seeds(runs):
     found = [(r["variant"], r["seed"], r["folder"].name) for r in find_runs(runs)]
-    assert sorted(found) == [("eag_rl", 1, "seed1"), ("eag_rl", 2, "seed2"), ("grpo", 7, "grpo")]
+    assert sorted(found) == [("eag_rl", 1, "seed1"), ("eag_rl", 2, "seed2"), ("grpo", 7, "mortality")]
 
 
 def test_every_column_equals_hand_computation(runs):
@@ -121,7 +121,7 @@ def test_report_files_mark_missing_values_and_plot_is_written(runs, tmp_path):
 
 
 def test_a_run_without_summary_has_no_seed(runs):
-    folder = runs / "synth" / "mortality" / "wo_eps"
+    folder = runs / "synth" / "wo_eps" / "mortality"
     folder.mkdir(parents=True)
     pd.DataFrame({"step": [1], "reward": [0.4]}).to_csv(folder / "curves.csv", index=False)
     row = next(r for r in training_rows(runs) if r["variant"] == "wo_eps")

@@ -7,10 +7,9 @@ import pytest
 import yaml
 
 from benchmark.alignment import ALIGNMENT_FILE, read_alignment
-from benchmark.paths import stage1_policy_dir
+from benchmark.paths import adapter_dir, llm_model_dir, search_dir
 from methods.eag_rl import stage1
 from methods.eag_rl.mcts import Step
-from methods.eag_rl.paths import task_dir
 from methods.experts.importance import importance_records, write_importance
 from methods.llm.backbone import build_backbone, load_backbone
 from methods.llm.config import load_llm_config
@@ -73,7 +72,7 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
     monkeypatch.setattr("methods.eag_rl.proposer.LLMProposer", CannedProposer)
     stage1.run_mcts("small_icu")
     for task in small_icu.tasks:
-        folder = task_dir("small_icu", task)
+        folder = search_dir("small_icu", task)
         records = [json.loads(line) for line in (folder / "trajectories.jsonl").read_text().splitlines()]
         summary = json.loads((folder / "summary.json").read_text())
         sft_rows = [json.loads(line) for line in (folder / "sft.jsonl").read_text().splitlines()]
@@ -82,16 +81,16 @@ def test_stage1_end_to_end(stage1_workdir, small_icu, monkeypatch):
         assert sft_rows and all("<Final answer>" in row["completion"] for row in sft_rows)
         assert all((row["probability"] > 0.5) == bool(row["label"]) for row in sft_rows)  # quality filter
     # A second run with the same settings reuses the saved search chunks and gives the same trajectories.
-    before = (task_dir("small_icu", "mortality") / "trajectories.jsonl").read_text()
+    before = (search_dir("small_icu", "mortality") / "trajectories.jsonl").read_text()
     stage1.run_mcts("small_icu")
-    assert (task_dir("small_icu", "mortality") / "trajectories.jsonl").read_text() == before
+    assert (search_dir("small_icu", "mortality") / "trajectories.jsonl").read_text() == before
 
     stage1.run_sft("small_icu")
     config = load_llm_config("params.yaml")
     for task in small_icu.tasks:
-        log = json.loads((stage1_policy_dir("small_icu", task) / "train_log.json").read_text())
+        log = json.loads((llm_model_dir("small_icu", "wo_stage2", task) / "train_log.json").read_text())
         assert len(log["loss"]) == 2 and timing_keys(log) == []
-        model, _ = load_backbone(config.backbone, adapter=stage1_policy_dir("small_icu", task))
+        model, _ = load_backbone(config.backbone, adapter=adapter_dir("small_icu", "wo_stage2", task))
         assert any("lora_" in name for name, _ in model.named_parameters())
 
     out = stage1.run_eval("small_icu")
@@ -122,7 +121,7 @@ def test_a_retrained_model_discards_the_saved_search(stage1_workdir, small_icu, 
     """Saved search chunks are reused only for the same weights: a model re-trained at the same path searches anew."""
     monkeypatch.setattr("methods.eag_rl.proposer.LLMProposer", CannedProposer)
     stage1.run_mcts("small_icu", task="mortality")
-    stamp = task_dir("small_icu", "mortality") / "search" / "fingerprint.txt"
+    stamp = search_dir("small_icu", "mortality") / "search" / "fingerprint.txt"
     first = stamp.read_text()
     monkeypatch.setattr(stage1, "weights_digest", lambda model: "other weights")
     stage1.run_mcts("small_icu", task="mortality")
@@ -138,11 +137,11 @@ def test_one_task_at_a_time_leaves_the_other_tasks_alone(stage1_workdir, small_i
     stage1.run_mcts("small_icu", task="mortality")
     stage1.run_sft("small_icu", task="mortality")
     out = stage1.run_eval("small_icu", task="mortality")
-    assert (task_dir("small_icu", "mortality") / "sft.jsonl").exists()
-    assert (stage1_policy_dir("small_icu", "mortality") / "adapter_config.json").exists()
+    assert (search_dir("small_icu", "mortality") / "sft.jsonl").exists()
+    assert (adapter_dir("small_icu", "wo_stage2", "mortality") / "adapter_config.json").exists()
     assert sorted(p.name for p in out.iterdir()) == ["mortality"]
     other = small_icu.tasks[1]
-    assert not task_dir("small_icu", other).exists() and not stage1_policy_dir("small_icu", other).exists()
+    assert not search_dir("small_icu", other).exists() and not adapter_dir("small_icu", "wo_stage2", other).exists()
     with pytest.raises(ConfigError, match="no task 'nope'.*eag_rl.rl.pairs"):
         stage1.run_mcts("small_icu", task="nope")
 

@@ -183,7 +183,7 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
         log = json.loads((adapters / task / "train_log.json").read_text())
         assert log["patients"] == 8 and log["positives"] == 4 and len(log["loss"]) == 2
         assert timing_keys(log) == []
-        model, _ = load_backbone(config.backbone, adapter=adapters / task)
+        model, _ = load_backbone(config.backbone, adapter=adapters / task / "adapter")
         assert any("lora_" in n for n, _ in model.named_parameters())
 
     for method in ("vanilla", "qd", "label_sft"):
