@@ -201,5 +201,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser = stage_parser(subparsers, name, summary, __doc__, params=False)
         parser.add_argument("--root", default=str(root), help=f"Folder of the {outputs} outputs.")
         parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
-        add_params(parser)
+        add_params(parser, read=False)  # optional: the reports read it only for notes
         parser.set_defaults(handler=lambda a, report=report: report(a.root, a.out, a.params))
