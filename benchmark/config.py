@@ -8,10 +8,11 @@ stage. Dataclass fields carry their documentation in ``metadata["help"]`` (see :
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,9 +55,41 @@ SECTIONS = ("extends", "profile", "seed", "runtime", "launch", "datasets", "metr
             "report", "paper", "regress", "eag_rl", "robustness", "cross_domain")
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Read a params file; a missing or malformed file is reported with its path."""
-    path = Path(path)
+@dataclasses.dataclass(frozen=True, eq=False)
+class Params(Mapping[str, Any]):
+    """A params file parsed once: its top-level sections and ``source``, the file they came from.
+
+    ``eagrl <stage>`` reads it once (:func:`eagrl.cli.main`) and passes it down; every section loader takes
+    it. A section read from it is a deep copy, so no stage can change what the next reader sees: one parse
+    behaves exactly as one parse per reader did. ``str(params)`` is ``source``, the file every
+    :class:`ConfigError` names (``f"{params}: llm.threads: ..."``).
+    """
+
+    data: Mapping[str, Any]
+    source: str | Path = DEFAULT_PARAMS
+
+    def __getitem__(self, key: str) -> Any:
+        return copy.deepcopy(self.data[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __str__(self) -> str:
+        return str(self.source)
+
+
+ParamsSource = Params | str | Path  # a parsed params file, or the path of one (read by load_params)
+
+
+def load_params(params: ParamsSource = DEFAULT_PARAMS) -> Params:
+    """The params file ``params`` as :class:`Params`: a path is read and checked (a missing or malformed
+    file is reported with its path); a :class:`Params` is returned as it is, never read again."""
+    if isinstance(params, Params):
+        return params
+    path = Path(params)
     if not path.exists():
         raise ConfigError(f"{path}: file not found (run from the repository root, or pass --params PATH)")
     try:
@@ -73,16 +106,16 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
                  else repr(key) for key in unknown]
         raise ConfigError(f"{path}: unknown top-level section(s) {', '.join(hints)}; the sections are "
                           f"{sorted(SECTIONS)} (a misspelt section would be ignored: fix or remove it)")
-    return data
+    return Params(data, params)
 
 
-def section(params: dict[str, Any], dotted: str, source: str | Path = DEFAULT_PARAMS) -> Any:
+def section(params: Mapping[str, Any], dotted: str, source: str | Path = DEFAULT_PARAMS) -> Any:
     """Return ``params[a][b]`` for ``dotted='a.b'``, with an error naming the missing key."""
     node: Any = params
     walked: list[str] = []
     for key in dotted.split("."):
         walked.append(key)
-        if not isinstance(node, dict) or key not in node:
+        if not isinstance(node, Mapping) or key not in node:
             raise ConfigError(f"{source}: missing key '{'.'.join(walked)}' (see the comments in params.yaml)")
         node = node[key]
     return node
@@ -183,6 +216,13 @@ def merge_overlay(base, overlay, where: str = "") -> None:
             merge_overlay(base[key], value, f"{where}{key}.")
         else:
             base[key] = value
+
+
+def overlaid(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """A new mapping: ``base`` with ``overlay`` merged over it by :func:`merge_overlay`; neither is changed."""
+    merged = copy.deepcopy(dict(base))
+    merge_overlay(merged, copy.deepcopy(dict(overlay)))
+    return merged
 
 
 def to_mapping(config: Any) -> dict[str, Any]:

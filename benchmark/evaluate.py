@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.config import from_mapping, load_params, to_mapping
+from benchmark.config import ParamsSource, from_mapping, load_params, to_mapping
 from benchmark.metrics import (
     METRICS,
     UNPARSABLE_RULES,
@@ -67,10 +67,10 @@ class PredictionsError(ValueError):
     """A predictions file is malformed; the message names the file, the column and the row."""
 
 
-def metrics_config(params_path: str | Path = "params.yaml") -> MetricsConfig:
+def metrics_config(params: ParamsSource = "params.yaml") -> MetricsConfig:
     """The ``metrics`` section of a params file as a :class:`MetricsConfig` (defaults where absent)."""
-    params = load_params(params_path)
-    return from_mapping(MetricsConfig, params.get("metrics"), f"{params_path}: metrics")
+    params = load_params(params)
+    return from_mapping(MetricsConfig, params.get("metrics"), f"{params}: metrics")
 
 
 def write_predictions(path: str | Path, ids: Sequence[Any], labels: Sequence[int] | np.ndarray,
@@ -255,11 +255,11 @@ def compare(frame_a: pd.DataFrame, frame_b: pd.DataFrame, config: MetricsConfig 
     return paired_bootstrap(labels, pa, pb, config)
 
 
-def evaluate_file(predictions: str | Path, out: str | Path, params_path: str | Path = "params.yaml",
+def evaluate_file(predictions: str | Path, out: str | Path, params: ParamsSource = "params.yaml",
                   against: str | Path | None = None) -> dict[str, Any]:
     """Read a predictions file, score it, optionally test it against another, write ``out`` (JSON)."""
     configure_logging()
-    config = metrics_config(params_path)
+    config = metrics_config(params)
     frame = read_predictions(predictions)
     if frame["label"].nunique() < 2:
         raise PredictionsError(f"{predictions}: column 'label': all {len(frame)} patients have label "

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option
 
 SECTION = "launch"
 # CLI subcommand -> stage name in launch.stages (the stages that train with a Hugging Face / TRL trainer).
@@ -45,15 +45,15 @@ class LaunchConfig:
     stages: list[str] = option(["label_sft", "sft_stage1", "rl"], help="Training stages that run in `processes` processes (the others stay single-process): label_sft, sft_stage1, rl.")
 
 
-def load_launch_config(params_path: str | Path = "params.yaml") -> LaunchConfig:
-    """The ``launch`` section of ``params_path`` (code defaults where absent), checked."""
-    config = from_mapping(LaunchConfig, load_params(params_path).get(SECTION), f"{params_path}: {SECTION}")
+def load_launch_config(params: ParamsSource = "params.yaml") -> LaunchConfig:
+    """The ``launch`` section of ``params`` (code defaults where absent), checked."""
+    config = from_mapping(LaunchConfig, load_params(params).get(SECTION), f"{params}: {SECTION}")
     unknown = sorted(set(config.stages) - set(LAUNCHABLE.values()))
     if unknown:
-        raise ConfigError(f"{params_path}: {SECTION}.stages has {unknown}; the stages that can run in several "
+        raise ConfigError(f"{params}: {SECTION}.stages has {unknown}; the stages that can run in several "
                           f"processes are {sorted(LAUNCHABLE.values())}")
     if config.processes > 1 and not Path(config.accelerate_config).is_file():
-        raise ConfigError(f"{params_path}: {SECTION}.accelerate_config = {config.accelerate_config!r} is not a file; "
+        raise ConfigError(f"{params}: {SECTION}.accelerate_config = {config.accelerate_config!r} is not a file; "
                           f"give one of profiles/accelerate/*.yaml (needed when {SECTION}.processes > 1)")
     return config
 
@@ -98,14 +98,14 @@ def launch_command(config: LaunchConfig, argv: list[str], port: int | None = Non
             "--main_process_port", str(port or free_port()), "-m", "eagrl", *argv]
 
 
-def relaunch(command: str, params_path: str | Path, argv: list[str]) -> int | None:
+def relaunch(command: str, params: ParamsSource, argv: list[str]) -> int | None:
     """Run stage ``command`` under ``accelerate launch`` when ``launch`` asks for it; its exit status, or None
     when this process should run the stage itself (one process configured, not a training stage, or
     already inside a launched process)."""
     stage = LAUNCHABLE.get(command)
     if stage is None or in_launched_process():
         return None
-    config = load_launch_config(params_path)
+    config = load_launch_config(params)
     if config.processes == 1 or stage not in config.stages:
         return None
     cmd = launch_command(config, argv)

@@ -11,20 +11,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.config import ConfigError, load_params, section, to_mapping
+from benchmark.config import ConfigError, ParamsSource, load_params, section, to_mapping
 from benchmark.data.sources import build_cohort
 from benchmark.paths import COHORTS, cohort_dir
 from benchmark.runtime import LOGGER, start_stage
 from benchmark.stage_cli import add_dataset, stage_parser
 
 
-def prepare(name: str, params_path: str | Path = "params.yaml", root: str | Path = COHORTS) -> Path:
+def prepare(name: str, params: ParamsSource = "params.yaml", root: str | Path = COHORTS) -> Path:
     """Build and save the cohort of data set ``name``; returns its folder."""
-    params = load_params(params_path)
-    datasets = section(params, "datasets", params_path)
+    params = load_params(params)
+    datasets = section(params, "datasets", params)
     if name not in datasets:
-        raise ConfigError(f"{params_path}: data set '{name}' is not under 'datasets' (known: {sorted(datasets)})")
-    where = f"{params_path}: datasets.{name}"
+        raise ConfigError(f"{params}: data set '{name}' is not under 'datasets' (known: {sorted(datasets)})")
+    where = f"{params}: datasets.{name}"
     runtime = params.get("runtime", {})
     start_stage(f"prepare@{name}", int(datasets[name].get("seed", params.get("seed", 42))),
                 {"dataset": name, **datasets[name]}, threads=runtime.get("threads"))

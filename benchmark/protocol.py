@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from benchmark.config import ParamsSource
 from benchmark.data.cohort import Cohort
 
 
@@ -69,14 +70,14 @@ class Methods(Protocol):
     def policy_method(self, key: str, name: str, family: str) -> LLMMethod:
         """A policy trained by EAG-RL's stages (stage 1, an RL variant): QD prompts, trained."""
 
-    def llm_config(self, params_path: str | Path, finetuned: bool) -> Any:
+    def llm_config(self, params: ParamsSource, finetuned: bool) -> Any:
         """The ``llm`` settings (on ``llm.finetuned``'s backbone when ``finetuned``)."""
 
     def generator(self, llm: Any, adapter: Path | None) -> Any:
         """A text generator for the settings ``llm``, with the LoRA ``adapter`` when given."""
 
     def evaluate_llm(self, cohort: Cohort, task: str, method: LLMMethod, llm: Any, generator: Any, out: Path,
-                     params_path: str | Path, adapter: Path | None, **kwargs: Any) -> dict[str, Any]:
+                     params: ParamsSource, adapter: Path | None, **kwargs: Any) -> dict[str, Any]:
         """Run ``method`` on ``cohort`` for ``task``; write predictions and metrics into ``out``; the metrics."""
 
     def evaluation_subset(self, cohort: Cohort, task: str, llm: Any) -> Cohort:

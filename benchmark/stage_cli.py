@@ -3,13 +3,16 @@
 One job: build a stage's ``eagrl <stage>`` subcommand the same way everywhere: its help line, the stage
 module's docstring as description, the params.yaml section it reads as epilog, ``--params``, and the
 positional data set and ``--cohorts`` that many stages take. Each stage still adds its own arguments.
+
+``--params`` is parsed once: :func:`read_params` (called by :func:`eagrl.cli.main`) replaces the path with
+the :class:`benchmark.config.Params` it names, which the handler passes down to every section loader.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from benchmark.config import describe
+from benchmark.config import describe, load_params
 from benchmark.paths import COHORTS
 
 PARAMS_HELP = "Params file (default: params.yaml)."
@@ -30,9 +33,20 @@ def stage_parser(subparsers: argparse._SubParsersAction, name: str, summary: str
     return parser
 
 
-def add_params(parser: argparse.ArgumentParser, help: str = PARAMS_HELP) -> None:
-    """Add ``--params``, the params file the stage reads (default: params.yaml)."""
+def add_params(parser: argparse.ArgumentParser, help: str = PARAMS_HELP, read: bool = True) -> None:
+    """Add ``--params``, the params file the stage reads (default: params.yaml). With ``read`` the stage's
+    handler gets it parsed (:func:`read_params`); without, as the path given (a stage that writes the file,
+    reads it elsewhere, or does without it)."""
     parser.add_argument("--params", default="params.yaml", help=help)
+    parser.set_defaults(read_params=read)
+
+
+def read_params(args: argparse.Namespace) -> argparse.Namespace:
+    """Parse ``args.params`` once, in place, where the stage asked for it (:func:`add_params`): the handler
+    then gets a :class:`benchmark.config.Params`, and a missing or malformed file is reported before it runs."""
+    if getattr(args, "read_params", False):
+        args.params = load_params(args.params)
+    return args
 
 
 def params_epilog(section: str, config: type | str, note: str = "") -> str:

@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     terminate_as_exit()
     try:
         from benchmark.launch import relaunch
+        from benchmark.stage_cli import read_params
 
+        read_params(args)  # --params parsed once; the stage gets the object (benchmark.config.Params)
         launched = relaunch(args.command, getattr(args, "params", "params.yaml"), given)  # launch.processes > 1
         if launched is not None:
             return launched

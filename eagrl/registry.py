@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import ParamsSource
 from benchmark.data.cohort import Cohort
 from benchmark.protocol import LLMMethod, Methods, Model, RLPlan, RLVariant
 
@@ -65,10 +66,10 @@ class Registry(Methods):
 
         return Method(key, name, "qd", "qd", family=family, trained=True)
 
-    def llm_config(self, params_path: str | Path, finetuned: bool) -> Any:
+    def llm_config(self, params: ParamsSource, finetuned: bool) -> Any:
         from methods.llm.config import load_llm_config
 
-        return load_llm_config(params_path, finetuned=finetuned)
+        return load_llm_config(params, finetuned=finetuned)
 
     def generator(self, llm: Any, adapter: Path | None) -> Any:
         from methods.llm.generation import generator_for
@@ -76,10 +77,10 @@ class Registry(Methods):
         return generator_for(llm, adapter)
 
     def evaluate_llm(self, cohort: Cohort, task: str, method: LLMMethod, llm: Any, generator: Any, out: Path,
-                     params_path: str | Path, adapter: Path | None, **kwargs: Any) -> dict[str, Any]:
+                     params: ParamsSource, adapter: Path | None, **kwargs: Any) -> dict[str, Any]:
         from methods.llm.evaluation import evaluate_task
 
-        return evaluate_task(cohort, task, method, llm, generator, out, params_path, adapter, **kwargs)
+        return evaluate_task(cohort, task, method, llm, generator, out, params, adapter, **kwargs)
 
     def evaluation_subset(self, cohort: Cohort, task: str, llm: Any) -> Cohort:
         from methods.llm.prompting import evaluation_subset

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import from_mapping, load_params
+from benchmark.config import ParamsSource, from_mapping, load_params
 from benchmark.evaluate import metrics_config
 from benchmark.metrics import MetricsConfig
 from benchmark.paths import LLM_MODELS, RESULTS
@@ -232,16 +232,16 @@ def write_ablations(collection: Collection, layout: Layout, report: ReportConfig
     ]
 
 
-def report_ablations(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS, *,
+def report_ablations(params: ParamsSource = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS, *,
                      methods: Methods) -> list[Path]:
     """Collect every metrics file and write the ablation table (the ``report_ablations`` stage)."""
     configure_logging()
-    params = load_params(params_path)
-    report = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
-    claims = from_mapping(ClaimsConfig, (params.get("paper") or {}).get("claims"), f"{params_path}: paper.claims")
-    layout = layout_from_params(params, methods, params_path)
+    params = load_params(params)
+    report = from_mapping(ReportConfig, params.get("report"), f"{params}: report")
+    claims = from_mapping(ClaimsConfig, (params.get("paper") or {}).get("claims"), f"{params}: paper.claims")
+    layout = layout_from_params(params, methods, params)
     collection = collect(report, root)
-    paths = write_ablations(collection, layout, report, metrics_config(params_path), out, claims.alpha,
+    paths = write_ablations(collection, layout, report, metrics_config(params), out, claims.alpha,
                             list((params.get("datasets") or {}).keys()))
     LOGGER.info("report-ablations: %d evaluation(s) collected, %d not collected -> %s", len(collection.records),
                 len(collection.skipped), paths[0])

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.config import load_params, section, select_datasets
+from benchmark.config import ParamsSource, load_params, section, select_datasets
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.data.signal import signal_check
 from benchmark.paths import COHORTS, RESULTS, cohort_dir
@@ -37,7 +37,7 @@ def cohort_rows(cohort: Cohort, source: str) -> list[dict]:
     return rows
 
 
-def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = COHORTS,
+def report_cohorts(params: ParamsSource = "params.yaml", root: str | Path = COHORTS,
                    out: str | Path = RESULTS, datasets: Sequence[str] | None = None, *,
                    methods: Methods) -> list[Path]:
     """``results/cohorts.{md,csv,json}``: counts per data set, task and split, and the signal check.
@@ -45,10 +45,10 @@ def report_cohorts(params_path: str | Path = "params.yaml", root: str | Path = C
     ``datasets`` restricts the tables to those data sets of params.yaml (default: every one), e.g. for the
     TJH tables of ``eagrl tjh-tables``; ``methods`` fits the signal check's floor.
     """
-    params = load_params(params_path)
-    configured = section(params, "datasets", params_path)
+    params = load_params(params)
+    configured = section(params, "datasets", params)
     counts, signal = [], []
-    for name in select_datasets(configured, datasets, params_path):
+    for name in select_datasets(configured, datasets, params):
         settings = configured[name]
         cohort = Cohort.load(cohort_dir(name, root))
         counts += cohort_rows(cohort, settings["source"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option
 from benchmark.descriptor import (
     FAMILIES,
     STANDARD,
@@ -77,11 +77,11 @@ class ReportConfig:
             raise ConfigError("report.metrics: list at least one metric (e.g. [auroc, auprc])")
 
 
-def report_config(params_path: str | Path = "params.yaml") -> ReportConfig:
-    """The ``report`` section of ``params_path`` (defaults where absent)."""
-    params = load_params(params_path)
-    config = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
-    config.source_configs(f"{params_path}: report")  # validate early
+def report_config(params: ParamsSource = "params.yaml") -> ReportConfig:
+    """The ``report`` section of ``params`` (defaults where absent)."""
+    params = load_params(params)
+    config = from_mapping(ReportConfig, params.get("report"), f"{params}: report")
+    config.source_configs(f"{params}: report")  # validate early
     return config
 
 

@@ -26,7 +26,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import load_params
+from benchmark.config import ParamsSource, load_params
 from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text, configure_logging, sha256_file
 from benchmark.stage_cli import stage_parser
@@ -72,14 +72,15 @@ def profile_name(params: dict[str, Any]) -> str:
     return str(value) if value else DEFAULT_PROFILE
 
 
-def provenance(params_path: str | Path = "params.yaml", cwd: str | Path = ".") -> dict[str, Any]:
+def provenance(params: ParamsSource = "params.yaml", cwd: str | Path = ".") -> dict[str, Any]:
     """Profile, git commit (+ dirty flag) and params sha256."""
     commit, dirty = git_commit(cwd)
+    params = load_params(params)
     return {
-        "profile": profile_name(load_params(params_path)),
+        "profile": profile_name(params),
         "commit": commit,
         "dirty": dirty,
-        "params_sha256": sha256_file(params_path),
+        "params_sha256": sha256_file(params.source),
     }
 
 
@@ -116,10 +117,11 @@ def subfolder_lines(results: str | Path = RESULTS) -> list[str]:
     return ["Sub-folders written by other commands:", "", *lines, ""] if lines else []
 
 
-def write_index(params_path: str | Path = "params.yaml", results: str | Path = RESULTS, cwd: str | Path = ".") -> Path:
+def write_index(params: ParamsSource = "params.yaml", results: str | Path = RESULTS, cwd: str | Path = ".") -> Path:
     """Write ``results/README.md``; returns its path."""
     configure_logging()
-    info = provenance(params_path, cwd)
+    params = load_params(params)
+    info = provenance(params, cwd)
     rows = index_rows(results)
     commit = info["commit"] + (" + uncommitted changes" if info["dirty"] else "")
     text = "\n".join([
@@ -131,7 +133,7 @@ def write_index(params_path: str | Path = "params.yaml", results: str | Path = R
         "",
         f"- profile: `{info['profile']}`",
         f"- git commit: `{commit}`",
-        f"- params hash (sha256 of {Path(params_path).name}): `{info['params_sha256']}`",
+        f"- params hash (sha256 of {Path(params.source).name}): `{info['params_sha256']}`",
         "",
         "`.md` files are for reading, `.csv` for spreadsheets, `.json` for `dvc metrics show` and `make regress`.",
         "",

@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import from_mapping, load_params
+from benchmark.config import ParamsSource, from_mapping, load_params
 from benchmark.descriptor import FAMILIES
 from benchmark.paths import RESULTS
 from benchmark.reports.collect import Collection, Record, ReportConfig, as_number, collect, method_key
@@ -235,11 +235,11 @@ def finite_json(value: Any) -> Any:
     return value
 
 
-def report_main(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS) -> list[Path]:
+def report_main(params: ParamsSource = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS) -> list[Path]:
     """Collect every metrics file and write the main table (the ``report_main`` stage)."""
     configure_logging()
-    params = load_params(params_path)
-    config = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
+    params = load_params(params)
+    config = from_mapping(ReportConfig, params.get("report"), f"{params}: report")
     collection = collect(config, root)
     paths = write_main(collection, config, out, list((params.get("datasets") or {}).keys()))
     LOGGER.info("report-main: %d evaluation(s) collected (%d in the main table), %d not collected -> %s",

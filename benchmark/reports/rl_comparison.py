@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.alignment import ALIGNMENT_FILE, read_alignment
-from benchmark.config import load_params
+from benchmark.config import ParamsSource, load_params
 from benchmark.evaluate import metrics_config, read_predictions
 from benchmark.metrics import resolve_unparsable
 from benchmark.paths import LLM_MODELS, RESULTS, ROBUSTNESS, llm_model_dir, robustness_dir
@@ -98,9 +98,9 @@ def _probabilities(runs: dict[int, Path], rule: str) -> tuple[np.ndarray, dict[i
 
 
 def metric_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path], runs_b: dict[int, Path],
-                params_path: str | Path) -> list[dict[str, Any]]:
+                params: ParamsSource) -> list[dict[str, Any]]:
     """AUROC / AUPRC rows: per-variant seed mean ± std and the pooled paired test A − B."""
-    config = metrics_config(params_path)
+    config = metrics_config(params)
     labels_a, probs_a, ids_a = _probabilities(runs_a, config.unparsable)
     labels_b, probs_b, ids_b = _probabilities(runs_b, config.unparsable)
     if ids_a != ids_b:
@@ -138,11 +138,11 @@ def _per_patient(runs: dict[int, Path], key: str) -> tuple[list[str], np.ndarray
 
 
 def alignment_rows(dataset: str, task: str, a: str, b: str, runs_a: dict[int, Path],
-                   runs_b: dict[int, Path], params_path: str | Path = "params.yaml") -> list[dict[str, Any]]:
+                   runs_b: dict[int, Path], params: ParamsSource = "params.yaml") -> list[dict[str, Any]]:
     """Test-time alignment rows: mean ± std over seeds, and the pooled paired test of A − B on the seed-mean
     per-patient Jaccard (:func:`benchmark.seeds.pooled_paired_mean_test`) where every seed wrote
     ``alignment.csv``; without those files the difference of the means only (verdict ``descriptive``)."""
-    config = metrics_config(params_path)
+    config = metrics_config(params)
     rows = []
     for key in ("alignment_expert", "alignment_truth"):
         values_a = _seed_values(runs_a, lambda m, k=key: (m.get("mechanism") or {}).get(k))
@@ -194,14 +194,14 @@ def _seed_drops(none: Path, shuffled: Path) -> dict[int, float]:
 
 
 def shuffle_rows(dataset: str, task: str, a: str, b: str, robustness_root: Path,
-                 params_path: str | Path = "params.yaml") -> list[dict[str, Any]]:
+                 params: ParamsSource = "params.yaml") -> list[dict[str, Any]]:
     """The ``auroc_shuffle_drop`` row: each variant's drop (mean ± std over seeds) and the pooled paired test of
     A's drop minus B's (module docstring); no row where either variant lacks a level."""
     found_a = shuffle_levels(robustness_root, dataset, a, task)
     found_b = shuffle_levels(robustness_root, dataset, b, task)
     if found_a is None or found_b is None:
         return []
-    config = metrics_config(params_path)
+    config = metrics_config(params)
     (a_none, a_shuffled), (b_none, b_shuffled) = found_a, found_b
     drops_a, drops_b = _seed_drops(a_none, a_shuffled), _seed_drops(b_none, b_shuffled)
     terms = {}
@@ -226,8 +226,9 @@ def shuffle_rows(dataset: str, task: str, a: str, b: str, robustness_root: Path,
 
 
 def comparison_rows(rl_root: str | Path = LLM_MODELS, robustness_root: str | Path = ROBUSTNESS,
-                    params_path: str | Path = "params.yaml", reference: str = REFERENCE) -> list[dict[str, Any]]:
+                    params: ParamsSource = "params.yaml", reference: str = REFERENCE) -> list[dict[str, Any]]:
     """Every row of the comparison (module docstring), reference against each other trained variant."""
+    params = load_params(params)
     rl_root, robustness_root = Path(rl_root), Path(robustness_root)
     rows: list[dict[str, Any]] = []
     pairs = sorted((p.parent.parent.parent.name, p.parent.name) for p in rl_root.glob(f"*/{reference}/*/metrics.json"))
@@ -236,17 +237,18 @@ def comparison_rows(rl_root: str | Path = LLM_MODELS, robustness_root: str | Pat
         others = sorted(p.parent for p in rl_root.glob(f"{dataset}/*/{task}/metrics.json") if p.parent.parent.name != reference)
         for folder in declared_only(others):
             variant, runs_b = folder.parent.name, seed_folders(folder)
-            rows += metric_rows(dataset, task, reference, variant, runs_a, runs_b, params_path)
-            rows += alignment_rows(dataset, task, reference, variant, runs_a, runs_b, params_path)
-            rows += shuffle_rows(dataset, task, reference, variant, robustness_root, params_path)
+            rows += metric_rows(dataset, task, reference, variant, runs_a, runs_b, params)
+            rows += alignment_rows(dataset, task, reference, variant, runs_a, runs_b, params)
+            rows += shuffle_rows(dataset, task, reference, variant, robustness_root, params)
     return rows
 
 
 def report_rl_comparison(rl_root: str | Path = LLM_MODELS, robustness_root: str | Path = ROBUSTNESS,
-                         out: str | Path = RESULTS, params_path: str | Path = "params.yaml") -> list[Path]:
+                         out: str | Path = RESULTS, params: ParamsSource = "params.yaml") -> list[Path]:
     """Write ``results/rl_comparison.{md,csv,json}``."""
-    rows = comparison_rows(rl_root, robustness_root, params_path)
-    resamples = load_params(params_path).get("metrics", {}).get("bootstrap_resamples")
+    params = load_params(params)
+    rows = comparison_rows(rl_root, robustness_root, params)
+    resamples = load_params(params).get("metrics", {}).get("bootstrap_resamples")
     intro = ("EAG-RL (A) against every other trained RL variant (B) on the same test patients. `a_mean ± a_std`: "
              "mean and std over training seeds (`a_seeds`) of each seed's bootstrap mean. AUROC/AUPRC rows: "
              f"paired bootstrap ({resamples} patient resamples) of the seed-mean difference A − B with every seed "

@@ -32,6 +32,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import ParamsSource
 from benchmark.paths import CROSS_DOMAIN, RESULTS, ROBUSTNESS
 from benchmark.reports.shift_plots import plot_cross_domain, plot_robustness
 from benchmark.reports.shift_rows import (
@@ -91,7 +92,7 @@ ROBUSTNESS_COLUMNS = ["dataset", "task", "family", "method", "backbone", "condit
 
 
 def report_robustness(root: str | Path = ROBUSTNESS, out: str | Path = RESULTS,
-                      params_path: str | Path = "params.yaml", datasets: Collection[str] | None = None) -> list[Path]:
+                      params: ParamsSource = "params.yaml", datasets: Collection[str] | None = None) -> list[Path]:
     """Write ``results/robustness.{md,csv,json}`` and the per-task PNGs; returns the paths.
 
     ``datasets`` restricts the tables and plots to those data sets (default: every one found).
@@ -102,7 +103,7 @@ def report_robustness(root: str | Path = ROBUSTNESS, out: str | Path = RESULTS,
         which = "" if datasets is None else f" of data set(s) {sorted(datasets)}"
         raise FileNotFoundError(f"{root}: no */*/*/*/metrics.json{which} found; run the robustness stages first")
     summary = degradation_rows(rows)
-    intro = _robustness_intro(params_path)
+    intro = _robustness_intro(params)
     out = Path(out)
     paths = [atomic_write_text(out / "robustness.md", robustness_markdown(rows, summary, intro)),
              atomic_write_text(out / "robustness.csv", csv_text(rows, ROBUSTNESS_COLUMNS)),
@@ -113,7 +114,7 @@ def report_robustness(root: str | Path = ROBUSTNESS, out: str | Path = RESULTS,
     return paths
 
 
-def _robustness_intro(params_path: str | Path) -> str:
+def _robustness_intro(params: ParamsSource) -> str:
     text = ("Every method on perturbed test sets (`eagrl robustness-dl`, `eagrl robustness-llm`; "
             "benchmark/perturb.py). `shuffle:f` — the paper's perturbation: the order of a fraction f of the "
             "features is shuffled (prompt lines for LLMs, each line keeping its name and values; input columns "
@@ -127,7 +128,7 @@ def _robustness_intro(params_path: str | Path) -> str:
         from benchmark.config import load_params
         from benchmark.experiments.robustness import load_robustness_config
 
-        config = load_robustness_config(load_params(params_path), params_path)
+        config = load_robustness_config(load_params(params), params)
         text += (f" Settings: perturbation seed {config.seed}; LLM subset {config.llm.n_patients or 'all'} patients "
                  f"(seed {config.llm.seed}).")
     except Exception as error:  # the report still works without a params file (e.g. in tests)
@@ -170,14 +171,14 @@ def cross_domain_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def report_cross_domain(root: str | Path = CROSS_DOMAIN, out: str | Path = RESULTS,
-                        params_path: str | Path = "params.yaml", repo: str | Path = ".",
+                        params: ParamsSource = "params.yaml", repo: str | Path = ".",
                         datasets: Collection[str] | None = None) -> list[Path]:
     """Write ``results/cross_domain.{md,csv,json}`` and ``results/plots/cross_domain.png``.
 
     ``datasets`` restricts them to the pairs whose source or target is one of these (default: every pair).
     """
     configure_logging()
-    rows = cross_domain_rows(root, in_domain_scores(params_path, repo), datasets)
+    rows = cross_domain_rows(root, in_domain_scores(params, repo), datasets)
     if not rows:
         which = "" if datasets is None else f" with source or target in {sorted(datasets)}"
         raise FileNotFoundError(f"{root}: no */*/*/metrics.json{which} found; run the cross_domain stages first")
@@ -200,5 +201,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser = stage_parser(subparsers, name, summary, __doc__, params=False)
         parser.add_argument("--root", default=str(root), help=f"Folder of the {outputs} outputs.")
         parser.add_argument("--out", default=str(RESULTS), help="Results folder.")
-        add_params(parser)
+        add_params(parser, read=False)  # optional: the reports read it only for notes
         parser.set_defaults(handler=lambda a, report=report: report(a.root, a.out, a.params))

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import ParamsSource
 from benchmark.descriptor import FAMILIES, MethodDescriptor, embedded_descriptor
 from benchmark.paths import CROSS_DOMAIN, ROBUSTNESS
 from benchmark.perturb import NONE, Perturbation
@@ -112,12 +113,12 @@ def _nan_last(value: float) -> float:
     return -math.inf if math.isnan(value) else value
 
 
-def in_domain_scores(params_path: str | Path = "params.yaml", root: str | Path = ".") -> dict[tuple, dict[str, float]]:
+def in_domain_scores(params: ParamsSource = "params.yaml", root: str | Path = ".") -> dict[tuple, dict[str, float]]:
     """(dataset, task, method) → in-domain bootstrap means, from the main table's collection (may be empty)."""
     try:
         from benchmark.reports.collect import collect, report_config
 
-        records = collect(report_config(params_path), root).standard()
+        records = collect(report_config(params), root).standard()
     except Exception as error:  # no params / report section: the table simply lacks the reference columns
         LOGGER.info("report-cross-domain: no in-domain references (%s)", error)
         return {}

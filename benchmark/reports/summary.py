@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import load_params
+from benchmark.config import ParamsSource, load_params
 from benchmark.method_catalog import STAGE1_METHOD as STAGE1
 from benchmark.paths import RESULTS
 from benchmark.runtime import LOGGER, atomic_write_text
@@ -182,9 +182,9 @@ def summary_page(params: dict[str, Any], results: Path = RESULTS) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def report_summary(params_path: str | Path = "params.yaml", results: str | Path = RESULTS) -> list[Path]:
+def report_summary(params: ParamsSource = "params.yaml", results: str | Path = RESULTS) -> list[Path]:
     """Write ``results/SUMMARY.md`` and ``results/metrics.json``."""
-    params, results = load_params(params_path), Path(results)
+    params, results = load_params(params), Path(results)
     paths = [atomic_write_text(results / "SUMMARY.md", summary_page(params, results)),
              atomic_write_text(results / "metrics.json",
                                json.dumps(headline_metrics(params, results), indent=2, sort_keys=True) + "\n")]

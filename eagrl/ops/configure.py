@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from benchmark.config import ConfigError, merge_overlay
-from benchmark.stage_cli import stage_parser
+from benchmark.stage_cli import add_params, stage_parser
 
 TJH_ENTRY = {"source": "tjh"}
 MIMIC_ENTRY = {"source": "mimic_iv"}
@@ -168,7 +168,9 @@ def apply_profile(profile: str | Path, params_path: Path, yaml: YAML | None = No
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = stage_parser(subparsers, "configure", "Add TJH / MIMIC-IV or select a profile (edits params.yaml).", __doc__)
+    parser = stage_parser(subparsers, "configure", "Add TJH / MIMIC-IV or select a profile (edits params.yaml).", __doc__,
+                          params=False)
+    add_params(parser, read=False)  # the file this stage writes
     parser.add_argument("--tjh", help="Path to time_series_375_prerpocess_en.xlsx.")
     parser.add_argument("--mimic-iv", help="Folder of MIMIC-IV (hosp/ and icu/) or the preprocessor's parquet.")
     parser.add_argument("--profile", help="A profile file to copy over params.yaml first.")

@@ -115,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = stage_parser(subparsers, "regress", "Compare results/*.json with the committed versions (make regress).",
                           __doc__, params_epilog("regress", RegressConfig), params=False)
     parser.add_argument("--root", default=".", help="Repository root.")
-    add_params(parser)
+    add_params(parser, read=False)  # relative to --root
     parser.add_argument("--all", action="store_true", help="Show every compared number, not only the differences.")
     parser.add_argument("--profile", help="Run this profile (e.g. profiles/ci.yaml) in a scratch copy and compare with "
                                           "its committed reference (regress.profiles) instead of results/ (see above).")

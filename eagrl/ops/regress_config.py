@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option
 from benchmark.paths import RESULTS
 
 MACHINE_FILE = "machine.json"  # a profile reference's machine fingerprint (not a results file: never compared)
@@ -34,6 +33,6 @@ class RegressConfig:
             raise ConfigError("regress: tolerances must be >= 0")
 
 
-def regress_config(params_path: str | Path = "params.yaml") -> RegressConfig:
-    """The ``regress`` section of ``params_path`` (defaults where absent)."""
-    return from_mapping(RegressConfig, load_params(params_path).get("regress"), f"{params_path}: regress")
+def regress_config(params: ParamsSource = "params.yaml") -> RegressConfig:
+    """The ``regress`` section of ``params`` (defaults where absent)."""
+    return from_mapping(RegressConfig, load_params(params).get("regress"), f"{params}: regress")

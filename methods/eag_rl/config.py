@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option
 from methods.eag_rl.mcts import MCTSConfig
 from methods.eag_rl.rewards import RewardConfig
 
@@ -82,10 +82,10 @@ class Stage1Config:
     sft: SFTStageConfig
 
 
-def load_stage1_config(params_path: str | Path = "params.yaml") -> Stage1Config:
+def load_stage1_config(params: ParamsSource = "params.yaml") -> Stage1Config:
     """The stage-1 sub-sections of ``eag_rl`` (each optional; defaults where absent)."""
-    section = load_params(params_path).get(SECTION) or {}
-    where = f"{params_path}: {SECTION}"
+    section = load_params(params).get(SECTION) or {}
+    where = f"{params}: {SECTION}"
     parts = {name: from_mapping(cls, section.get(name), f"{where}.{name}") for name, cls in (
         ("search", SearchConfig), ("proposer", ProposerConfig), ("mcts", MCTSConfig), ("reward", RewardConfig),
         ("distill", DistillConfig), ("sft", SFTStageConfig))}

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.config import ConfigError, load_params, to_mapping
+from benchmark.config import ConfigError, Params, ParamsSource, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import MethodDescriptor
 from benchmark.launch import in_launched_process, is_main_process
@@ -98,20 +98,20 @@ from methods.eag_rl.variants import guiding_expert, resolve_variant, reward_conf
 from methods.llm.config import LLMConfig, load_llm_config
 
 
-def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "params.yaml",
+def run_rl(dataset: str, task: str, variant: str, params: ParamsSource = "params.yaml",
            cohorts: str | Path = COHORTS, experts: str | Path = EXPERTS, stage1_root: str | Path = LLM_MODELS,
            out_root: str | Path = LLM_MODELS, max_steps: int | None = None, evaluate_after: bool = True) -> Path:
     """Train ``variant`` on ``dataset``/``task`` in each of its seeds and evaluate every run (outputs: module docstring)."""
-    params = load_params(params_path)
-    section = load_rl_section(params, params_path)
+    params = load_params(params)
+    section = load_rl_section(params, params.source)
     if {"dataset": dataset, "task": task} not in section.pairs:
         LOGGER.warning("rl: (%s, %s) is not among %s.rl.pairs; running it anyway", dataset, task, SECTION)
-    config = resolve_variant(section, variant, params_path)
+    config = resolve_variant(section, variant, params.source)
     if max_steps is not None:
         config = dataclasses.replace(config, max_steps=max_steps)
-    seeds = variant_seeds(section, config, params_path)
-    rewards = reward_config(params, config, params_path)
-    llm = load_llm_config(params_path, finetuned=True)
+    seeds = variant_seeds(section, config, params.source)
+    rewards = reward_config(params, config, params.source)
+    llm = load_llm_config(params, finetuned=True)
     device, dtype = device_and_dtype(config, llm)
     start_stage(f"rl@{dataset}-{task}-{variant}", seeds[0],
                 {"dataset": dataset, "task": task, "variant": variant, "seeds": seeds, "rl": to_mapping(config),
@@ -123,7 +123,7 @@ def run_rl(dataset: str, task: str, variant: str, params_path: str | Path = "par
     expert = guiding_expert(params, config)
     run = RunContext(dataset, task, variant, cohort, rewards, llm, device, dtype, expert,
                      importance_path(dataset, expert, task, "train", experts),
-                     importance_path(dataset, expert, task, "test", experts), stage1_root, params_path)
+                     importance_path(dataset, expert, task, "test", experts), stage1_root, params)
     target = llm_model_dir(dataset, variant, task, out_root)
     with atomic_directory(target) as folder:
         jobs = [(run, dataclasses.replace(config, seed=seed), folder if i == 0 else folder / seed_subdir(seed),
@@ -168,7 +168,7 @@ class RunContext:
     importance: Path  # the expert's train-split importance (R_att during training)
     test_importance: Path  # its test-split importance (test-time alignment)
     stage1_root: str | Path
-    params_path: str | Path
+    params: Params
 
 
 def seed_block(results: dict[int, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def _evaluate_seed(run: RunContext, config: RLConfig, folder: Path, training: di
     evaluated = time.perf_counter()
     test = run.cohort.subset(run.llm.evaluation.split)
     top_k = dict(zip(map(str, test.ids), expert_top_k(run.test_importance, list(map(str, test.ids))), strict=True))
-    metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params_path, folder, top_k)
+    metrics = evaluate_policy(folder / "adapter", run.cohort, run.task, run.llm, run.params, folder, top_k)
     metrics["descriptor"] = MethodDescriptor(dataset=run.dataset, task=run.task, method=run.variant,
                                              family=config.family, backbone=run.llm.backbone.source).to_dict()
     metrics["training"] = training
@@ -255,7 +255,7 @@ def train_one(run: RunContext, config: RLConfig, folder: Path, evaluate_after: b
                 loaded - started, folder)
     return metrics
 
-def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params_path: str | Path,
+def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, params: Params,
                     out: Path, expert_top_k: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """QD answers of backbone + ``adapter`` on the LLM evaluation patients → ``predictions.csv`` + metrics.
 
@@ -269,7 +269,7 @@ def evaluate_policy(adapter: Path, cohort: Cohort, task: str, llm: LLMConfig, pa
     from methods.llm.generation import make_generator
 
     generator = make_generator(llm.generation, llm.backbone, adapter=adapter)
-    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params_path, adapter, expert_top_k=expert_top_k)
+    metrics = evaluate_task(cohort, task, "qd", llm, generator, out, params, adapter, expert_top_k=expert_top_k)
     del generator
     gc.collect()
     return metrics

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import to_mapping
+from benchmark.config import ParamsSource, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.method_catalog import STAGE1_METHOD
@@ -216,15 +216,16 @@ def _stage_name(stage: str, dataset: str, task: str | None) -> str:
     return f"{stage}@{dataset}" + (f"-{task}" if task else "")
 
 
-def run_mcts(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+def run_mcts(dataset: str, params: ParamsSource = "params.yaml", cohort_root: str | Path = COHORTS,
              out_root: str | Path = EAG_RL_OUTPUTS, task: str | None = None) -> Path:
     """Stage ``mcts@pair<i>``: search, filter and balance for ``task`` (None: every task of the data set)."""
+    params = load_params(params)
     from methods.eag_rl.proposer import LLMProposer, render_trajectory
     from methods.llm.generation import HFGenerator
     from methods.llm.prompting import rendered_prompts
 
-    config = load_stage1_config(params_path)
-    llm = load_llm_config(params_path, finetuned=True)
+    config = load_stage1_config(params)
+    llm = load_llm_config(params, finetuned=True)
     start_stage(_stage_name("mcts", dataset, task), config.mcts.seed,
                 {"dataset": dataset, "task": task, "eag_rl": to_mapping(config), "backbone": to_mapping(llm.backbone)},
                 threads=llm.threads)
@@ -277,15 +278,16 @@ def _step(data: dict[str, Any]) -> Step:
     return Step(**{**data, "features": tuple(data.get("features", ()))})
 
 
-def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+def run_sft(dataset: str, params: ParamsSource = "params.yaml", cohort_root: str | Path = COHORTS,
             mcts_root: str | Path = EAG_RL_OUTPUTS, out_root: str | Path = LLM_MODELS, task: str | None = None) -> Path:
     """Stage ``sft_stage1@pair<i>``: LoRA SFT on the task's SFT set (None: every task) → the stage-1 policy."""
+    params = load_params(params)
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts
     from methods.llm.sft import TrainSettings, sft_records, train_lora_sft
 
-    config = load_stage1_config(params_path)
-    llm = load_llm_config(params_path, finetuned=True)
+    config = load_stage1_config(params)
+    llm = load_llm_config(params, finetuned=True)
     start_stage(_stage_name("sft_stage1", dataset, task), config.sft.seed,
                 {"dataset": dataset, "task": task, "sft": to_mapping(config.sft), "lora": to_mapping(llm.lora)},
                 threads=llm.threads)
@@ -312,18 +314,19 @@ def run_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: 
     return llm_model_dir(dataset, STAGE1_METHOD, root=out_root)
 
 
-def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+def run_eval(dataset: str, params: ParamsSource = "params.yaml", cohort_root: str | Path = COHORTS,
              policy_root: str | Path = LLM_MODELS, out_root: str | Path = LLM, task: str | None = None) -> Path:
     """Stage ``eval_stage1@pair<i>``: the stage-1 policy evaluated like every LLM method (QD format), as ``wo_stage2``.
 
     Writes ``<out_root>/<dataset>/wo_stage2/<task>/`` for ``task`` (None: every task of the data set).
     """
+    params = load_params(params)
     from methods.llm.evaluation import evaluate_task
     from methods.llm.generation import generator_for
     from methods.llm.prompting import Method
 
-    llm = load_llm_config(params_path, finetuned=True)
-    config = load_stage1_config(params_path)
+    llm = load_llm_config(params, finetuned=True)
+    config = load_stage1_config(params)
     start_stage(_stage_name("eval_stage1", dataset, task), llm.generation.seed,
                 {"dataset": dataset, "task": task, "llm": to_mapping(llm)}, threads=llm.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
@@ -334,7 +337,7 @@ def run_eval(dataset: str, params_path: str | Path = "params.yaml", cohort_root:
     for task in tasks_to_evaluate:
         adapter = adapter_dir(dataset, STAGE1_METHOD, task, policy_root)
         with atomic_directory(out / task) as tmp:
-            metrics = evaluate_task(cohort, task, method, llm, generator_for(llm, adapter), tmp, params_path, adapter,
+            metrics = evaluate_task(cohort, task, method, llm, generator_for(llm, adapter), tmp, params, adapter,
                                     expert_top_k=expert_top_k(dataset, config.search.expert, task, "test"))
         LOGGER.info("eval_stage1@%s/%s: AUROC %.3f, alignment with %s %.3f", dataset, task, metrics["auroc"]["point"],
                     config.search.expert, metrics["mechanism"]["alignment_expert"])

@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, from_mapping, to_mapping
+from benchmark.config import ConfigError, from_mapping, overlaid, to_mapping
 from methods.eag_rl.config import SECTION, RLConfig, RLSection
 from methods.eag_rl.rewards import RewardConfig
 
 
 def resolve_variant(section: RLSection, variant: str, source: str | Path = "params.yaml") -> RLConfig:
-    """The shared settings with ``variant``'s overrides applied (``reward`` overrides are merged key-wise)."""
+    """The shared settings with ``variant``'s overrides applied by the suite's one override rule
+    (:func:`benchmark.config.merge_overlay`: ``reward`` overrides merge key-wise, other keys replace)."""
     if variant not in section.variants:
         raise ConfigError(f"{source}: unknown RL variant '{variant}'; {SECTION}.rl.variants defines "
                           f"{sorted(section.variants)}")
-    overrides = dict(section.variants[variant] or {})
-    merged = to_mapping(section.train)
-    merged["reward"] = {**merged.get("reward", {}), **(overrides.pop("reward", None) or {})}
-    merged.update(overrides)
+    merged = overlaid(to_mapping(section.train), section.variants[variant] or {})
     return from_mapping(RLConfig, merged, f"{source}: {SECTION}.rl.variants.{variant}")
 
 
@@ -36,7 +34,7 @@ def reward_config(params: dict[str, Any], config: RLConfig, source: str | Path =
     base = (params.get(SECTION) or {}).get("reward") or {}
     if not isinstance(base, dict):
         raise ConfigError(f"{source}: '{SECTION}.reward' must be a mapping")
-    return from_mapping(RewardConfig, {**base, **config.reward}, f"{source}: {SECTION}.reward (+ variant overrides)")
+    return from_mapping(RewardConfig, overlaid(base, config.reward), f"{source}: {SECTION}.reward (+ variant overrides)")
 
 
 def guiding_expert(params: dict[str, Any], config: RLConfig) -> str:

@@ -16,11 +16,21 @@ merged over ``experts.train`` (see :func:`load_experts_config`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option
+from benchmark.config import (
+    ConfigError,
+    Params,
+    ParamsSource,
+    describe,
+    from_mapping,
+    load_params,
+    option,
+    overlaid,
+)
 from methods.experts.adacare import AdaCareConfig
 from methods.experts.concare import ConCareConfig
 from methods.experts.gru import GRUConfig
@@ -55,11 +65,12 @@ class ExpertsConfig:
         return getattr(self, name)
 
 
-def load_experts_config(params: dict[str, Any] | str | Path = "params.yaml", source: str | Path = "params.yaml"
+def load_experts_config(params: Mapping[str, Any] | ParamsSource = "params.yaml", source: str | Path = "params.yaml"
                         ) -> ExpertsConfig:
     """Build :class:`ExpertsConfig` from a params mapping (or file), merging ``train`` overrides."""
-    if not isinstance(params, dict):
-        source, params = params, load_params(params)
+    if isinstance(params, (Params, str, Path)):
+        params = load_params(params)
+        source = params.source
     raw = dict(params.get("experts") or {})
     shared = raw.get("train") or {}
     if not isinstance(shared, dict):
@@ -72,12 +83,12 @@ def load_experts_config(params: dict[str, Any] | str | Path = "params.yaml", sou
 
 
 def with_train(block: dict[str, Any], shared: dict[str, Any], where: str, source: str | Path) -> dict[str, Any]:
-    """A model's mapping with its ``train`` overrides merged over the ``shared`` training keys (the one
-    train-override rule of experts and hybrids)."""
+    """A model's mapping with its ``train`` overrides merged over the ``shared`` training keys (the suite's one
+    override rule, :func:`benchmark.config.merge_overlay`)."""
     override = block.get("train") or {}
     if not isinstance(override, dict):
         raise ConfigError(f"{source}: {where}.train must be a mapping (keys of experts.train to override)")
-    return {**block, "train": {**shared, **override}}
+    return {**block, "train": overlaid(shared, override)}
 
 
 def check_models(models: list[str], known: list[str], section: str, source: str | Path) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import hypergeom
 
-from benchmark.config import load_params, section, select_datasets
+from benchmark.config import ParamsSource, load_params, section, select_datasets
 from benchmark.data.cohort import Cohort
 from benchmark.evaluate import compare, evaluate, metrics_config, read_predictions
 from benchmark.metrics import MetricsConfig, bootstrap_indices
@@ -153,7 +153,7 @@ def _write(rows: list[dict[str, Any]], display: list[dict[str, Any]], stem: Path
             atomic_write_text(stem.with_suffix(".json"), json.dumps(rows, indent=2, default=str) + "\n")]
 
 
-def report_experts(params_path: str | Path = "params.yaml", root: str | Path = EXPERTS,
+def report_experts(params: ParamsSource = "params.yaml", root: str | Path = EXPERTS,
                    cohorts: str | Path = COHORTS, out: str | Path = RESULTS,
                    datasets: Sequence[str] | None = None) -> list[Path]:
     """Write ``results/experts.*`` and ``results/faithfulness.*`` from the ``train_expert`` outputs.
@@ -161,10 +161,10 @@ def report_experts(params_path: str | Path = "params.yaml", root: str | Path = E
     ``datasets`` restricts both tables to those data sets of params.yaml (default: every one), e.g. for the
     TJH tables of ``eagrl tjh-tables``; the faithfulness table is then empty when none of them is synthetic.
     """
-    params = load_params(params_path)
-    datasets = select_datasets(section(params, "datasets", params_path), datasets, params_path)
-    experts = load_experts_config(params, params_path)
-    scoring = metrics_config(params_path)
+    params = load_params(params)
+    datasets = select_datasets(section(params, "datasets", params), datasets, params)
+    experts = load_experts_config(params, params)
+    scoring = metrics_config(params)
     root, cohorts, out = Path(root), Path(cohorts), Path(out)
     perf = performance_rows(datasets, experts.models, root, cohorts, scoring)
     display = [{"dataset": r["dataset"], "task": r["task"], "model": r["model"], "AUROC": r["auroc"],

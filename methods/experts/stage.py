@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, load_params, section, to_mapping
+from benchmark.config import ConfigError, Params, ParamsSource, load_params, section, to_mapping
 from benchmark.data.cohort import SPLITS, Cohort
 from benchmark.descriptor import attach_descriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
@@ -34,30 +34,30 @@ from methods.experts.config import describe_experts, load_experts_config
 from methods.experts.importance import importance_records, write_importance
 
 
-def train_expert(dataset: str, model: str, params_path: str | Path = "params.yaml",
+def train_expert(dataset: str, model: str, params: ParamsSource = "params.yaml",
                  cohorts: str | Path = COHORTS, out: str | Path = EXPERTS) -> Path:
     """Train ``model`` on every task of ``dataset`` and write the outputs listed in the module docstring."""
-    params = load_params(params_path)
-    check_dataset(params, dataset, params_path)
-    config = load_experts_config(params, params_path)
+    params = load_params(params)
+    check_dataset(params, dataset)
+    config = load_experts_config(params, params)
     model_config = config.model(model)
     seed = model_config.train.seed if hasattr(model_config, "train") else model_config.seed
     start_stage(f"train_expert@{dataset}-{model}", int(seed),
                 {"dataset": dataset, "model": model, "top_k": config.top_k, "config": to_mapping(model_config)},
                 threads=config.threads)
     return train_and_write(dataset, model, lambda task: build_expert(model, task, model_config), config.top_k,
-                           params_path, cohorts, out)
+                           params, cohorts, out)
 
 
-def check_dataset(params: dict[str, Any], dataset: str, params_path: str | Path) -> None:
+def check_dataset(params: Params, dataset: str) -> None:
     """Raise :class:`ConfigError` unless ``dataset`` is a key of the params file's ``datasets``."""
-    datasets = section(params, "datasets", params_path)
+    datasets = section(params, "datasets", params)
     if dataset not in datasets:
-        raise ConfigError(f"{params_path}: data set '{dataset}' is not under 'datasets' (known: {sorted(datasets)})")
+        raise ConfigError(f"{params}: data set '{dataset}' is not under 'datasets' (known: {sorted(datasets)})")
 
 
 def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], top_k: int,
-                    params_path: str | Path = "params.yaml", cohorts: str | Path = COHORTS,
+                    params: ParamsSource = "params.yaml", cohorts: str | Path = COHORTS,
                     out: str | Path = EXPERTS, descriptor: dict[str, Any] | None = None,
                     stage: str = "train_expert") -> Path:
     """Fit ``build(task)`` on every task of ``dataset``; write ``<out>/<dataset>/<model>/<task>/`` atomically.
@@ -69,7 +69,7 @@ def train_and_write(dataset: str, model: str, build: Callable[[str], Expert], to
     """
     cohort = Cohort.load(cohort_dir(dataset, cohorts))
     parts = {split: cohort.subset(split) for split in SPLITS}
-    scoring = metrics_config(params_path)
+    scoring = metrics_config(params)
     with atomic_directory(expert_dir(dataset, model, root=out)) as folder:
         for task in cohort.tasks:
             target = folder / task

@@ -19,11 +19,21 @@ backbone of ``llm.backbone`` and the optimisation ``experts.train`` ← ``hybrid
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, describe, from_mapping, load_params, option
+from benchmark.config import (
+    ConfigError,
+    Params,
+    ParamsSource,
+    describe,
+    from_mapping,
+    load_params,
+    option,
+    overlaid,
+)
 from methods.experts.config import check_models, with_train
 from methods.experts.trainer import TrainConfig
 from methods.hybrid.descriptions import DescriptionConfig
@@ -55,11 +65,12 @@ class HybridConfig:
         return getattr(self, name)
 
 
-def load_hybrid_config(params: dict[str, Any] | str | Path = "params.yaml", source: str | Path = "params.yaml"
+def load_hybrid_config(params: Mapping[str, Any] | ParamsSource = "params.yaml", source: str | Path = "params.yaml"
                        ) -> HybridConfig:
     """Build :class:`HybridConfig` from a params mapping (or file), assembling each model's config."""
-    if not isinstance(params, dict):
-        source, params = params, load_params(params)
+    if isinstance(params, (Params, str, Path)):
+        params = load_params(params)
+        source = params.source
     raw = dict(params.get("hybrid") or {})
     experts_train = (params.get("experts") or {}).get("train") or {}
     hybrid_train = raw.get("train") or {}
@@ -67,7 +78,8 @@ def load_hybrid_config(params: dict[str, Any] | str | Path = "params.yaml", sour
     for name, where in ((experts_train, "experts.train"), (hybrid_train, "hybrid.train"), (backbone, "llm.backbone")):
         if not isinstance(name, dict):
             raise ConfigError(f"{source}: {where} must be a mapping")
-    from_mapping(TrainConfig, {**experts_train, **hybrid_train}, f"{source}: experts.train + hybrid.train")
+    shared_train = overlaid(experts_train, hybrid_train)
+    from_mapping(TrainConfig, shared_train, f"{source}: experts.train + hybrid.train")
     from_mapping(BackboneConfig, backbone, f"{source}: llm.backbone")
     for name in MODELS:
         block = dict(raw.get(name) or {})
@@ -75,7 +87,7 @@ def load_hybrid_config(params: dict[str, Any] | str | Path = "params.yaml", sour
             if key in block:
                 raise ConfigError(f"{source}: hybrid.{name}.{key} is not set per model; use hybrid.{key}"
                                   f"{' (llm.backbone for the backbone)' if key == 'backbone' else ''}")
-        block = with_train(block, {**experts_train, **hybrid_train}, f"hybrid.{name}", source)
+        block = with_train(block, shared_train, f"hybrid.{name}", source)
         block["backbone"] = backbone
         for key in SHARED[name]:
             block[key] = raw.get(key) or {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.config import load_params, to_mapping
+from benchmark.config import ParamsSource, load_params, to_mapping
 from benchmark.paths import COHORTS, HYBRID
 from benchmark.runtime import start_stage
 from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
@@ -24,19 +24,19 @@ from methods.hybrid import HYBRIDS
 from methods.hybrid.config import MODELS, describe_hybrid, load_hybrid_config
 
 
-def train_hybrid(dataset: str, model: str, params_path: str | Path = "params.yaml",
+def train_hybrid(dataset: str, model: str, params: ParamsSource = "params.yaml",
                  cohorts: str | Path = COHORTS, out: str | Path = HYBRID) -> Path:
     """Train hybrid ``model`` on every task of ``dataset`` and write the expert stage's outputs under ``out``."""
-    params = load_params(params_path)
-    check_dataset(params, dataset, params_path)
-    config = load_hybrid_config(params, params_path)
+    params = load_params(params)
+    check_dataset(params, dataset)
+    config = load_hybrid_config(params, params)
     model_config = config.model(model)
-    top_k = load_experts_config(params, params_path).top_k
+    top_k = load_experts_config(params, params).top_k
     start_stage(f"train_hybrid@{dataset}-{model}", int(model_config.train.seed),
                 {"dataset": dataset, "model": model, "top_k": top_k, "config": to_mapping(model_config)},
                 threads=config.threads)
     descriptor = {"family": "hybrid", "backbone": model_config.backbone.source}
-    return train_and_write(dataset, model, lambda task: HYBRIDS[model](task, model_config), top_k, params_path,
+    return train_and_write(dataset, model, lambda task: HYBRIDS[model](task, model_config), top_k, params,
                            cohorts, out, descriptor=descriptor, stage="train_hybrid")
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import ConfigError, to_mapping
+from benchmark.config import ConfigError, ParamsSource, to_mapping
 from benchmark.runtime import LOGGER, atomic_directory, sha256_file, start_stage
 from benchmark.stage_cli import params_epilog, stage_parser
 from methods.llm.config import BackboneConfig, LoRASettings, load_llm_config
@@ -301,9 +301,9 @@ def add_lora(model, settings: LoRASettings):
 
 
 # ---------------------------------------------------------------------------------------------- stage
-def run_build(params_path: str | Path = "params.yaml") -> Path:
+def run_build(params: ParamsSource = "params.yaml") -> Path:
     """Stage ``build_backbone``: build ``llm.backbone.dir`` from ``llm.backbone.source``."""
-    config = load_llm_config(params_path)
+    config = load_llm_config(params)
     start_stage("build_backbone", 0, to_mapping(config.backbone), threads=config.threads)
     return build_backbone(config.backbone)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from benchmark.config import ConfigError, from_mapping, load_params, merge_overlay, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, merge_overlay, option
 from benchmark.paths import BACKBONE
 
 SECTION = "llm"
@@ -135,39 +134,40 @@ def _check_prompting_keys(config: LLMConfig, where: str) -> None:
             raise ConfigError(f"{where}: {SECTION}.{key} has {unknown}; use prompting methods among {list(PROMPT_STYLES)}")
 
 
-def check_base_policy(params_path: str | Path = "params.yaml") -> LLMConfig:
+def check_base_policy(params: ParamsSource = "params.yaml") -> LLMConfig:
     """The fine-tuned methods' config, checked for a base-policy run: their backbone must differ from llm.backbone.
 
     On one shared backbone the prompting rows already are the base policy, and a second run would only
     duplicate them under the same descriptor.
     """
-    base, tuned = load_llm_config(params_path), load_llm_config(params_path, finetuned=True)
+    params = load_params(params)
+    base, tuned = load_llm_config(params), load_llm_config(params, finetuned=True)
     if tuned.backbone.source == base.backbone.source:
-        raise ConfigError(f"{params_path}: {SECTION}.base_policy lists {tuned.base_policy} but {SECTION}.finetuned keeps "
+        raise ConfigError(f"{params}: {SECTION}.base_policy lists {tuned.base_policy} but {SECTION}.finetuned keeps "
                           f"the backbone '{base.backbone.source}', whose prompting rows already are the base policy; "
                           f"set {SECTION}.base_policy: []")
     return tuned
 
 
-def load_llm_config(params_path: str | Path = "params.yaml", finetuned: bool = False) -> LLMConfig:
-    """The ``llm`` section of ``params_path`` as a checked :class:`LLMConfig` (defaults where absent).
+def load_llm_config(params: ParamsSource = "params.yaml", finetuned: bool = False) -> LLMConfig:
+    """The ``llm`` section of ``params`` as a checked :class:`LLMConfig` (defaults where absent).
 
     With ``finetuned``, the section as the fine-tuned methods see it: ``llm.finetuned`` merged over it
     (:func:`benchmark.config.merge_overlay`), so that one params key says which backbone they train.
     """
-    params = load_params(params_path)
+    params = load_params(params)
     data = params.get(SECTION)
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{params_path}: '{SECTION}' must be a mapping of sections")
+        raise ConfigError(f"{params}: '{SECTION}' must be a mapping of sections")
     data = copy.deepcopy(data or {})
     overrides = data.get("finetuned") or {}
     if not isinstance(overrides, dict) or "finetuned" in overrides:
-        raise ConfigError(f"{params_path}: {SECTION}.finetuned must be a mapping of {SECTION} keys (not itself nested)")
+        raise ConfigError(f"{params}: {SECTION}.finetuned must be a mapping of {SECTION} keys (not itself nested)")
     if finetuned:
         merge_overlay(data, copy.deepcopy(overrides))
-        where = f"{params_path}: {SECTION} with {SECTION}.finetuned"
+        where = f"{params}: {SECTION} with {SECTION}.finetuned"
     else:
-        where = f"{params_path}: {SECTION}"
+        where = f"{params}: {SECTION}"
     config = from_mapping(LLMConfig, data, where)
-    _check_prompting_keys(config, str(params_path))
+    _check_prompting_keys(config, str(params))
     return config

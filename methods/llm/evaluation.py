@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.alignment import ALIGNMENT_FILE, mechanism_block, per_patient_alignment, salient_sets
-from benchmark.config import to_mapping
+from benchmark.config import ParamsSource, load_params, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.descriptor import DESCRIPTOR_KEY, STANDARD, MethodDescriptor
 from benchmark.evaluate import evaluate, metrics_config, read_predictions, write_predictions
@@ -89,7 +89,7 @@ def _run_block(cohort: Cohort, task: str, method: Method, config: LLMConfig, par
 
 
 def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: LLMConfig, generator,
-                  out_dir: Path, params_path: str | Path = "params.yaml", adapter: Path | None = None,
+                  out_dir: Path, params: ParamsSource = "params.yaml", adapter: Path | None = None,
                   condition: str = STANDARD, max_new_tokens: int | None = None,
                   train_dataset: str | None = None, expert_top_k: Mapping[str, Sequence[str]] | None = None,
                   **serialize_kwargs) -> dict[str, Any]:
@@ -109,12 +109,12 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     labels = subset.label(task)
     tokenizer = generator.tokenizer
     rendered = rendered_prompts(tokenizer, subset, task, method.style, config.prompt, **serialize_kwargs)
-    params, completions, answers, probabilities, parsed = _answers(generator, rendered, method, config, cohort, task,
-                                                                   max_new_tokens, adapter)
+    sampling, completions, answers, probabilities, parsed = _answers(generator, rendered, method, config, cohort, task,
+                                                                     max_new_tokens, adapter)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / PREDICTIONS, subset.ids, labels, probabilities, parsed, [c.text for c in completions])
-    metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params_path))
-    metrics["run"] = _run_block(cohort, task, method, config, params, generator, completions, answers, adapter)
+    metrics = evaluate(read_predictions(out_dir / PREDICTIONS), metrics_config(params))
+    metrics["run"] = _run_block(cohort, task, method, config, sampling, generator, completions, answers, adapter)
     truth = salient_sets(subset.salient, subset.feature_names)
     metrics["mechanism"] = mechanism_block([a.features for a in answers], parsed, [c.finished for c in completions],
                                            truth, list(subset.ids), expert_top_k)
@@ -132,14 +132,15 @@ def evaluate_task(cohort: Cohort, task: str, method_key: str | Method, config: L
     return metrics
 
 
-def run_method(dataset: str, method_key: str, params_path: str | Path = "params.yaml",
+def run_method(dataset: str, method_key: str, params: ParamsSource = "params.yaml",
                cohort_root: str | Path = COHORTS, out_root: str | Path = LLM,
                adapter_root: str | Path = LLM_MODELS, config: LLMConfig | None = None) -> Path:
     """Stage ``llm_eval@<dataset>-<method>``: every task of the data set; returns the method's folder."""
+    params = load_params(params)
     method = get_method(method_key)
     if method.base_policy and config is None:
-        check_base_policy(params_path)
-    config = config or load_llm_config(params_path, finetuned=method.on_finetuned_backbone)
+        check_base_policy(params)
+    config = config or load_llm_config(params, finetuned=method.on_finetuned_backbone)
     start_stage(f"llm_eval@{dataset}-{method_key}", config.generation.seed,
                 {"dataset": dataset, "method": method_key, "llm": to_mapping(config)}, threads=config.threads)
     cohort = Cohort.load(cohort_dir(dataset, cohort_root))
@@ -149,7 +150,7 @@ def run_method(dataset: str, method_key: str, params_path: str | Path = "params.
         for task in cohort.tasks:
             adapter = adapter_dir(dataset, method_key, task, adapter_root) if method.trained else None
             task_generator = generator_for(config, adapter) if method.trained else generator
-            evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params_path, adapter)
+            evaluate_task(cohort, task, method_key, config, task_generator, tmp / task, params, adapter)
     return out
 
 
@@ -188,13 +189,14 @@ def _pm(entry: dict[str, float] | None) -> str:
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}" if entry else ""
 
 
-def report(root: str | Path = LLM, stem: str | Path = RESULTS / "llm", params_path: str | Path = "params.yaml") -> list[Path]:
+def report(root: str | Path = LLM, stem: str | Path = RESULTS / "llm", params: ParamsSource = "params.yaml") -> list[Path]:
     """Write ``results/llm.{md,csv,json}`` from every LLM metrics file."""
+    params = load_params(params)
     rows = collect(root)
     if not rows:
         raise FileNotFoundError(f"{root}: no */*/*/{METRICS} found; run the llm_eval stages first")
-    config = load_llm_config(params_path)
-    tuned = load_llm_config(params_path, finetuned=True)
+    config = load_llm_config(params)
+    tuned = load_llm_config(params, finetuned=True)
     intro = (f"LLM baselines on the evaluation subset of each data set ({config.evaluation.split} split, "
              f"{config.evaluation.n_patients or 'all'} patients stratified by label, seed {config.evaluation.seed}); "
              f"prompting on `{config.backbone.source}`; fine-tuned methods (Label SFT) and the base policy (prompting "

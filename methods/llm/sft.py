@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import ConfigError, to_mapping
+from benchmark.config import ConfigError, ParamsSource, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.paths import COHORTS, LLM_MODELS, cohort_dir, llm_model_dir
@@ -204,13 +204,13 @@ def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) ->
     return train.select(stratified_indices(train.label(task), config.n_train, config.seed, config.balance))
 
 
-def train_label_sft(dataset: str, params_path: str | Path = "params.yaml", cohort_root: str | Path = COHORTS,
+def train_label_sft(dataset: str, params: ParamsSource = "params.yaml", cohort_root: str | Path = COHORTS,
                     out_root: str | Path = LLM_MODELS, config: LLMConfig | None = None) -> Path:
     """Stage ``label_sft@<dataset>``: one adapter per task of the data set, ``out_root/<dataset>/label_sft/<task>/adapter``."""
     from methods.llm.backbone import load_backbone
     from methods.llm.prompting import build_prompts, get_method
 
-    config = config or load_llm_config(params_path, finetuned=True)
+    config = config or load_llm_config(params, finetuned=True)
     start_stage(f"label_sft@{dataset}", config.label_sft.seed,
                 {"dataset": dataset, "label_sft": to_mapping(config.label_sft), "lora": to_mapping(config.lora),
                  "backbone": to_mapping(config.backbone)}, threads=config.threads)

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchmark.config import ConfigError, from_mapping, load_params, option, to_mapping
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.paths import RESULTS, TESTBED, cohort_dir
 from benchmark.runtime import LOGGER, atomic_directory, start_stage
@@ -125,13 +125,13 @@ class TestbedConfig:
     probe: ProbeConfig = option(default_factory=lambda: ProbeConfig(), help="Probe after training.")
 
 
-def load_testbed_config(params_path: str | Path = "params.yaml") -> TestbedConfig:
-    """The ``testbed`` section of ``params_path`` as a checked :class:`TestbedConfig`."""
-    params = load_params(params_path)
-    config = from_mapping(TestbedConfig, params.get(SECTION), f"{params_path}: {SECTION}")
+def load_testbed_config(params: ParamsSource = "params.yaml") -> TestbedConfig:
+    """The ``testbed`` section of ``params`` as a checked :class:`TestbedConfig`."""
+    params = load_params(params)
+    config = from_mapping(TestbedConfig, params.get(SECTION), f"{params}: {SECTION}")
     architecture = config.architecture
     if architecture.hidden_size % architecture.num_attention_heads:
-        raise ConfigError(f"{params_path}: {SECTION}.architecture.hidden_size ({architecture.hidden_size}) must be "
+        raise ConfigError(f"{params}: {SECTION}.architecture.hidden_size ({architecture.hidden_size}) must be "
                           f"divisible by num_attention_heads ({architecture.num_attention_heads})")
     return config
 
@@ -328,22 +328,23 @@ def backbone_manifest(config: TestbedConfig, n_parameters: int) -> dict[str, Any
             "n_parameters": n_parameters, "chat_template": True, "trained_by": "pretrain_testbed (testbed LM)"}
 
 
-def cohorts_of(config: TestbedConfig, params_path: str | Path) -> list[Cohort]:
+def cohorts_of(config: TestbedConfig, params: ParamsSource) -> list[Cohort]:
     """The cohorts of ``testbed.datasets``; an unknown name is a one-line error naming the fix."""
-    configured = load_params(params_path).get("datasets") or {}
+    configured = load_params(params).get("datasets") or {}
     missing = [name for name in config.datasets if name not in configured]
     if missing or not config.datasets:
-        raise ConfigError(f"{params_path}: {SECTION}.datasets = {config.datasets}: every name must be a key of "
+        raise ConfigError(f"{params}: {SECTION}.datasets = {config.datasets}: every name must be a key of "
                           f"`datasets` ({sorted(configured)})")
     return [Cohort.load(cohort_dir(name)) for name in config.datasets]
 
 
-def run_pretrain(params_path: str | Path = "params.yaml", results: str | Path = RESULTS) -> Path:
+def run_pretrain(params: ParamsSource = "params.yaml", results: str | Path = RESULTS) -> Path:
     """Stage ``pretrain_testbed``: corpus, tokenizer, model, training, probe (see the module docstring)."""
-    config = load_testbed_config(params_path)
+    params = load_params(params)
+    config = load_testbed_config(params)
     start_stage("pretrain_testbed", config.pretraining.seed, to_mapping(config), threads=config.threads)
     started = time.perf_counter()
-    cohorts = cohorts_of(config, params_path)
+    cohorts = cohorts_of(config, params)
     documents = build_corpus(cohorts, config.pretraining.answers_per_record, config.pretraining.seed,
                              config.top_k, config.decimals, config.layout,
                              config.pretraining.vanilla_answers_per_record,

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from benchmark.config import ConfigError, from_mapping, load_params, option
+from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, option
 from benchmark.reports.collect import Record, collect, report_config
 from benchmark.reports.paper.compare import find_record
 from benchmark.runtime import atomic_write_json, atomic_write_text
@@ -285,13 +285,13 @@ def write_external(rows: list[dict[str, Any]], stem: str | Path, reference: Refe
                               "scale": reference.meta.scale}, "rows": rows})]
 
 
-def write_reference_tables(params_path: str | Path, root: str | Path, stem: str | Path,
+def write_reference_tables(params: ParamsSource, root: str | Path, stem: str | Path,
                            datasets: Iterable[str] | None = None) -> list[Path]:
-    """Collect the metrics files of ``params_path``'s ``report.sources`` under ``root``, compare them with the
+    """Collect the metrics files of ``params``'s ``report.sources`` under ``root``, compare them with the
     shipped reference (rows of ``datasets`` only, default all) and :func:`write_external` to ``stem``."""
     reference = load_reference()
-    records = collect(report_config(params_path), root).records
-    configured = load_params(params_path).get("datasets") or {}
+    records = collect(report_config(params), root).records
+    configured = load_params(params).get("datasets") or {}
     return write_external(compare_external(records, reference, configured, datasets), stem, reference)
 
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import describe, from_mapping, load_params, option
+from benchmark.config import ParamsSource, describe, from_mapping, load_params, option
 from benchmark.evaluate import metrics_config
 from benchmark.paths import RESULTS
 from benchmark.reports.collect import ReportConfig, collect
@@ -118,17 +118,17 @@ def _comparison_intro(rows: list[dict[str, Any]], filled: int, config: Compariso
     return text
 
 
-def verify(params_path: str | Path = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS,
+def verify(params: ParamsSource = "params.yaml", root: str | Path = ".", out: str | Path = RESULTS,
            template: str | Path | None = None, claims_file: str | Path | None = None) -> list[Verdict]:
     """Run every claim test and the paper comparison; write the results files (the ``verify`` stage)."""
     configure_logging()
-    params = load_params(params_path)
-    report = from_mapping(ReportConfig, params.get("report"), f"{params_path}: report")
-    paper = from_mapping(PaperConfig, params.get("paper"), f"{params_path}: paper")
+    params = load_params(params)
+    report = from_mapping(ReportConfig, params.get("report"), f"{params}: report")
+    paper = from_mapping(PaperConfig, params.get("paper"), f"{params}: paper")
     collection = collect(report, root)
     out = Path(out)
     claims = load_claims(claims_file) if claims_file else load_claims()
-    verdicts = verify_claims(collection.records, paper.claims, metrics_config(params_path), claims,
+    verdicts = verify_claims(collection.records, paper.claims, metrics_config(params), claims,
                              load_training_rows(out / RL_TRAINING_FILE))
     inventory = Context(collection.records, paper.claims).inventory()
     atomic_write_text(out / "claims.md", _claims_markdown(verdicts, profile_name(params), inventory, paper.claims))
