@@ -52,7 +52,8 @@ def check_bounds(field: dataclasses.Field, value: Any, where: str) -> None:
 
 # Every top-level section of params.yaml and the profiles (``extends``: the profile overlay's base file).
 SECTIONS = ("extends", "profile", "seed", "runtime", "launch", "datasets", "metrics", "experts", "testbed", "hybrid", "llm",
-            "report", "paper", "regress", "eag_rl", "robustness", "cross_domain")
+            "eag_rl", "robustness", "cross_domain",  # the pipeline's stages, in their order
+            "report", "paper", "regress")  # the reports and tools
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
