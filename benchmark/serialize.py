@@ -15,7 +15,7 @@ one line per feature with its unit and reference range, then the answer instruct
     - Heart Rate (Unit: bpm. Reference range: 60 - 100.): [NaN, 69, 67]
     - ...
     Answer format:
-    <instructions of the prompting style>
+    <answer instructions>
 
 The wording was chosen so that the 135M default backbone follows the Vanilla format (shorter variants
 were tried and made it answer in prose); on a 2-core CPU every prompt token costs prefill time.
@@ -30,8 +30,8 @@ Robustness: ``shuffle_fraction`` moves a seeded random subset of the feature lin
 them, rounded) to each other's places by a cyclic shift, so every chosen line really changes place
 and every line is still present; 0 is the identity.
 
-The answer instructions of each prompting style (Vanilla, Think & Answer, Question Decomposition) live
-here too, next to the text they close; :mod:`methods.llm.parsing` reads the answers they ask for.
+The answer instructions that close a prompt are the LLM methods' (:mod:`methods.llm.formats`, the one home
+of the answer formats): :func:`serialize_patient` takes them as text and knows no prompting style.
 """
 
 from __future__ import annotations
@@ -46,14 +46,9 @@ import numpy as np
 from benchmark.data.cohort import Cohort, FeatureSpec
 
 SEPARATOR = "\n\n"
-Style = Literal["vanilla", "think_answer", "qd"]
-STYLES: tuple[str, ...] = ("vanilla", "think_answer", "qd")
+INSTRUCTIONS_HEADING = "Answer format:"  # the full layout's line before the answer instructions
 Layout = Literal["full", "compact"]
 LAYOUTS: tuple[str, ...] = ("full", "compact")
-# The compact layout's QD instructions: the testbed LM learns the format from its corpus, so the prompt only
-# names it. No tag holds prose that a model could copy as an answer.
-COMPACT_QD_INSTRUCTIONS = ("Reply in QD tags: Subquestion, Answer, Important Features (1-3 feature names), "
-                           "Final answer (a probability).")
 
 PERSONAS = {
     "icu": "You are an experienced ICU physician who predicts clinical outcomes from longitudinal patient records.",
@@ -67,15 +62,6 @@ OUTCOMES = {
     "mortality": "the patient dies before leaving the hospital",
     "readmission": "the patient is readmitted (or dies) within 30 days after discharge",
 }
-
-
-# What the QD answer tags hold, said in a sentence outside them (see answer_instructions).
-QD_FEATURES_HINT = "list 1-3 names of the clinical features above, comma-separated"
-QD_ANSWER_HINT = "one number between 0 and 1"
-# Text that the QD instructions show (or showed, before the hints moved out of the tags) where an answer
-# belongs: an answer that repeats it is a copy of the instructions, not an answer (methods.llm.parsing).
-QD_PLACEHOLDERS = ("...", QD_FEATURES_HINT, QD_ANSWER_HINT, "the most important feature names, comma-separated",
-                   "the probability, a number between 0 and 1")
 
 
 def persona_for(domain: str) -> str:
@@ -96,39 +82,6 @@ def outcome_of(task: str) -> str:
 def task_description(task: str) -> str:
     """One sentence saying what to predict."""
     return f"Assess the patient's record below and estimate the probability that {outcome_of(task)}."
-
-
-def answer_instructions(style: str, task: str) -> str:
-    """The closing instructions of prompting ``style`` (see module docstring) for ``task``.
-
-    * ``vanilla`` — the final answer only, as ``{"answer": p}``.
-    * ``think_answer`` — Think & Answer: ``{"think": "...", "answer": p}``.
-    * ``qd`` — Question Decomposition: ``<Subquestion>``/``<Answer>`` pairs, then ``<Final subquestion>``,
-      ``<Important Features>`` (comma-separated feature names) and ``<Final answer>``. The tags are shown
-      holding ``...`` and what they hold is said in a sentence after them (no tag holds copyable prose:
-      the 135M default copied the earlier in-tag descriptions verbatim into 38-39 of 40 answers).
-    """
-    outcome = outcome_of(task)
-    if style == "vanilla":
-        return (f"Reply with the final answer only, without explanation: a JSON object with one key, \"answer\", "
-                f"whose value is a number between 0 and 1, the probability that {outcome}.\n"
-                f"Format: {{\"answer\": <probability>}}")
-    if style == "think_answer":
-        return (f"Reply with a JSON object with two keys: \"think\", your short step-by-step reasoning about the "
-                f"trends and the values outside their reference ranges, and \"answer\", a number between 0 and 1, "
-                f"the probability that {outcome}.\n"
-                f"Format: {{\"think\": \"<reasoning>\", \"answer\": <probability>}}")
-    if style == "qd":
-        return ("Break the question into a few short sub-questions, answer each one, then answer the final "
-                "question. Use exactly these tags:\n"
-                "<Subquestion>...</Subquestion>\n"
-                "<Answer>...</Answer>\n"
-                "(one pair per sub-question)\n"
-                f"<Final subquestion>What is the probability that {outcome}?</Final subquestion>\n"
-                "<Important Features>...</Important Features>\n"
-                "<Final answer>...</Final answer>\n"
-                f"In Important Features, {QD_FEATURES_HINT}; in Final answer, {QD_ANSWER_HINT}.")
-    raise ValueError(f"unknown prompting style '{style}'; expected one of {STYLES}")
 
 
 @dataclass(frozen=True)
@@ -258,19 +211,19 @@ def compact_head(cohort: Cohort, index: int, task: str, decimals: int = 2) -> st
             f"Visits at days {times}. Sex {sex}, age {age}.\n")
 
 
-def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanilla", *, decimals: int = 2,
-                      shuffle_fraction: float = 0.0, seed: int = 0, instructions: str | None = None,
-                      persona: str | None = None, layout: str = "full") -> Prompt:
-    """The prompt of patient ``index`` of ``cohort`` for ``task`` in prompting ``style``.
+def serialize_patient(cohort: Cohort, index: int, task: str, *, instructions: str, decimals: int = 2,
+                      shuffle_fraction: float = 0.0, seed: int = 0, persona: str | None = None,
+                      layout: str = "full") -> Prompt:
+    """The prompt of patient ``index`` of ``cohort`` for ``task``, closed by the answer ``instructions``.
 
-    ``instructions`` replaces the style's answer instructions (e.g. for a new reasoning format), and
-    ``persona`` the domain's persona. ``shuffle_fraction`` and ``seed`` control the robustness
+    ``instructions`` is the text that asks for an answer format (the LLM methods write it:
+    :func:`methods.llm.formats.answer_instructions`), and ``persona`` replaces the domain's persona.
+    ``shuffle_fraction`` and ``seed`` control the robustness
     shuffle of feature lines (seeded per patient id, see :func:`shuffled_order`). ``layout`` 'full' is
     the layout of the module docstring; 'compact' keeps the same facts but one short line per feature
     (``- Respiratory rate: 24 +, 31 ++, 19``, each value marked by its distance from the train mean instead of the
-    range, :func:`compact_line`) and a one-line
-    QD instruction: about a third of the tokens, for the testbed LM that is trained on this layout
-    (:mod:`methods.llm.testbed`).
+    range, :func:`compact_line`) and no ``Answer format:`` line: about a third of the tokens, for the testbed
+    LM that is trained on this layout (:mod:`methods.llm.testbed`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown prompt layout '{layout}'; expected one of {LAYOUTS}")
@@ -302,14 +255,12 @@ def serialize_patient(cohort: Cohort, index: int, task: str, style: str = "vanil
         spans[spec.name] = [(offset, offset + len(line))]
         lines.append(line)
         offset += len(line) + 1
-    if instructions is None:
-        instructions = (COMPACT_QD_INSTRUCTIONS if compact and style == "qd" else answer_instructions(style, task))
-    tail = ("" if compact else "Answer format:\n") + instructions
+    tail = ("" if compact else INSTRUCTIONS_HEADING + "\n") + instructions
     user = head + "\n".join(lines) + "\n" + tail
     return Prompt(id=str(cohort.ids[index]), system=system, user=user, spans=spans,
                   feature_order=[cohort.features[j].name for j in order])
 
 
-def serialize_cohort(cohort: Cohort, task: str, style: str = "vanilla", **kwargs) -> list[Prompt]:
+def serialize_cohort(cohort: Cohort, task: str, **kwargs) -> list[Prompt]:
     """:func:`serialize_patient` for every patient of ``cohort`` (same keyword arguments)."""
-    return [serialize_patient(cohort, i, task, style, **kwargs) for i in range(len(cohort))]
+    return [serialize_patient(cohort, i, task, **kwargs) for i in range(len(cohort))]

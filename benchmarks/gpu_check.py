@@ -266,11 +266,12 @@ def run(cfg: CheckConfig) -> list[dict[str, Any]]:
     import torch
 
     from benchmark.data.synthetic import SyntheticConfig, generate
-    from benchmark.serialize import serialize_cohort
+    from methods.llm.config import PromptConfig
+    from methods.llm.prompting import build_prompts
 
     cohort = generate(SyntheticConfig(domain="icu", n_patients=120, n_test=20, seed=1), name="gpu_check")
     train = cohort.subset("train")
-    prompts = serialize_cohort(train, "mortality", "qd")
+    prompts = build_prompts(train, "mortality", "qd", PromptConfig())
     labels = train.label("mortality")
     tokenizer = build_tokenizer([p.text for p in prompts[:60]] + ['{"answer": 1}', "<Final answer>0.3"])
     shape = {**SHAPES[cfg.shape], "vocab_size": max(SHAPES[cfg.shape]["vocab_size"], len(tokenizer))}

@@ -1,7 +1,7 @@
 """The LLM side of stage-1 search: proposing Question-Decomposition steps, and rendering trajectories.
 
 The proposer continues the patient's QD prompt (already rendered with the chat template) with the
-trajectory so far, in the tags of the QD format (:func:`benchmark.serialize.answer_instructions`):
+trajectory so far, in the tags of the QD format (:mod:`methods.llm.formats`):
 
 * an intermediate step is asked for by appending ``<Subquestion>``; the continuation is read up to the
   first ``</Answer>`` — one (subquestion, answer) pair is one action. If the model concludes instead
@@ -36,21 +36,31 @@ import re
 from collections.abc import Sequence
 
 from methods.eag_rl.mcts import ExpansionRequest, Step
+from methods.llm.formats import (
+    ANSWER_TAG,
+    FEATURES_TAG,
+    FINAL_ANSWER_TAG,
+    FINAL_SUBQUESTION_TAG,
+    SUBQUESTION_TAG,
+    close_tag,
+    open_tag,
+    qd_final_step,
+    tag,
+    tag_pattern,
+)
 from methods.llm.generation import SamplingParams
 from methods.llm.parsing import parse_number, split_features
-
-_TAG = r"<\s*/?\s*{}\s*>"
 
 
 def _between(text: str, opening: str | None, closing: str) -> tuple[str, int] | None:
     """Text from after ``opening`` (or the start) to ``closing``; None when ``closing`` is absent."""
     start = 0
     if opening is not None:
-        found = re.search(_TAG.format(re.escape(opening)), text, re.IGNORECASE)
+        found = re.search(tag_pattern(opening, "either"), text, re.IGNORECASE)
         if not found:
             return None
         start = found.end()
-    end = re.search(r"<\s*/\s*" + re.escape(closing) + r"\s*>", text[start:], re.IGNORECASE)
+    end = re.search(tag_pattern(closing, "close"), text[start:], re.IGNORECASE)
     if not end:
         return None
     return text[start:start + end.start()].strip(), start + end.end()
@@ -59,11 +69,9 @@ def _between(text: str, opening: str | None, closing: str) -> tuple[str, int] | 
 def render_step(step: Step) -> str:
     """One step in the QD tags (the text the policy is trained to write)."""
     if not step.final:
-        return f"<Subquestion>{step.subquestion}</Subquestion>\n<Answer>{step.answer}</Answer>\n"
+        return f"{tag(SUBQUESTION_TAG, step.subquestion)}\n{tag(ANSWER_TAG, step.answer)}\n"
     probability = "" if step.probability is None else f"{step.probability:.2f}"
-    return (f"<Final subquestion>{step.subquestion}</Final subquestion>\n"
-            f"<Important Features>{', '.join(step.features)}</Important Features>\n"
-            f"<Final answer>{probability}</Final answer>")
+    return qd_final_step(step.subquestion, step.features, probability)
 
 
 def render_trajectory(steps: Sequence[Step]) -> str:
@@ -73,16 +81,16 @@ def render_trajectory(steps: Sequence[Step]) -> str:
 
 def final_prefix(question: str) -> str:
     """What is appended to force the final step."""
-    return f"<Final subquestion>{question}</Final subquestion>\n<Important Features>"
+    return f"{tag(FINAL_SUBQUESTION_TAG, question)}\n{open_tag(FEATURES_TAG)}"
 
 
 def parse_final(continuation: str, question: str) -> Step:
     """A final step from the text written after :func:`final_prefix` (probability None if unparsable)."""
-    listed = _between(continuation, None, "Important Features")
+    listed = _between(continuation, None, FEATURES_TAG)
     features = tuple(split_features(listed[0])) if listed else ()
-    answer = _between(continuation, "Final answer", "Final answer")
+    answer = _between(continuation, FINAL_ANSWER_TAG, FINAL_ANSWER_TAG)
     if answer is None:  # an unclosed final answer at the end of the text still counts
-        found = re.search(_TAG.format("Final answer") + r"(.*)$", continuation, re.IGNORECASE | re.DOTALL)
+        found = re.search(tag_pattern(FINAL_ANSWER_TAG, "either") + r"(.*)$", continuation, re.IGNORECASE | re.DOTALL)
         answer = (found.group(1).strip(), 0) if found else None
     probability = parse_number(answer[0], sentence=True) if answer else None
     return Step(question, final=True, features=features, probability=probability)
@@ -90,14 +98,15 @@ def parse_final(continuation: str, question: str) -> Step:
 
 def parse_intermediate(continuation: str, question: str) -> Step:
     """An intermediate step from the text written after ``<Subquestion>`` (or a final one, if it concluded)."""
-    if re.search(_TAG.format("Final answer"), continuation, re.IGNORECASE):
-        tail = continuation.split("<Important Features>", 1)[-1] if "<Important Features>" in continuation else ""
+    if re.search(tag_pattern(FINAL_ANSWER_TAG, "either"), continuation, re.IGNORECASE):
+        opening = open_tag(FEATURES_TAG)
+        tail = continuation.split(opening, 1)[-1] if opening in continuation else ""
         return parse_final(tail or continuation, question)
-    sub = _between(continuation, None, "Subquestion")
+    sub = _between(continuation, None, SUBQUESTION_TAG)
     if sub is None:
         return Step(continuation.strip().split("\n", 1)[0][:200], "")
-    answer = _between(continuation[sub[1]:], "Answer", "Answer")
-    text = answer[0] if answer else continuation[sub[1]:].replace("<Answer>", "").strip().split("\n", 1)[0]
+    answer = _between(continuation[sub[1]:], ANSWER_TAG, ANSWER_TAG)
+    text = answer[0] if answer else continuation[sub[1]:].replace(open_tag(ANSWER_TAG), "").strip().split("\n", 1)[0]
     return Step(sub[0], text[:300])
 
 
@@ -119,7 +128,7 @@ class LLMProposer:
         self._seed = seed
 
     def _inputs(self, request: ExpansionRequest) -> str:
-        prefix = final_prefix(self.final_question) if request.final_only else "<Subquestion>"
+        prefix = final_prefix(self.final_question) if request.final_only else open_tag(SUBQUESTION_TAG)
         return request.prompt + render_trajectory(request.steps) + prefix
 
     def _sample(self, prompts: list[str], n: int, max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[str]:
@@ -133,12 +142,15 @@ class LLMProposer:
         """Candidates of ``requests`` with the tags written by the search (module docstring)."""
         heads = [request.prompt + render_trajectory(request.steps) for request in requests]
         if final_only:
-            first_prefix, first_stop = final_prefix(self.final_question), ("</Important Features>", "\n")
-            second_prefix, second_stop = "</Important Features>\n<Final answer>0.", ("</Final answer>", "\n", " ")
+            first_prefix, first_stop = final_prefix(self.final_question), (close_tag(FEATURES_TAG), "\n")
+            second_prefix = f"{close_tag(FEATURES_TAG)}\n{open_tag(FINAL_ANSWER_TAG)}0."
+            second_stop = (close_tag(FINAL_ANSWER_TAG), "\n", " ")
             first_tokens, second_tokens = self.final_tokens, 4
         else:
-            first_prefix, first_stop = "<Subquestion>", ("</Subquestion>", "\n", "<Answer>")
-            second_prefix, second_stop = "</Subquestion>\n<Answer>", ("</Answer>", "\n", "<Subquestion>")
+            first_prefix = open_tag(SUBQUESTION_TAG)
+            first_stop = (close_tag(SUBQUESTION_TAG), "\n", open_tag(ANSWER_TAG))
+            second_prefix = f"{close_tag(SUBQUESTION_TAG)}\n{open_tag(ANSWER_TAG)}"
+            second_stop = (close_tag(ANSWER_TAG), "\n", open_tag(SUBQUESTION_TAG))
             first_tokens = second_tokens = self.step_tokens
         firsts = self._sample([head + first_prefix for head in heads], n, first_tokens, first_stop)
         firsts = [text.strip()[:300] for text in firsts]

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
-# Tags of the Question-Decomposition format (the instructions are in benchmark/serialize.py).
-_QD_TAGS = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
-_ANY_TAG = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _QD_TAGS) + r")\s*>", re.IGNORECASE)
-_FEATURES_OPEN = re.compile(r"<\s*Important Features\s*>", re.IGNORECASE)
+from methods.llm.formats import ANY_TAG_RE, FEATURES_TAG, tag_pattern
+
+_FEATURES_OPEN = re.compile(tag_pattern(FEATURES_TAG), re.IGNORECASE)
 
 
 def important_features_span(text: str) -> tuple[int, int] | None:
@@ -27,7 +26,7 @@ def important_features_span(text: str) -> tuple[int, int] | None:
     if not openings:
         return None
     start = openings[-1].end()
-    following = _ANY_TAG.search(text, start)
+    following = ANY_TAG_RE.search(text, start)
     end = following.start() if following else len(text)
     while start < end and text[start].isspace():
         start += 1

@@ -57,7 +57,6 @@ from benchmark.paths import (
     search_dir,
 )
 from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
-from benchmark.serialize import outcome_of
 from benchmark.stage_cli import add_dataset, params_epilog, stage_parser
 from methods.eag_rl.config import (
     DistillConfig,
@@ -72,11 +71,7 @@ from methods.eag_rl.mcts import MCTSConfig, PatientTask, Step, run_search
 from methods.eag_rl.rewards import RewardConfig, composite_reward
 from methods.experts.importance import read_importance
 from methods.llm.config import LLMConfig, load_llm_config
-
-
-def final_question(task: str) -> str:
-    """The final subquestion of every trajectory for ``task`` (as in the QD prompt)."""
-    return f"What is the probability that {outcome_of(task)}?"
+from methods.llm.formats import final_question
 
 
 def expert_top_k(dataset: str, expert: str, task: str, split: str = "train") -> dict[str, list[str]]:
@@ -103,8 +98,8 @@ def expert_hint_text(features: list[str]) -> str:
 def proposer_prompts(tokenizer, subset: Cohort, task: str, top_k: dict[str, list[str]], llm: LLMConfig,
                      hint: bool) -> list[str]:
     """The QD prompts the proposer continues: the plain prompt, plus the expert hint when ``hint``."""
-    from benchmark.serialize import answer_instructions
     from methods.llm.chat import render_all
+    from methods.llm.formats import answer_instructions
     from methods.llm.prompting import build_prompts
 
     if not hint:
@@ -140,14 +135,15 @@ def _load_model(llm: LLMConfig, proposer: ProposerConfig):
 
 
 def _code_digest() -> str:
-    """Hash of the code that shapes a search's results (proposer, parser, search, reward)."""
+    """Hash of the code that shapes a search's results (proposer, answer formats, parser, search, reward)."""
     import methods.eag_rl.mcts as mcts_module
     import methods.eag_rl.proposer as proposer_module
     import methods.eag_rl.rewards as rewards_module
+    import methods.llm.formats as formats_module
     import methods.llm.parsing as parsing_module
 
     digest = hashlib.sha256()
-    for module in (mcts_module, proposer_module, rewards_module, parsing_module):
+    for module in (mcts_module, proposer_module, rewards_module, formats_module, parsing_module):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 

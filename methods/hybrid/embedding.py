@@ -24,7 +24,7 @@ is loaded on the first call that needs it (never at import).
 
 Records
 -------
-:func:`record_text` is the patient's record as the Vanilla prompt states it (:mod:`benchmark.serialize`):
+:func:`record_text` is the patient's record as every prompt states it (:mod:`benchmark.serialize`):
 visit times, sex, age and one line per feature with unit, reference range and values — without the
 persona, the task sentence and the answer instructions, so one embedding serves every task of a data set.
 Its keyword arguments go to the serializer (``shuffle_fraction``/``seed`` reorder the feature lines, so a
@@ -45,11 +45,11 @@ from tqdm.auto import tqdm
 from benchmark.config import option
 from benchmark.data.cohort import Cohort
 from benchmark.runtime import LOGGER
-from benchmark.serialize import serialize_patient
+from benchmark.serialize import INSTRUCTIONS_HEADING, serialize_patient
 from methods.llm.config import BackboneConfig
 
 RECORD_START = "The record has"  # first words of the record part of a serialized prompt
-RECORD_END = "\nAnswer format:"  # what follows the record part
+RECORD_END = "\n" + INSTRUCTIONS_HEADING  # what follows the record part
 
 
 @dataclass
@@ -69,12 +69,12 @@ def text_key(text: str) -> str:
 
 
 def record_text(cohort: Cohort, index: int, decimals: int = 2, **serialize: Any) -> str:
-    """The record part of patient ``index``'s Vanilla prompt (see the module docstring).
+    """The record part of patient ``index``'s prompt (see the module docstring).
 
     Keyword arguments go to :func:`benchmark.serialize.serialize_patient` (e.g. ``shuffle_fraction``).
     """
     task = cohort.tasks[0] if cohort.tasks else "mortality"  # the task sentence is cut off below
-    user = serialize_patient(cohort, index, task, "vanilla", decimals=decimals, **serialize).user
+    user = serialize_patient(cohort, index, task, instructions="", decimals=decimals, **serialize).user
     start, end = user.find(RECORD_START), user.find(RECORD_END)
     if start < 0 or end < start:
         raise ValueError(f"patient {cohort.ids[index]}: the serialized prompt no longer has the layout "

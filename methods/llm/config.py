@@ -13,6 +13,7 @@ from typing import Literal
 
 from benchmark.config import ConfigError, ParamsSource, from_mapping, load_params, merge_overlay, option
 from benchmark.paths import BACKBONE
+from methods.llm.formats import STYLES
 
 SECTION = "llm"
 
@@ -124,14 +125,11 @@ class LLMConfig:
     finetuned: dict = option(default_factory=dict, help="Overrides of this section for the methods that fine-tune the backbone (Label SFT, EAG-RL stage 1 and stage 2 with every variant, and their robustness and transfer rows), e.g. {backbone: {source: models/testbed, dir: models/testbed}, prompt: {layout: compact}}: the default trains them on the testbed LM while the prompting baselines and hybrids read the pretrained LLM. {} = every method on llm.backbone (paper profile).")
 
 
-PROMPT_STYLES = ("vanilla", "think_answer", "qd")
-
-
 def _check_prompting_keys(config: LLMConfig, where: str) -> None:
     for key in ("prompting", "base_policy"):
-        unknown = [name for name in getattr(config, key) if name not in PROMPT_STYLES]
+        unknown = [name for name in getattr(config, key) if name not in STYLES]
         if unknown:
-            raise ConfigError(f"{where}: {SECTION}.{key} has {unknown}; use prompting methods among {list(PROMPT_STYLES)}")
+            raise ConfigError(f"{where}: {SECTION}.{key} has {unknown}; use prompting methods among {list(STYLES)}")
 
 
 def check_base_policy(params: ParamsSource = "params.yaml") -> LLMConfig:

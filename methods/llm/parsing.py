@@ -1,6 +1,6 @@
 """Reading answers: a probability in [0, 1] and, where given, the important features, from each format.
 
-Formats (the instructions that ask for them are in :mod:`benchmark.serialize`):
+Formats (:mod:`methods.llm.formats` states them and the instructions that ask for them):
 
 * ``vanilla`` / ``label`` — ``{"answer": p}``; a reply that is nothing but a number is accepted too.
 * ``think_answer`` — ``{"think": "...", "answer": p}`` (``think`` may be missing or cut).
@@ -23,7 +23,7 @@ Rules, the same for every format:
   quotes and trailing units in parentheses; with a ``vocabulary`` (the cohort's feature names) they are
   mapped to canonical names (case, spacing and punctuation ignored) and unknown names are dropped.
 * A feature list that repeats the instructions (an item that is an ellipsis or a piece of
-  :data:`benchmark.serialize.QD_PLACEHOLDERS`, e.g. ``...`` or ``comma-separated``) is a copy of the
+  :data:`methods.llm.formats.QD_PLACEHOLDERS`, e.g. ``...`` or ``comma-separated``) is a copy of the
   prompt, not an answer: it yields no features at all, with or without a vocabulary.
 """
 
@@ -34,17 +34,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from benchmark.serialize import QD_PLACEHOLDERS
-
-FORMATS = ("vanilla", "label", "think_answer", "qd")
+from methods.llm.formats import (
+    ANSWER_KEY,
+    ANY_TAG_RE,
+    FEATURES_TAG,
+    FINAL_ANSWER_TAG,
+    FORMATS,
+    QD_PLACEHOLDERS,
+    open_tag,
+    tag_pattern,
+)
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBER_RE = re.compile(rf"^\s*({_NUMBER})\s*(%?)\s*$")
 _NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.])({_NUMBER})(?!\.?\d)(?![A-Za-z_])\s*(%?)")
-_ANSWER_PAIR_RE = re.compile(rf"[\"']answer[\"']\s*:\s*[\"']?\s*({_NUMBER}\s*%?)\s*[\"']?\s*(?=[,}}\n])", re.IGNORECASE)
+_ANSWER_PAIR_RE = re.compile(rf"[\"']{ANSWER_KEY}[\"']\s*:\s*[\"']?\s*({_NUMBER}\s*%?)\s*[\"']?\s*(?=[,}}\n])", re.IGNORECASE)
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-_TAG_NAMES = ("Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer")
-_ANY_TAG_RE = re.compile(r"</?\s*(?:" + "|".join(re.escape(t) for t in _TAG_NAMES) + r")\s*>", re.IGNORECASE)
+_NO_ANSWER = f"no \"{ANSWER_KEY}\" found"
 
 
 @dataclass(frozen=True)
@@ -122,23 +128,23 @@ def _answer_from_value(value) -> float | None:
 def _json_answer(text: str) -> tuple[float | None, str]:
     for obj in _json_objects(text):
         keys = {k.lower(): k for k in obj if isinstance(k, str)}
-        if "answer" in keys:
-            value = _answer_from_value(obj[keys["answer"]])
-            return value, "" if value is not None else f"answer {obj[keys['answer']]!r} is not a probability in [0, 1]"
+        if ANSWER_KEY in keys:
+            value = _answer_from_value(obj[keys[ANSWER_KEY]])
+            return value, "" if value is not None else f"answer {obj[keys[ANSWER_KEY]]!r} is not a probability in [0, 1]"
     pairs = _ANSWER_PAIR_RE.findall(text)  # truncated or slightly malformed JSON
     if pairs:
         value = parse_number(pairs[0])
         return value, "" if value is not None else f"answer {pairs[0]!r} is not a probability in [0, 1]"
-    return None, "no \"answer\" found"
+    return None, _NO_ANSWER
 
 
 def _tag_content(text: str, tag: str) -> str | None:
     """Content of the last ``<tag>`` (to its closing tag, the next known tag, or the end)."""
-    opening = list(re.finditer(rf"<\s*{re.escape(tag)}\s*>", text, re.IGNORECASE))
+    opening = list(re.finditer(tag_pattern(tag), text, re.IGNORECASE))
     if not opening:
         return None
     rest = text[opening[-1].end():]
-    nxt = _ANY_TAG_RE.search(rest)
+    nxt = ANY_TAG_RE.search(rest)
     return (rest[:nxt.start()] if nxt else rest).strip()
 
 
@@ -190,18 +196,18 @@ def parse_answer(text: str, fmt: str, vocabulary: Sequence[str] | None = None) -
         return ParsedAnswer(None, [], False, "empty completion")
     features: list[str] = []
     if fmt == "qd":
-        content = _tag_content(text, "Final answer")
-        listed = _tag_content(text, "Important Features")
+        content = _tag_content(text, FINAL_ANSWER_TAG)
+        listed = _tag_content(text, FEATURES_TAG)
         if listed is not None:
             features = split_features(listed, vocabulary)
         if content is None:
-            return ParsedAnswer(None, features, False, "no <Final answer> tag")
+            return ParsedAnswer(None, features, False, f"no {open_tag(FINAL_ANSWER_TAG)} tag")
         value = parse_number(content, sentence=True)
         if value is None:
             return ParsedAnswer(None, features, False, f"final answer {content[:40]!r} is not a probability in [0, 1]")
         return ParsedAnswer(value, features, True, "")
     value, reason = _json_answer(text)
-    if value is None and fmt in ("vanilla", "label") and reason == "no \"answer\" found":
+    if value is None and fmt in ("vanilla", "label") and reason == _NO_ANSWER:
         value = parse_number(text)  # a bare number is a final answer too
         reason = "" if value is not None else reason
     return ParsedAnswer(value, features, value is not None, reason)

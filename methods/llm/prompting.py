@@ -1,7 +1,7 @@
 """The LLM baselines of the paper and what they share: method registry, patient subsets, prompts.
 
 =================  ======================  ================  =======================================
-key                name in the paper       prompt style      answer
+key                name in the paper       prompt style      answer (:mod:`methods.llm.formats`)
 =================  ======================  ================  =======================================
 ``vanilla``        Vanilla                 ``vanilla``       ``{"answer": p}``
 ``think_answer``   Think & Answer          ``think_answer``  ``{"think": ..., "answer": p}``
@@ -18,6 +18,9 @@ same backbone as EAG-RL, so claims C2, C4 and C5 compare EAG-RL with its own sta
 tables name it ``<key>`` with that backbone (:attr:`Method.reported_key`). ``llm.base_policy`` lists the
 ones the pipeline runs.
 
+Prompts: :func:`style_prompt` closes the record of :mod:`benchmark.serialize` with the instructions of a
+prompting style (:func:`methods.llm.formats.answer_instructions`).
+
 Patients: :func:`stratified_subset` draws a seeded subset that keeps the label's prevalence (or balances
 it), so every method is scored on the same patients and the small CPU subset is not all-negative.
 """
@@ -30,9 +33,10 @@ import numpy as np
 
 from benchmark.config import ConfigError
 from benchmark.data.cohort import Cohort
-from benchmark.serialize import Prompt, serialize_cohort
+from benchmark.serialize import Prompt, serialize_patient
 from methods.llm.chat import Rendered, render_all
 from methods.llm.config import EvaluationConfig, PromptConfig
+from methods.llm.formats import answer_instructions
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,21 @@ def evaluation_subset(cohort: Cohort, task: str, config: EvaluationConfig) -> Co
     return split.select(stratified_indices(split.label(task), config.n_patients, config.seed))
 
 
+def style_prompt(cohort: Cohort, index: int, task: str, style: str, *, layout: str = "full",
+                 instructions: str | None = None, **kwargs) -> Prompt:
+    """The prompt of patient ``index`` in prompting ``style``: :func:`benchmark.serialize.serialize_patient`
+    closed by the style's answer instructions in ``layout``, or by ``instructions`` when given (e.g. with an
+    expert hint). Other keyword arguments go to the serializer."""
+    if instructions is None:
+        instructions = answer_instructions(style, task, layout)
+    return serialize_patient(cohort, index, task, instructions=instructions, layout=layout, **kwargs)
+
+
 def build_prompts(cohort: Cohort, task: str, style: str, config: PromptConfig, **kwargs) -> list[Prompt]:
-    """Serialized prompts of every patient of ``cohort`` (extra keyword arguments go to the serializer)."""
-    return serialize_cohort(cohort, task, style, decimals=config.decimals, layout=config.layout, **kwargs)
+    """Prompts of every patient of ``cohort`` in ``style`` (:func:`style_prompt`; extra keyword arguments go
+    to it)."""
+    return [style_prompt(cohort, i, task, style, decimals=config.decimals, layout=config.layout, **kwargs)
+            for i in range(len(cohort))]
 
 
 def rendered_prompts(tokenizer, cohort: Cohort, task: str, style: str, config: PromptConfig,

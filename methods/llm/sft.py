@@ -25,7 +25,6 @@ the reported probability of a parsed answer is read from the model (``llm.label_
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from benchmark.serialize import SEPARATOR, Prompt
 from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.llm.chat import has_chat_template, messages
 from methods.llm.config import LabelSFTConfig, LLMConfig, LoRASettings, load_llm_config
+from methods.llm.formats import json_answer
 
 TRAIN_LOG = "train_log.json"
 
@@ -69,12 +69,12 @@ class TrainSettings:
 
 def label_answer(label: int) -> str:
     """The Label SFT target: the label in the Vanilla answer format, e.g. ``{"answer": 1}``."""
-    return json.dumps({"answer": int(label)})
+    return json_answer(int(label))
 
 
 def decimal_answers() -> list[str]:
     """``{"answer": 0.0`` … ``{"answer": 0.9``: the Vanilla answer cut after its first decimal, one per digit."""
-    return [json.dumps({"answer": digit / 10})[:-1] for digit in range(10)]
+    return [json_answer(digit / 10)[:-1] for digit in range(10)]
 
 
 def label_scores(model, tokenizer, prompts: Sequence[str], score: str, batch_size: int = 16,

@@ -52,6 +52,7 @@ from benchmark.runtime import LOGGER, atomic_directory, start_stage
 from benchmark.serialize import Prompt
 from benchmark.stage_cli import params_epilog, stage_parser
 from benchmark.tables import write_table
+from methods.llm import formats
 from methods.llm.backbone import MANIFEST
 from methods.llm.testbed_corpus import SUBQUESTION, Document, build_corpus, deviating_at_last_visit
 
@@ -59,8 +60,7 @@ SECTION = "testbed"
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
           "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 PAD, BOS, EOS = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
-QD_TAGS = tuple(f"<{slash}{name}>" for name in ("Subquestion", "Answer", "Final subquestion", "Important Features",
-                                                "Final answer") for slash in ("", "/"))
+QD_TAGS = tuple(token for name in formats.QD_TAGS for token in (formats.open_tag(name), formats.close_tag(name)))
 
 
 # ------------------------------------------------------------------------------------------- config
@@ -256,10 +256,10 @@ def _device() -> str:
 def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decimals: int,
           layout: str = "compact") -> list[dict[str, Any]]:
     """Greedy and sampled QD answers on validation records: one row of format / diversity facts per (data set, task)."""
-    from benchmark.serialize import serialize_patient
     from methods.llm.chat import render
     from methods.llm.generation import HFGenerator, SamplingParams
     from methods.llm.parsing import parse_answer
+    from methods.llm.prompting import style_prompt
 
     model.eval()
     generator = HFGenerator(model, tokenizer, batch_size=32, progress=False)
@@ -269,7 +269,7 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
         n = len(val) if settings.n_patients == 0 else min(settings.n_patients, len(val))
         names = val.feature_names
         for task in val.tasks:
-            prompts: list[Prompt] = [serialize_patient(val, i, task, "qd", decimals=decimals, layout=layout)
+            prompts: list[Prompt] = [style_prompt(val, i, task, "qd", decimals=decimals, layout=layout)
                                    for i in range(n)]
             texts = [render(tokenizer, p).text for p in prompts]
             greedy = generator.generate(texts, SamplingParams(max_new_tokens=settings.max_new_tokens), "probe")
@@ -298,9 +298,9 @@ def probe(model, tokenizer, cohorts: list[Cohort], settings: ProbeConfig, decima
 
 def sub_answer_items(text: str) -> list[str]:
     """The items of the first ``<Answer>`` of a QD answer (``"Heart Rate ++"``, ...); [] for 'None' or no answer."""
-    match = re.search(r"<Answer>(.*?)</Answer>", text, re.S)
-    items = [item.strip() for item in (match.group(1) if match else "").split(",")]
-    return [item for item in items if item and item != "None"]
+    opening, closing = formats.open_tag(formats.ANSWER_TAG), formats.close_tag(formats.ANSWER_TAG)
+    match = re.search(re.escape(opening) + "(.*?)" + re.escape(closing), text, re.S)
+    return formats.read_feature_items(match.group(1) if match else "")
 
 
 def _jaccard(said: Sequence[str], truth: Sequence[str]) -> float:

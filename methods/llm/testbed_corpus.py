@@ -5,7 +5,8 @@ EAG-RL can run hundreds of real RL steps on a 2-core CPU. It has to learn two th
 method touches it: to read the record serialization of :mod:`benchmark.serialize`, and to write a
 well-formed Question-Decomposition answer. It must *not* learn the outcome: every LLM method
 (Label SFT, stage 1, the RL variants) starts from it, and a base model that already knew the label
-would hide what those methods add. So each answer here is built from the record alone::
+would hide what those methods add. So each answer here is built from the record alone, in the QD format of
+:mod:`methods.llm.formats`::
 
     <Subquestion>Far from typical at the last visit?</Subquestion>
     <Answer>Heart Rate ++, pH -</Answer>                          <- read off the record (true)
@@ -13,7 +14,7 @@ would hide what those methods add. So each answer here is built from the record 
     <Important Features>Glucose, Heart Rate, pH</Important Features>  <- min_k to top_k names, at random
     <Final answer>0.37</Final answer>                             <- rises with how deranged the named features are
 
-The prompt is :func:`benchmark.serialize.serialize_patient` in the given layout (the testbed uses
+The prompt is :func:`methods.llm.prompting.style_prompt` in the given layout (the testbed uses
 'compact'); the answer is short because every generated token costs RL time on a CPU.
 
 * The sub-answer is a true statement about the values: the model learns to look at them. The compact
@@ -48,21 +49,24 @@ when labels do). Only the train split is used.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from benchmark.data.cohort import Cohort
-from benchmark.serialize import (
-    deviation_flag,
-    deviation_level,
-    format_value,
-    outcome_of,
-    patient_seed,
-    serialize_patient,
+from benchmark.serialize import deviation_level, format_value, patient_seed
+from methods.llm.formats import (
+    ANSWER_TAG,
+    SUBQUESTION_TAG,
+    feature_items,
+    final_question,
+    json_answer,
+    marked_feature,
+    qd_final_step,
+    tag,
 )
+from methods.llm.prompting import style_prompt
 
 SUBQUESTION = "Far from typical at the last visit?"
 PRIOR_FULL_LEVEL = 2  # a mean deviation level of 2 among the named features gives the top of the prior
@@ -99,7 +103,7 @@ def deviating_at_last_visit(cohort: Cohort, index: int, limit: int = 3) -> list[
 
 def deviating_items(names: Sequence[str], levels: Sequence[int], limit: int) -> list[str]:
     """``"<name> <marks>"`` for the first ``limit`` features with a nonzero level (see :func:`deviating_at_last_visit`)."""
-    return [f"{name}{deviation_flag(level)}" for name, level in zip(names, levels, strict=True) if level][:limit]
+    return [marked_feature(name, level) for name, level in zip(names, levels, strict=True) if level][:limit]
 
 
 def prior_probability(mean_level: float, rng: np.random.Generator) -> float:
@@ -123,18 +127,15 @@ def qd_answer(cohort: Cohort, index: int, task: str, rng: np.random.Generator, t
         k = int(rng.integers(min(min_k, top_k, len(names)), min(top_k, len(names)) + 1))
         chosen = [int(j) for j in rng.choice(len(names), size=k, replace=False)]
     probability = prior_probability(float(np.mean([abs(levels[j]) for j in chosen])), rng)
-    return (f"<Subquestion>{SUBQUESTION}</Subquestion>\n"
-            f"<Answer>{', '.join(deviating) if deviating else 'None'}</Answer>\n"
-            f"<Final subquestion>What is the probability that {outcome_of(task)}?</Final subquestion>\n"
-            f"<Important Features>{', '.join(names[j] for j in chosen)}</Important Features>\n"
-            f"<Final answer>{format_value(probability, 2)}</Final answer>")
+    return (f"{tag(SUBQUESTION_TAG, SUBQUESTION)}\n{tag(ANSWER_TAG, feature_items(deviating))}\n"
+            + qd_final_step(final_question(task), [names[j] for j in chosen], format_value(probability, 2)))
 
 
 def vanilla_answer(cohort: Cohort, index: int, rng: np.random.Generator) -> str:
     """A label-free Vanilla answer ``{"answer": p}`` for patient ``index``: the QD answer's prior over every
     feature (:func:`prior_probability` of the mean absolute deviation level of all features)."""
     probability = prior_probability(float(np.mean(np.abs(last_visit_levels(cohort, index)))), rng)
-    return json.dumps({"answer": probability})
+    return json_answer(probability)
 
 
 def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, top_k: int = 3,
@@ -151,13 +152,13 @@ def build_corpus(cohorts: Sequence[Cohort], answers_per_record: int, seed: int, 
         train = cohort.subset("train")
         for index in range(len(train)):
             for task in train.tasks:
-                prompt = serialize_patient(train, index, task, "qd", decimals=decimals, layout=layout)
+                prompt = style_prompt(train, index, task, "qd", decimals=decimals, layout=layout)
                 rng = patient_seed(seed, f"{cohort.name}/{prompt.id}/{task}")
                 for _ in range(answers_per_record):
                     documents.append(Document(prompt.id, prompt.system, prompt.user,
                                               qd_answer(train, index, task, rng, top_k, deviating_share, min_k)))
                 if vanilla_answers_per_record:
-                    vanilla = serialize_patient(train, index, task, "vanilla", decimals=decimals, layout=layout)
+                    vanilla = style_prompt(train, index, task, "vanilla", decimals=decimals, layout=layout)
                     for _ in range(vanilla_answers_per_record):
                         documents.append(Document(vanilla.id, vanilla.system, vanilla.user,
                                                   vanilla_answer(train, index, rng)))

@@ -48,18 +48,18 @@ def test_level_zero_is_the_identity(small_icu, condition):
     for name in ("raw", "values", "mask"):
         np.testing.assert_array_equal(getattr(out, name), getattr(small_icu, name))
     assert perturb_values(small_icu, condition, seed=3) is small_icu
-    assert serialize_patient(small_icu, 0, "mortality", **serializer_kwargs(condition, 3)).text == \
-        serialize_patient(small_icu, 0, "mortality").text
+    assert serialize_patient(small_icu, 0, "mortality", instructions="I", **serializer_kwargs(condition, 3)).text == \
+        serialize_patient(small_icu, 0, "mortality", instructions="I").text
 
 
 def test_llm_shuffle_keeps_the_multiset_of_lines(small_icu):
     moved = 0
     for i in range(10):
-        plain = serialize_patient(small_icu, i, "mortality", "qd")
-        shuffled = serialize_patient(small_icu, i, "mortality", "qd", **serializer_kwargs("shuffle:1.0", 5))
+        plain = serialize_patient(small_icu, i, "mortality", instructions="I")
+        shuffled = serialize_patient(small_icu, i, "mortality", instructions="I", **serializer_kwargs("shuffle:1.0", 5))
         assert Counter(_lines(plain)) == Counter(_lines(shuffled))
         moved += sum(a != b for a, b in zip(_lines(plain), _lines(shuffled), strict=True))
-        again = serialize_patient(small_icu, i, "mortality", "qd", **serializer_kwargs("shuffle:1.0", 5))
+        again = serialize_patient(small_icu, i, "mortality", instructions="I", **serializer_kwargs("shuffle:1.0", 5))
         assert again.text == shuffled.text  # seeded
     assert moved == 10 * len(small_icu.features)  # at 100 % every line changes place
 
@@ -79,7 +79,7 @@ def test_dl_column_shuffle_keeps_each_visits_values(small_icu):
     partial = column_orders(small_icu, 0.4, seed=5)
     assert ((partial != np.arange(6)).sum(axis=1) == 2).all()
     # the DL shuffle moves the same features as the prompt shuffle of that patient
-    prompt = serialize_patient(small_icu, 0, "mortality", **serializer_kwargs("shuffle:0.4", 5))
+    prompt = serialize_patient(small_icu, 0, "mortality", instructions="I", **serializer_kwargs("shuffle:0.4", 5))
     assert prompt.feature_order == [small_icu.feature_names[j] for j in partial[0]]
 
 

@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 from benchmark.serialize import (
-    QD_ANSWER_HINT,
-    QD_FEATURES_HINT,
-    STYLES,
-    answer_instructions,
+    INSTRUCTIONS_HEADING,
     feature_line,
     format_value,
     patient_seed,
@@ -20,6 +17,7 @@ from benchmark.serialize import (
     shuffled_order,
 )
 
+INSTRUCTIONS = "Reply with one number."  # the harness closes a prompt with whatever instructions it is given
 LINE = re.compile(r"^- (?P<name>.+) \(Unit: (?P<unit>.*)\. Reference range: (?P<range>.*)\.\): \[(?P<values>.*)\]$")
 
 
@@ -28,7 +26,7 @@ def feature_lines(text: str) -> list[str]:
 
 
 def test_spans_cover_exactly_each_feature_line(small_icu):
-    prompt = serialize_patient(small_icu, 0, "mortality", "vanilla")
+    prompt = serialize_patient(small_icu, 0, "mortality", instructions=INSTRUCTIONS)
     assert set(prompt.spans) == set(small_icu.feature_names)
     for spec in small_icu.features:
         (start, end), = prompt.spans[spec.name]
@@ -42,7 +40,7 @@ def test_spans_cover_exactly_each_feature_line(small_icu):
 
 def test_values_in_line_are_the_patients_raw_values(small_icu):
     i = 3
-    prompt = serialize_patient(small_icu, i, "mortality", "qd", decimals=2)
+    prompt = serialize_patient(small_icu, i, "mortality", instructions=INSTRUCTIONS, decimals=2)
     n = int(small_icu.n_visits[i])
     for j, spec in enumerate(small_icu.features):
         (start, end), = prompt.spans[spec.name]
@@ -56,11 +54,11 @@ def test_values_in_line_are_the_patients_raw_values(small_icu):
 
 
 def test_layout_order_persona_task_times_sex_age_features_instructions(small_icu):
-    prompt = serialize_patient(small_icu, 1, "readmission", "think_answer")
+    prompt = serialize_patient(small_icu, 1, "readmission", instructions=INSTRUCTIONS)
     text = prompt.text
     positions = [text.index(prompt.system), text.index("Task:"), text.index("after admission"),
                  text.index("- Sex:"), text.index("- Age:"), min(s[0][0] for s in prompt.spans.values()),
-                 text.index(answer_instructions("think_answer", "readmission"))]
+                 text.index(INSTRUCTIONS)]
     assert positions == sorted(positions)
     assert "readmitted" in text
     assert prompt.text == prompt.system + "\n\n" + prompt.user
@@ -84,22 +82,23 @@ def test_missing_values_show_as_nan_in_prompt(small_icu):
     real = np.arange(small_icu.raw.shape[1])[None, :] < small_icu.n_visits[:, None]
     missing = np.isnan(small_icu.raw) & real[:, :, None]  # (patient, visit, feature) measured nowhere
     i, t, j = (int(v[0]) for v in np.nonzero(missing))
-    prompt = serialize_patient(small_icu, i, "mortality")
+    prompt = serialize_patient(small_icu, i, "mortality", instructions=INSTRUCTIONS)
     line = prompt.text[slice(*prompt.spans[small_icu.features[j].name][0])]
     assert line.split(": [")[1].rstrip("]").split(", ")[t] == "NaN"
 
 
 def test_zero_shuffle_is_identity(small_icu):
-    plain = serialize_patient(small_icu, 5, "mortality", "vanilla")
-    shuffled = serialize_patient(small_icu, 5, "mortality", "vanilla", shuffle_fraction=0.0, seed=9)
+    plain = serialize_patient(small_icu, 5, "mortality", instructions=INSTRUCTIONS)
+    shuffled = serialize_patient(small_icu, 5, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.0, seed=9)
     assert plain == shuffled
     assert plain.feature_order == small_icu.feature_names
 
 
 @pytest.mark.parametrize("fraction", [0.25, 0.5, 1.0])
 def test_shuffle_keeps_every_line_and_moves_the_chosen_fraction(small_icu, fraction):
-    plain = serialize_patient(small_icu, 7, "mortality", "qd")
-    shuffled = serialize_patient(small_icu, 7, "mortality", "qd", shuffle_fraction=fraction, seed=3)
+    plain = serialize_patient(small_icu, 7, "mortality", instructions=INSTRUCTIONS)
+    shuffled = serialize_patient(small_icu, 7, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=fraction,
+                                 seed=3)
     assert sorted(feature_lines(plain.text)) == sorted(feature_lines(shuffled.text))
     moved = sum(a != b for a, b in zip(plain.feature_order, shuffled.feature_order, strict=True))
     assert moved == round(fraction * len(small_icu.features))
@@ -112,15 +111,16 @@ def test_shuffle_keeps_every_line_and_moves_the_chosen_fraction(small_icu, fract
 
 
 def test_shuffle_is_seeded_per_patient(small_icu):
-    a = serialize_patient(small_icu, 2, "mortality", shuffle_fraction=0.75, seed=1)
-    b = serialize_patient(small_icu, 2, "mortality", shuffle_fraction=0.75, seed=1)
-    c = serialize_patient(small_icu, 2, "mortality", shuffle_fraction=0.75, seed=2)
+    a = serialize_patient(small_icu, 2, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.75, seed=1)
+    b = serialize_patient(small_icu, 2, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.75, seed=1)
+    c = serialize_patient(small_icu, 2, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.75, seed=2)
     assert a == b
     assert a.feature_order != c.feature_order or a.feature_order != serialize_patient(
-        small_icu, 2, "mortality", shuffle_fraction=0.75, seed=4).feature_order
+        small_icu, 2, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.75, seed=4).feature_order
     # The same patient shuffles the same way inside any subset.
     sub = small_icu.select(np.array([9, 2]))
-    assert serialize_patient(sub, 1, "mortality", shuffle_fraction=0.75, seed=1).feature_order == a.feature_order
+    again = serialize_patient(sub, 1, "mortality", instructions=INSTRUCTIONS, shuffle_fraction=0.75, seed=1)
+    assert again.feature_order == a.feature_order
 
 
 def test_shuffled_order_edge_cases():
@@ -132,24 +132,17 @@ def test_shuffled_order_edge_cases():
         shuffled_order(6, 1.5, rng)
 
 
-def test_every_style_has_instructions_and_unknown_style_fails(small_ward):
-    for style in STYLES:
-        prompt = serialize_patient(small_ward, 0, "mortality", style)
-        assert prompt.text.endswith(answer_instructions(style, "mortality"))
-    qd = answer_instructions("qd", "mortality")
-    # Every answer tag is shown empty ('...'): a small model copies whatever a tag holds.
-    shown = dict(re.findall(r"<([A-Za-z ]+)>(.*?)</\1>", qd))
-    assert set(shown) == {"Subquestion", "Answer", "Final subquestion", "Important Features", "Final answer"}
-    assert {tag: text for tag, text in shown.items() if tag != "Final subquestion"} == dict.fromkeys(
-        ["Subquestion", "Answer", "Important Features", "Final answer"], "...")
-    assert QD_FEATURES_HINT in qd and QD_ANSWER_HINT in qd
-    assert '"think"' in answer_instructions("think_answer", "mortality")
-    with pytest.raises(ValueError, match="unknown prompting style"):
-        answer_instructions("cot", "mortality")
+def test_instructions_close_the_prompt_and_are_required(small_ward):
+    full = serialize_patient(small_ward, 0, "mortality", instructions=INSTRUCTIONS)
+    assert full.text.endswith("\n" + INSTRUCTIONS_HEADING + "\n" + INSTRUCTIONS)
+    compact = serialize_patient(small_ward, 0, "mortality", instructions=INSTRUCTIONS, layout="compact")
+    assert compact.text.endswith("\n" + INSTRUCTIONS) and INSTRUCTIONS_HEADING not in compact.text
+    with pytest.raises(TypeError):  # the harness knows no prompting style: a style name is not instructions
+        serialize_patient(small_ward, 0, "mortality", "vanilla")
 
 
 def test_spans_in_rendered_text(small_icu):
-    prompt = serialize_patient(small_icu, 0, "mortality")
+    prompt = serialize_patient(small_icu, 0, "mortality", instructions=INSTRUCTIONS)
     rendered = "<sys>" + prompt.system + "</sys><user>" + prompt.user + "</user>"
     spans = prompt.spans_in(rendered)
     for name, [(start, end)] in spans.items():
@@ -160,6 +153,6 @@ def test_spans_in_rendered_text(small_icu):
 
 
 def test_serialize_cohort_one_prompt_per_patient(small_ward):
-    prompts = serialize_cohort(small_ward.select(np.arange(5)), "mortality", "vanilla")
+    prompts = serialize_cohort(small_ward.select(np.arange(5)), "mortality", instructions=INSTRUCTIONS)
     assert [p.id for p in prompts] == list(small_ward.ids[:5])
     assert "COVID-19" in prompts[0].system

@@ -117,6 +117,18 @@ def test_weights_digest_changes_when_a_model_is_retrained_in_place(tiny_model_di
     assert stage1.weights_digest(model) != before
 
 
+def test_code_digest_sees_a_change_of_the_answer_formats(tmp_path, monkeypatch):
+    """The QD tags the proposer writes and the parser reads live in methods/llm/formats.py: changing them must
+    invalidate a saved search."""
+    import methods.llm.formats as formats
+
+    before = stage1._code_digest()
+    changed = tmp_path / "formats.py"
+    changed.write_text(open(formats.__file__).read().replace('"Important Features"', '"Key Features"'))
+    monkeypatch.setattr(formats, "__file__", str(changed))
+    assert stage1._code_digest() != before
+
+
 def test_a_retrained_model_discards_the_saved_search(stage1_workdir, small_icu, monkeypatch):
     """Saved search chunks are reused only for the same weights: a model re-trained at the same path searches anew."""
     monkeypatch.setattr("methods.eag_rl.proposer.LLMProposer", CannedProposer)

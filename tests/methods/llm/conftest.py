@@ -19,11 +19,13 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def _corpus(cohort) -> list[str]:
-    from benchmark.serialize import STYLES, serialize_cohort
+    from methods.llm.config import PromptConfig
+    from methods.llm.formats import STYLES
+    from methods.llm.prompting import build_prompts
 
     texts = []
     for style in STYLES:
-        texts += [p.text for p in serialize_cohort(cohort.select(np.arange(6)), "mortality", style)]
+        texts += [p.text for p in build_prompts(cohort.select(np.arange(6)), "mortality", style, PromptConfig())]
     return texts + ['{"answer": 0.25}', '{"answer": 1}', '{"think": "x", "answer": 0.5}', "<Final answer>0.3"]
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmark.config import ConfigError
-from benchmark.serialize import serialize_patient
 from methods.llm import generation as gen
 from methods.llm.chat import add_special_tokens_for, end_of_turn, render
 from methods.llm.config import GenerationConfig
+from methods.llm.prompting import style_prompt
 from methods.llm.scoring import completion_logprobs, next_token_choice
 from methods.llm.sft import decimal_answers
 
@@ -30,7 +30,7 @@ def tiny(tiny_model_dir):
 @pytest.fixture(scope="module")
 def prompts(tiny, small_icu):
     _, tokenizer = tiny
-    return [render(tokenizer, serialize_patient(small_icu, i, "mortality", "vanilla")).text for i in range(5)]
+    return [render(tokenizer, style_prompt(small_icu, i, "mortality", "vanilla")).text for i in range(5)]
 
 
 def test_greedy_is_deterministic_and_batching_does_not_change_answers(tiny, prompts):
@@ -87,7 +87,7 @@ def test_backend_choice_without_vllm(monkeypatch):
 
 def test_render_with_and_without_chat_template(tiny, small_icu):
     _, tokenizer = tiny
-    prompt = serialize_patient(small_icu, 0, "mortality", "qd")
+    prompt = style_prompt(small_icu, 0, "mortality", "qd")
     rendered = render(tokenizer, prompt)
     assert rendered.text.startswith("<|im_start|>system\n" + prompt.system)
     assert rendered.text.endswith("<|im_start|>assistant\n")

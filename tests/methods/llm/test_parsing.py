@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.serialize import QD_ANSWER_HINT, QD_FEATURES_HINT, answer_instructions
+from methods.llm.formats import QD_ANSWER_HINT, QD_FEATURES_HINT, answer_instructions
 from methods.llm.parsing import is_placeholder, parse_answer, parse_number, split_features
 
 VOCAB = ["Heart Rate", "Oxygen saturation", "D-D dimer", "(%)lymphocyte", "pH"]

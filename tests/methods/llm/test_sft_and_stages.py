@@ -12,10 +12,9 @@ import torch
 
 from benchmark.config import ConfigError, from_mapping
 from benchmark.evaluate import read_predictions
-from benchmark.serialize import serialize_cohort
 from methods.llm.backbone import build_backbone, load_backbone
-from methods.llm.config import LLMConfig, LoRASettings
-from methods.llm.prompting import METHODS, Method, evaluation_subset, stratified_indices
+from methods.llm.config import LLMConfig, LoRASettings, PromptConfig
+from methods.llm.prompting import METHODS, Method, build_prompts, evaluation_subset, stratified_indices
 from methods.llm.sft import TrainSettings, label_answer, label_scores, sft_records, train_lora_sft
 from tests.wallclock import timing_keys
 
@@ -44,7 +43,7 @@ def test_lora_sft_changes_adapters_only(tmp_path, tiny_model_dir, small_icu):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = load_tokenizer(str(tiny_model_dir))
     base = {k: v.clone() for k, v in model.state_dict().items()}
-    prompts = serialize_cohort(small_icu.select(np.arange(4)), "mortality", "vanilla")
+    prompts = build_prompts(small_icu.select(np.arange(4)), "mortality", "vanilla", PromptConfig())
     records = sft_records(tokenizer, prompts, [label_answer(y) for y in (0, 1, 1, 0)])
     assert records[0]["prompt"][0]["role"] == "system" and records[0]["completion"][0]["content"] == '{"answer": 0}'
     log = train_lora_sft(model, tokenizer, records, TrainSettings(max_steps=3, batch_size=2, learning_rate=0.01,
@@ -67,7 +66,7 @@ def test_sequences_longer_than_max_length_are_refused(tmp_path, tiny_model_dir, 
     from methods.llm.sft import record_lengths
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
-    prompts = serialize_cohort(small_icu.select(np.arange(3)), "mortality", "vanilla")
+    prompts = build_prompts(small_icu.select(np.arange(3)), "mortality", "vanilla", PromptConfig())
     for use_template in (True, False):
         records = sft_records(tokenizer, prompts, [label_answer(y) for y in (0, 1, 0)], use_template=use_template)
         lengths = record_lengths(tokenizer, records)
@@ -84,7 +83,7 @@ def test_plain_records_without_chat_template(tiny_model_dir, small_icu):
     from methods.llm.backbone import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
-    prompts = serialize_cohort(small_icu.select(np.arange(2)), "mortality", "vanilla")
+    prompts = build_prompts(small_icu.select(np.arange(2)), "mortality", "vanilla", PromptConfig())
     records = sft_records(tokenizer, prompts, ["a", "b"], use_template=False)
     assert records[1] == {"prompt": prompts[1].text + "\n\n", "completion": "b"}
     with pytest.raises(ValueError):
@@ -125,7 +124,8 @@ def rendered_patients(tiny_model_dir, small_icu):
     tokenizer = load_tokenizer(str(tiny_model_dir))
     labels = small_icu.label("mortality")
     chosen = np.concatenate([np.flatnonzero(labels == 1)[:3], np.flatnonzero(labels == 0)[:3]])
-    prompts = [render(tokenizer, p).text for p in serialize_cohort(small_icu.select(chosen), "mortality", "vanilla")]
+    prompts = [render(tokenizer, p).text
+               for p in build_prompts(small_icu.select(chosen), "mortality", "vanilla", PromptConfig())]
     return tokenizer, prompts, labels[chosen]
 
 

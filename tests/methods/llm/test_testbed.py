@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from benchmark.config import ConfigError
-from benchmark.serialize import serialize_patient
 from methods.eag_rl.rewards import attention_alignment
 from methods.llm.parsing import parse_answer
+from methods.llm.prompting import style_prompt
 from methods.llm.testbed import (
     QD_TAGS,
     ArchitectureConfig,
@@ -95,13 +95,13 @@ def test_deviating_features_are_read_from_the_last_observed_value(small_icu):
 
 
 def test_compact_layout_is_shorter_and_keeps_feature_spans(small_icu):
-    full = serialize_patient(small_icu, 0, "mortality", "qd")
-    compact = serialize_patient(small_icu, 0, "mortality", "qd", layout="compact")
+    full = style_prompt(small_icu, 0, "mortality", "qd")
+    compact = style_prompt(small_icu, 0, "mortality", "qd", layout="compact")
     assert len(compact.text) < 0.6 * len(full.text)
     for name, [(start, end)] in compact.spans.items():
         assert compact.text[start:end].startswith(f"- {name}: ")
     with pytest.raises(ValueError, match="layout"):
-        serialize_patient(small_icu, 0, "mortality", "qd", layout="tiny")
+        style_prompt(small_icu, 0, "mortality", "qd", layout="tiny")
 
 
 def test_compact_layout_marks_each_value_by_its_distance_from_the_train_mean(small_icu):
@@ -113,7 +113,7 @@ def test_compact_layout_marks_each_value_by_its_distance_from_the_train_mean(sma
     assert [deviation_level(v, 10.0, 2.0) for v in (10.0, 11.9, 12.0, 5.9, 3.0, 40.0, np.nan)] == [0, 0, 1, -2, -3, 3, 0]
     assert [deviation_flag(level) for level in (0, 2, -1)] == ["", " ++", " -"]
     for index in range(10):
-        text = serialize_patient(small_icu, index, "mortality", "qd", layout="compact").user
+        text = style_prompt(small_icu, index, "mortality", "qd", layout="compact").user
         marked = []
         for line in text.splitlines():
             if line.startswith("- ") and ": " in line:
