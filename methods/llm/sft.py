@@ -25,6 +25,7 @@ the reported probability of a parsed answer is read from the model (``llm.label_
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from benchmark.config import ConfigError, ParamsSource, to_mapping
 from benchmark.data.cohort import Cohort
 from benchmark.launch import is_main_process
 from benchmark.paths import COHORTS, LLM_MODELS, cohort_dir, llm_model_dir
-from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, start_stage
+from benchmark.runtime import LOGGER, atomic_directory, atomic_write_json, atomic_write_text, start_stage
 from benchmark.serialize import SEPARATOR, Prompt
 from benchmark.stage_cli import add_cohorts, add_dataset, params_epilog, stage_parser
 from methods.llm.chat import has_chat_template, messages
@@ -194,6 +195,25 @@ def save_trained_adapter(trainer, folder: str | Path, selected_adapters: list[st
         model = accelerator.unwrap_model(trainer.model)
         extra = {"selected_adapters": selected_adapters} if selected_adapters else {}
         model.save_pretrained(str(folder), state_dict=state_dict, **extra)
+        for config in Path(folder).rglob(ADAPTER_CONFIG):
+            sort_module_lists(config)
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def sort_module_lists(config_path: Path) -> None:
+    """Rewrite a PEFT ``adapter_config.json`` with its module lists sorted.
+
+    PEFT keeps ``target_modules`` as a Python set and saves it in set order, which changes with
+    ``PYTHONHASHSEED``: two runs of the same stage wrote the same weights under different file hashes, and DVC
+    re-ran every stage downstream. Sorted, the file is a function of the settings alone.
+    """
+    data = json.loads(config_path.read_text())
+    for key in ("target_modules", "modules_to_save"):  # sets of module names (a regex string stays as it is)
+        if isinstance(data.get(key), list):
+            data[key] = sorted(data[key])
+    atomic_write_text(config_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def label_sft_training_set(cohort: Cohort, task: str, config: LabelSFTConfig) -> Cohort:

@@ -183,6 +183,8 @@ def test_label_sft_and_llm_eval_stages_end_to_end(workdir, tiny_model_dir, small
         log = json.loads((adapters / task / "train_log.json").read_text())
         assert log["patients"] == 8 and log["positives"] == 4 and len(log["loss"]) == 2
         assert timing_keys(log) == []
+        saved = json.loads((adapters / task / "adapter" / "adapter_config.json").read_text())
+        assert saved["target_modules"] == sorted(saved["target_modules"])  # not PEFT's set order (PYTHONHASHSEED)
         model, _ = load_backbone(config.backbone, adapter=adapters / task / "adapter")
         assert any("lora_" in n for n, _ in model.named_parameters())
 
@@ -231,3 +233,18 @@ def test_llm_eval_writes_the_same_bytes_twice(workdir, tiny_model_dir, small_icu
     files = [{p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()} for run in runs]
     assert {p.name for p in files[0]} == {"predictions.csv", "metrics.json", "alignment.csv"} and files[0].keys() == files[1].keys()
     assert [p for p in files[0] if files[0][p] != files[1][p]] == []
+
+
+def test_adapter_config_module_lists_are_sorted(tmp_path):
+    """PEFT saves target_modules in set order, which PYTHONHASHSEED changes: the file is rewritten sorted, so the
+    same settings give the same bytes (and DVC hash)."""
+    from methods.llm.sft import sort_module_lists
+
+    path = tmp_path / "adapter_config.json"
+    path.write_text(json.dumps({"target_modules": ["v_proj", "q_proj", "k_proj"], "r": 4, "modules_to_save": None}))
+    sort_module_lists(path)
+    once = path.read_text()
+    assert json.loads(once) == {"target_modules": ["k_proj", "q_proj", "v_proj"], "r": 4, "modules_to_save": None}
+    path.write_text(json.dumps({"r": 4, "modules_to_save": None, "target_modules": ["q_proj", "k_proj", "v_proj"]}))
+    sort_module_lists(path)
+    assert path.read_text() == once
